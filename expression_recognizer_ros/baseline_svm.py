@@ -1,0 +1,65 @@
+"""The original's FER2013 baseline: a linear SVM on raw pixels, kept to compare on the same splits.
+
+scikit-learn trains it (an optional dependency, training only); inference is one NumPy product.
+"""
+
+import os
+
+import numpy as np
+
+from .classifier import Prediction, write_manifest
+from .preprocessing import prepare_batch
+
+WEIGHTS = 'linear_svm.npz'
+
+
+class LinearSvm:
+    BACKEND = 'linear-svm'
+
+    def __init__(self, labels, coef, intercept, preprocessing, manifest=None):
+        self.labels = tuple(labels)
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.preprocessing = preprocessing
+        self.manifest = manifest or {}
+
+    @property
+    def id(self):
+        return self.manifest.get('id', '')
+
+    def predict_vectors(self, X):
+        scores = (np.asarray(X, dtype=np.float64) / 255.0) @ self.coef.T + self.intercept
+        return [Prediction(self.labels[int(np.argmax(s))], 1.0, tuple(float(v) for v in s)) for s in scores]
+
+    def predict(self, faces):
+        return self.predict_vectors(prepare_batch(faces, self.preprocessing))
+
+    def save(self, model_dir, manifest):
+        os.makedirs(model_dir, exist_ok=True)
+        np.savez_compressed(os.path.join(model_dir, WEIGHTS), coef=self.coef, intercept=self.intercept)
+        self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
+                             preprocessing=self.preprocessing, files=[WEIGHTS])
+        write_manifest(model_dir, self.manifest)
+
+    @classmethod
+    def from_manifest(cls, model_dir, manifest):
+        try:
+            with np.load(os.path.join(model_dir, WEIGHTS)) as data:
+                coef, intercept = data['coef'], data['intercept']
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f'{model_dir}/{WEIGHTS}: unreadable SVM weights ({exc})') from None
+        if coef.shape[0] != len(manifest['labels']) or intercept.shape != (coef.shape[0],):
+            raise ValueError(f'{model_dir}: SVM weights do not match the manifest labels')
+        return cls(manifest['labels'], coef, intercept, manifest['preprocessing'], manifest)
+
+
+def train_linear_svm(X, y, labels, preprocessing, seed=0):
+    try:
+        from sklearn.svm import LinearSVC
+    except ImportError:
+        raise RuntimeError('the SVM baseline needs scikit-learn: pip install scikit-learn') from None
+    svm = LinearSVC(C=0.01, dual=False, random_state=seed).fit(np.asarray(X) / 255.0, y)
+    coef = np.zeros((len(labels), svm.coef_.shape[1]))
+    intercept = np.full(len(labels), -np.inf)
+    coef[svm.classes_], intercept[svm.classes_] = svm.coef_, svm.intercept_
+    return LinearSvm(labels, coef, intercept, preprocessing)

@@ -1,0 +1,103 @@
+"""ROS 2 node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or image folder."""
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from .frame_source import CameraError, FrameSource
+from .image_conversion import array_to_image_fields
+
+
+class CameraNode(Node):
+
+    def __init__(self):
+        super().__init__('camera')
+        params = {
+            'source': ('0', 'camera index, /dev/videoN, a video file, or a folder of images played in name order'),
+            'frame_rate': (30.0, 'frames per second to publish (> 0)'),
+            'width': (640, 'requested capture width (devices only; 0 keeps the default)'),
+            'height': (480, 'requested capture height (devices only; 0 keeps the default)'),
+            'frame_id': ('camera', 'frame_id of the published images'),
+            'loop': (True, 'restart a video file or image folder at its end; else exit there'),
+            'retry': (False, 'keep retrying a camera that cannot be opened or stops delivering'),
+        }
+        for name, (default, description) in params.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
+        get = lambda name: self.get_parameter(name).value  # noqa: E731
+        if not get('frame_rate') > 0:
+            raise ValueError(f'frame_rate must be > 0, got {get("frame_rate")}')
+        self.frame_id = get('frame_id')
+        self.retry = get('retry')
+        self._open_args = (get('source'), get('width'), get('height'), get('loop'))
+        self.source = None
+        self._open()
+        self.image_publisher = self.create_publisher(Image, 'image_raw', 10)
+        self.info_publisher = self.create_publisher(CameraInfo, 'camera_info', 10)
+        self.frames_published = 0
+        self.finished = False
+        self.timer = self.create_timer(1.0 / get('frame_rate'), self._tick)
+        self.get_logger().info(f'publishing {self.image_publisher.topic_name} from {get("source")!r} '
+                               f'at {get("frame_rate"):g} Hz')
+
+    def _open(self):
+        try:
+            self.source = FrameSource(*self._open_args)
+        except CameraError:
+            if not self.retry:
+                raise
+            self.source = None
+
+    def _tick(self):
+        if self.source is None:
+            self._open()
+            if self.source is None:
+                self.get_logger().warn(f'waiting for {self._open_args[0]!r}', throttle_duration_sec=5.0)
+                return
+        try:
+            frame = self.source.read()
+        except CameraError as exc:
+            if not self.retry:
+                raise
+            self.get_logger().warn(f'{exc}; retrying', throttle_duration_sec=5.0)
+            self.source.release()
+            self.source = None
+            return
+        if frame is None:
+            self.get_logger().info('end of input reached; stopping')
+            self.finished = True
+            self.timer.cancel()
+            return
+        stamp = self.get_clock().now().to_msg()
+        encoding, height, width, step, data = array_to_image_fields(frame)
+        image = Image(encoding=encoding, height=height, width=width, step=step, data=data)
+        image.header.stamp, image.header.frame_id = stamp, self.frame_id
+        info = CameraInfo(width=width, height=height)
+        info.header = image.header
+        self.image_publisher.publish(image)
+        self.info_publisher.publish(info)
+        self.frames_published += 1
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CameraNode()
+        while rclpy.ok() and not node.finished:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (CameraError, ValueError) as exc:
+        print(f'camera: {exc}', flush=True)
+        raise SystemExit(1)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,170 @@
+"""``expression-recognizer``: train, evaluate, classify and benchmark without ROS."""
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections import Counter
+
+import cv2
+import numpy as np
+
+from . import datasets
+from .classifier import default_model_dir, library_versions, load_classifier
+from .detection import DetectorConfig, FaceDetector
+from .evaluation import format_report, plot_report, report
+from .fisherface import DECISIONS
+from .pipeline import Recognizer
+from .preprocessing import FEATURES, Preprocessing
+from .training import CLASSIFIERS, TrainConfig, train
+
+
+def _add_dataset_args(parser):
+    parser.add_argument('--dataset', required=True, help='FER2013 CSV (.csv or .csv.gz) or <root>/<label>/ folder')
+    parser.add_argument('--format', choices=('fer2013', 'folder'), help='default: folder for a directory')
+    parser.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN,
+                        help='regex whose group 1 is the subject id in a file name (default: CK+ and Yale)')
+
+
+def cmd_train(args):
+    preprocessing = Preprocessing(size=args.size, equalize=args.equalize, margin=args.margin,
+                                  features=args.features, hog_cell=args.hog_cell)
+    config = TrainConfig(classifier=args.classifier, models=args.models, fraction=args.fraction, seed=args.seed,
+                         decision=args.decision, pca=args.pca, folds=args.folds, detect_faces=args.detect_faces)
+    dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
+    print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
+    model, metrics = train(dataset, preprocessing, config)
+    command = 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:])
+    manifest = {
+        'id': args.id or os.path.basename(os.path.normpath(args.out)),
+        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum},
+        'training_command': command,
+        'versions': library_versions(),
+        'metrics': metrics,
+    }
+    if args.classifier == 'fisherface':
+        manifest['ensemble'] = {'n_models': args.models, 'fraction': args.fraction, 'seed': args.seed,
+                                'decision': args.decision, 'pca_components': args.pca,
+                                'subsets': 'member i: numpy.random.default_rng([seed, i]).choice(n, round(fraction*n), replace=False)'}
+    model.save(args.out, manifest)
+    print(f'wrote {args.out}')
+    return 0
+
+
+def cmd_evaluate(args):
+    model = load_classifier(args.models)
+    dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
+    if args.split:
+        dataset = dataset.split(args.split)
+    unknown = sorted(set(dataset.labels) - set(model.labels))
+    if unknown:
+        counts = {label: dataset.labels.count(label) for label in unknown}
+        print(f'left out, labels the model lacks: {counts}')
+        dataset = dataset.subset([i for i, label in enumerate(dataset.labels) if label in model.labels])
+    missing = Counter()
+    if args.detect_faces:
+        full = dataset
+        dataset, missing_idx = datasets.crop_faces(full, FaceDetector(DetectorConfig()), model.preprocessing.margin)
+        missing = Counter(full.labels[i] for i in missing_idx)
+    predictions = model.predict(dataset.images)
+    result = report(dataset.labels, [p.label for p in predictions], list(model.labels), sum(missing.values()))
+    result['model'] = model.id
+    result['dataset'] = {'path': args.dataset, 'split': args.split, 'checksum': dataset.checksum,
+                         'left_out_labels': unknown, 'detect_faces': args.detect_faces}
+    if args.detect_faces:
+        result['per_class_end_to_end'] = _per_class_end_to_end(dataset, predictions, missing, result)
+    print(format_report(result))
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(result, f, indent=2)
+    if args.plot:
+        plot_report(result, args.plot, title=f'{model.id} on {os.path.basename(args.dataset)} {args.split or ""}')
+        print(f'wrote {args.plot}')
+    return 0
+
+
+def _per_class_end_to_end(cropped, predictions, missing, result):
+    """Accuracy per true class with images where no face was found counted as misses."""
+    per = {}
+    for label in result['labels']:
+        hits = sum(1 for t, p in zip(cropped.labels, predictions) if t == label and p.label == label)
+        total = result['per_class'][label]['support'] + missing[label]
+        if total:
+            per[label] = {'accuracy': hits / total, 'n': total}
+    return per
+
+
+def cmd_classify(args):
+    recognizer = Recognizer(load_classifier(args.models), DetectorConfig())
+    status = 0
+    for path in args.images:
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR) if os.path.isfile(path) else None
+        if image is None:
+            print(f'{path}: not a readable image', file=sys.stderr)
+            status = 1
+            continue
+        result = recognizer.recognize(image)
+        if result.prediction is None:
+            print(f'{path}: {result.detection.outcome.replace("_", " ")}')
+            continue
+        p = result.prediction
+        votes = ' '.join(f'{label}={score:g}' for label, score in zip(recognizer.classifier.labels, p.scores))
+        print(f'{path}: {p.label} (confidence {p.confidence:.2f}; {votes}) face {result.detection.box} '
+              f'by {result.detection.cascade}')
+    return status
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog='expression-recognizer', description=__doc__)
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('train', help='train a model directory and report held-out accuracy')
+    _add_dataset_args(p)
+    p.add_argument('--out', required=True, help='model directory to write')
+    p.add_argument('--id', help='model id (default: the directory name)')
+    p.add_argument('--classifier', choices=CLASSIFIERS, default='fisherface')
+    p.add_argument('--models', type=int, default=10, help='ensemble size')
+    p.add_argument('--fraction', type=float, default=0.8, help='share of the training set per model')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--decision', choices=DECISIONS, default='centroid-prior',
+                   help='rule in the Fisherface subspace; neighbour is the original (1-NN)')
+    p.add_argument('--pca', type=int, default=0, help='PCA components before LDA (0: n - classes, as OpenCV)')
+    p.add_argument('--size', type=int, default=48, help='model input side in pixels')
+    p.add_argument('--equalize', action='store_true', help='histogram-equalize each face')
+    p.add_argument('--features', choices=FEATURES, default='pixels')
+    p.add_argument('--hog-cell', type=int, default=8)
+    p.add_argument('--margin', type=float, default=0.0, help='run-time crop margin around Haar boxes')
+    p.add_argument('--folds', type=int, default=5, help='cross-validation folds for folder datasets')
+    p.add_argument('--detect-faces', action='store_true', help='detect and crop faces in uncropped images')
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser('evaluate', help='accuracy, per-class figures and confusion matrix')
+    p.add_argument('--models', required=True, help='model directory')
+    _add_dataset_args(p)
+    p.add_argument('--split', help='FER2013 Usage to evaluate, e.g. PrivateTest')
+    p.add_argument('--detect-faces', action='store_true', help='detect -> crop -> classify (end to end)')
+    p.add_argument('--json', help='write the figures as JSON here')
+    p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser('classify', help='detect the face in images and print the expression')
+    p.add_argument('images', nargs='+')
+    p.add_argument('--models', default=None, help='model directory (default: the shipped default)')
+    p.set_defaults(func=cmd_classify)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if getattr(args, 'models', 1) is None:
+        args.models = default_model_dir()
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f'expression-recognizer {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Loading labelled faces: the FER2013 CSV and the ``<root>/<emotion>/*.<ext>`` folder layout.
+
+Labels are mapped onto the canonical vocabulary (``labels.py``); a folder whose name is no known
+expression keeps its lower-cased name, so evaluation can report it and training can refuse it.
+"""
+
+import gzip
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .labels import CANONICAL, FER2013_CLASSES, canonical
+from .preprocessing import crop
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.gif', '.pgm')
+# CK+ names files S010_004_00000017.png; Yale names them subject01.happy.gif.
+DEFAULT_SUBJECT_PATTERN = r'^(S\d{3}|subject\d+)[_.]'
+FER2013_USAGES = ('Training', 'PublicTest', 'PrivateTest')
+
+
+@dataclass
+class Dataset:
+    name: str
+    images: list                 # grayscale uint8 arrays (an (n, h, w) array for FER2013)
+    labels: list                 # canonical label, or the folder's own name when it is no known label
+    paths: list                  # file path, or 'fer2013.csv.gz:row' for CSV rows
+    subjects: list = None        # subject id per image where file names carry one
+    usage: list = None           # FER2013 Usage per row
+    checksum: str = ''
+    skipped: list = field(default_factory=list)  # (path, reason) of unreadable files
+
+    def __len__(self):
+        return len(self.labels)
+
+    def subset(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        images = self.images[indices] if isinstance(self.images, np.ndarray) else [self.images[i] for i in indices]
+        pick = lambda seq: None if seq is None else [seq[i] for i in indices]  # noqa: E731
+        return Dataset(self.name, images, pick(self.labels), pick(self.paths), pick(self.subjects),
+                       pick(self.usage), self.checksum, list(self.skipped))
+
+    def split(self, usage):
+        if self.usage is None:
+            raise ValueError(f'dataset {self.name!r} has no splits; --split applies to FER2013 only')
+        if usage not in FER2013_USAGES:
+            raise ValueError(f'unknown split {usage!r}; expected one of {FER2013_USAGES}')
+        return self.subset([i for i, u in enumerate(self.usage) if u == usage])
+
+    @property
+    def unknown_labels(self):
+        return sorted(set(self.labels) - set(CANONICAL))
+
+
+def load(path, fmt=None, subject_pattern=DEFAULT_SUBJECT_PATTERN):
+    """Load a dataset, guessing the format from the path when ``fmt`` is None."""
+    fmt = fmt or ('folder' if os.path.isdir(path) else 'fer2013')
+    if fmt == 'fer2013':
+        return load_fer2013(path)
+    if fmt == 'folder':
+        return load_folder(path, subject_pattern)
+    raise ValueError(f'unknown dataset format {fmt!r}; expected fer2013 or folder')
+
+
+def load_fer2013(path):
+    """Read the FER2013 CSV (plain or gzipped): 48x48 faces, canonical labels and Usage per row."""
+    if os.path.isdir(path):
+        path = os.path.join(path, 'fer2013.csv.gz')
+    opener = gzip.open if path.endswith('.gz') else open
+    try:
+        with opener(path, 'rb') as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise ValueError(f'cannot read FER2013 CSV {path}: {exc}') from None
+    lines = [line for line in data.split(b'\n')[1:] if line.strip()]
+    header = data[:data.find(b'\n')].strip().decode('ascii', 'replace')
+    if header.replace(' ', '') != 'emotion,pixels,Usage':
+        raise ValueError(f'{path}: expected header "emotion,pixels,Usage", got {header!r}')
+    rows = [line.split(b',') for line in lines]
+    if any(len(r) != 3 for r in rows):
+        bad = next(i for i, r in enumerate(rows) if len(r) != 3)
+        raise ValueError(f'{path}: row {bad + 1} does not have 3 fields')
+    pixels = np.fromstring(b' '.join(r[1] for r in rows), dtype=np.uint8, sep=' ')
+    if pixels.size != len(rows) * 48 * 48:
+        raise ValueError(f'{path}: expected {len(rows)} x 2304 pixels, got {pixels.size} values')
+    classes = [int(r[0]) for r in rows]
+    if min(classes) < 0 or max(classes) >= len(FER2013_CLASSES):
+        raise ValueError(f'{path}: emotion index outside 0..6')
+    base = os.path.basename(path)
+    return Dataset(
+        name='fer2013', images=pixels.reshape(-1, 48, 48),
+        labels=[FER2013_CLASSES[c] for c in classes],
+        paths=[f'{base}:{i}' for i in range(len(rows))],
+        usage=[r[2].strip().decode('ascii') for r in rows],
+        checksum='md5:' + hashlib.md5(data).hexdigest())  # of the decompressed CSV, as published
+
+
+def load_folder(root, subject_pattern=DEFAULT_SUBJECT_PATTERN):
+    """Read ``<root>/<label>/*.<ext>`` in sorted order; unreadable files are skipped and listed."""
+    if not os.path.isdir(root):
+        raise ValueError(f'dataset folder {root!r} does not exist')
+    pattern = re.compile(subject_pattern) if subject_pattern else None
+    images, labels, paths, subjects, skipped = [], [], [], [], []
+    digest = hashlib.sha256()
+    for folder in sorted(os.listdir(root)):
+        folder_path = os.path.join(root, folder)
+        if not os.path.isdir(folder_path):
+            continue
+        label = canonical(folder) or folder.lower()
+        for name in sorted(os.listdir(folder_path)):
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            path = os.path.join(folder_path, name)
+            try:
+                raw = np.fromfile(path, dtype=np.uint8)
+            except OSError as exc:
+                skipped.append((path, str(exc)))
+                continue
+            image = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE) if raw.size else None
+            if image is None:
+                skipped.append((path, 'not a decodable image'))
+                continue
+            digest.update(f'{folder}/{name}\0'.encode())
+            digest.update(raw.tobytes())
+            match = pattern.match(name) if pattern else None
+            images.append(image)
+            labels.append(label)
+            paths.append(path)
+            subjects.append(match.group(1) if match else None)
+    if not images:
+        raise ValueError(f'no readable images under {root!r} (layout: <root>/<label>/*.png)')
+    has_subjects = all(s is not None for s in subjects)
+    return Dataset(os.path.basename(os.path.normpath(root)), images, labels, paths,
+                   subjects if has_subjects else None, checksum='sha256:' + digest.hexdigest(),
+                   skipped=skipped)
+
+
+def crop_faces(dataset, detector, margin=0.0):
+    """Detect and crop the face in every image; returns (faces dataset, indices with no single face)."""
+    keep, faces, missing = [], [], []
+    for i, image in enumerate(dataset.images):
+        detection = detector.detect(image)
+        if detection.found:
+            keep.append(i)
+            faces.append(crop(image, detection.box, margin))
+        else:
+            missing.append(i)
+    cropped = dataset.subset(keep)
+    cropped.images = faces
+    return cropped, missing
+
+
+def subject_folds(subjects, k=5, seed=0):
+    """Split image indices into k folds with no subject in two folds (largest subjects placed first)."""
+    ids = sorted(set(subjects))
+    if len(ids) < k:
+        raise ValueError(f'{len(ids)} subjects cannot fill {k} folds')
+    rng = np.random.default_rng(seed)
+    rng.shuffle(ids)
+    sizes = {s: 0 for s in ids}
+    for s in subjects:
+        sizes[s] += 1
+    fold_of, load = {}, [0] * k
+    for s in sorted(ids, key=lambda s: -sizes[s]):
+        f = int(np.argmin(load))
+        fold_of[s] = f
+        load[f] += sizes[s]
+    return [np.array([i for i, s in enumerate(subjects) if fold_of[s] == f]) for f in range(k)]

@@ -1,0 +1,132 @@
+"""Haar-cascade face detection with the original project's fallback rule.
+
+Cascades are tried in order; the first that finds exactly one face wins. No face, or several faces in
+every cascade, gives no answer for the frame. ``lazy=True`` stops at the winner (the same decision,
+less work); ``lazy=False`` runs every cascade on every frame as the 2016 code did, for benchmarking.
+"""
+
+import copy
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DEFAULT_CASCADES = (
+    'haarcascade_frontalface_default.xml',
+    'haarcascade_frontalface_alt2.xml',
+    'haarcascade_frontalface_alt.xml',
+    'haarcascade_frontalface_alt_tree.xml',
+)
+FACE = 'face'
+NO_FACE = 'no_face'
+SEVERAL_FACES = 'several_faces'
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Detection parameters; the defaults are the original's, plus the speed options (off)."""
+
+    cascades: tuple = DEFAULT_CASCADES
+    scale_factor: float = 1.1
+    min_neighbors: int = 10
+    min_size: int = 5
+    max_size: int = 0           # 0: no upper bound
+    lazy: bool = True           # stop at the first cascade with exactly one face
+    max_width: int = 0          # detect on a frame downscaled to this width; 0: full size
+    min_size_ratio: float = 0.0  # minimum face side as a fraction of the frame's shorter side
+
+    def validate(self):
+        """Raise ValueError naming the first bad value."""
+        if not self.cascades:
+            raise ValueError('cascades: at least one cascade is needed')
+        if not self.scale_factor > 1.0:
+            raise ValueError(f'scale_factor must be > 1.0, got {self.scale_factor}')
+        if self.min_neighbors < 0:
+            raise ValueError(f'min_neighbors must be >= 0, got {self.min_neighbors}')
+        if self.min_size < 1:
+            raise ValueError(f'min_size must be >= 1, got {self.min_size}')
+        if self.max_size and self.max_size < self.min_size:
+            raise ValueError(f'max_size ({self.max_size}) must be 0 or >= min_size ({self.min_size})')
+        if self.max_width < 0:
+            raise ValueError(f'max_width must be >= 0, got {self.max_width}')
+        if not 0.0 <= self.min_size_ratio < 1.0:
+            raise ValueError(f'min_size_ratio must be in [0, 1), got {self.min_size_ratio}')
+        return self
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What one frame gave: ``outcome`` is FACE, NO_FACE or SEVERAL_FACES."""
+
+    outcome: str
+    box: tuple = None       # (x, y, w, h) in the input frame's pixels, for FACE
+    cascade: str = ''       # file name of the cascade that decided
+
+    @property
+    def found(self):
+        return self.outcome == FACE
+
+
+def resolve_cascade(name):
+    """Return the path of a cascade given as a path or as a file name in OpenCV's data folder."""
+    candidates = [name] if os.path.sep in name else [name, os.path.join(cv2.data.haarcascades, name)]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f'cascade {name!r} not found (tried {", ".join(candidates)})')
+
+
+def load_cascade(name):
+    """Load a cascade, failing clearly on a missing or unreadable file rather than detecting nothing."""
+    path = resolve_cascade(name)
+    cascade = cv2.CascadeClassifier()
+    if not cascade.load(path) or cascade.empty():
+        raise ValueError(f'cascade file {path!r} could not be read as a Haar cascade')
+    return cascade
+
+
+class FaceDetector:
+    """The cascade fallback chain; cascades are loaded once, at construction."""
+
+    def __init__(self, config=DetectorConfig()):
+        self.config = config.validate()
+        self._cascades = [(os.path.basename(name), load_cascade(name)) for name in config.cascades]
+
+    def reconfigured(self, config):
+        """A detector with new parameters, reusing the loaded cascades when their list is unchanged."""
+        if tuple(config.cascades) != tuple(self.config.cascades):
+            return FaceDetector(config)
+        clone = copy.copy(self)
+        clone.config = config.validate()
+        return clone
+
+    def detect(self, gray):
+        """Find the face in a grayscale uint8 frame under the fallback rule."""
+        if gray.ndim != 2 or gray.dtype != np.uint8:
+            raise ValueError(f'detect needs a 2-D uint8 grayscale image, got {gray.dtype} {gray.shape}')
+        cfg = self.config
+        scale = 1.0
+        small = gray
+        if cfg.max_width and gray.shape[1] > cfg.max_width:
+            scale = cfg.max_width / gray.shape[1]
+            small = cv2.resize(gray, (cfg.max_width, round(gray.shape[0] * scale)),
+                               interpolation=cv2.INTER_AREA)
+        min_side = max(cfg.min_size, round(cfg.min_size_ratio * min(gray.shape) * scale))
+        max_side = round(cfg.max_size * scale) if cfg.max_size else 0
+        decision = None
+        several = None
+        for name, cascade in self._cascades:
+            faces = cascade.detectMultiScale(
+                small, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors,
+                minSize=(min_side, min_side), maxSize=(max_side, max_side))
+            if decision is None and len(faces) == 1:
+                box = tuple(int(round(v / scale)) for v in faces[0])
+                decision = Detection(FACE, box, name)
+                if cfg.lazy:
+                    break
+            elif several is None and len(faces) > 1:
+                several = name
+        if decision is not None:
+            return decision
+        return Detection(SEVERAL_FACES, cascade=several) if several else Detection(NO_FACE)

@@ -1,0 +1,103 @@
+"""The Fisherface ensemble: N models on random subsets of the training set, majority vote.
+
+Voting: each model votes for its nearest reference point's label; the label with most votes wins.
+Tie-break (deterministic): among tied labels, the one whose voters' mean distance is smallest, then the
+first in label order. ``confidence`` = winning votes / N.
+"""
+
+import os
+
+import numpy as np
+
+from .classifier import Prediction, write_manifest
+from .fisherface import FisherfaceModel, train_fisherface
+from .preprocessing import prepare_batch
+
+
+class FisherfaceEnsemble:
+    BACKEND = 'fisherface-ensemble'
+
+    def __init__(self, labels, members, preprocessing, manifest=None):
+        self.labels = tuple(labels)
+        self.members = list(members)
+        self.preprocessing = preprocessing
+        self.manifest = manifest or {}
+        # One matrix product projects a face into every member's subspace at once.
+        self._W = np.hstack([m.eigenvectors for m in self.members])
+        self._offset = np.concatenate([m.mean @ m.eigenvectors for m in self.members])
+        self._slices = np.cumsum([0] + [m.eigenvectors.shape[1] for m in self.members])
+
+    @property
+    def id(self):
+        return self.manifest.get('id', '')
+
+    def member_votes(self, X):
+        """(n, N) label indices and distances of every member's nearest reference point."""
+        Z = X @ self._W - self._offset
+        votes = np.empty((len(X), len(self.members)), dtype=np.int32)
+        dists = np.empty(votes.shape)
+        for j, m in enumerate(self.members):
+            z = Z[:, self._slices[j]:self._slices[j + 1]]
+            d2 = (z * z).sum(1)[:, None] - 2.0 * z @ m.projections.T + (m.projections ** 2).sum(1)[None, :]
+            nearest = np.argmin(d2, axis=1)
+            votes[:, j] = m.labels[nearest]
+            dists[:, j] = np.sqrt(np.maximum(d2[np.arange(len(X)), nearest], 0.0))
+        return votes, dists
+
+    def predict_vectors(self, X):
+        votes, dists = self.member_votes(np.asarray(X, dtype=np.float64))
+        return [self._vote(v, d) for v, d in zip(votes, dists)]
+
+    def predict(self, faces):
+        """Predict grayscale face crops (any size): preprocessing is the manifest's."""
+        return self.predict_vectors(prepare_batch(faces, self.preprocessing))
+
+    def _vote(self, votes, dists):
+        counts = np.bincount(votes, minlength=len(self.labels))
+        tied = np.flatnonzero(counts == counts.max())
+        winner = min(tied, key=lambda c: (dists[votes == c].mean(), c))
+        return Prediction(self.labels[winner], counts[winner] / len(self.members), tuple(int(c) for c in counts))
+
+    def save(self, model_dir, manifest):
+        os.makedirs(model_dir, exist_ok=True)
+        files = []
+        for j, member in enumerate(self.members):
+            name = f'fisherface_{j:02d}.yml'
+            member.write(os.path.join(model_dir, name))
+            files.append(name)
+        self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
+                             preprocessing=self.preprocessing, files=files)
+        write_manifest(model_dir, self.manifest)
+
+    @classmethod
+    def from_manifest(cls, model_dir, manifest):
+        members = [FisherfaceModel.read(os.path.join(model_dir, e['file'])) for e in manifest['files']]
+        n_labels = len(manifest['labels'])
+        dim = prepare_batch([np.zeros((8, 8), np.uint8)], manifest['preprocessing']).shape[1]
+        for entry, m in zip(manifest['files'], members):
+            if m.mean.size != dim:
+                raise ValueError(f'{model_dir}/{entry["file"]}: input size {m.mean.size} does not match the '
+                                 f'manifest preprocessing ({dim})')
+            if m.labels.min() < 0 or m.labels.max() >= n_labels:
+                raise ValueError(f'{model_dir}/{entry["file"]}: class index outside the manifest labels')
+        n_models = manifest.get('ensemble', {}).get('n_models', len(members))
+        if n_models != len(members):
+            raise ValueError(f'{model_dir}: manifest says {n_models} models, lists {len(members)} files')
+        return cls(manifest['labels'], members, manifest['preprocessing'], manifest)
+
+
+def train_ensemble(X, y, labels, preprocessing, n_models=10, fraction=0.8, seed=0,
+                   decision='centroid-prior', pca_components=0):
+    """Train N members, member i on ``numpy.random.default_rng([seed, i])``'s choice of the rows."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f'fraction must be in (0, 1], got {fraction}')
+    if n_models < 1:
+        raise ValueError(f'models must be >= 1, got {n_models}')
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int32)
+    size = max(2, round(fraction * len(y)))
+    members = []
+    for i in range(n_models):
+        rows = np.sort(np.random.default_rng([seed, i]).choice(len(y), size, replace=False))
+        members.append(train_fisherface(X[rows], y[rows], decision=decision, pca_components=pca_components))
+    return FisherfaceEnsemble(labels, members, preprocessing)

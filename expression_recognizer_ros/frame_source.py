@@ -1,0 +1,72 @@
+"""Where camera frames come from: a device, a video file, or a folder of images in name order."""
+
+import os
+
+import cv2
+
+from .datasets import IMAGE_EXTENSIONS
+
+
+class CameraError(RuntimeError):
+    """A source that cannot be opened or read; the message names it and what was tried."""
+
+
+class FrameSource:
+    """``read()`` returns the next BGR frame, or None at the end of a file or folder without ``loop``."""
+
+    def __init__(self, source, width=0, height=0, loop=True):
+        self.source = str(source)
+        self.loop = loop
+        self._files = None
+        self._index = 0
+        self._capture = None
+        if os.path.isdir(self.source):
+            self._files = sorted(os.path.join(self.source, f) for f in os.listdir(self.source)
+                                 if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not self._files:
+                raise CameraError(f'image folder {self.source!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
+            return
+        if self.source.isdigit():
+            target, tried = int(self.source), f'camera index {self.source} (/dev/video{self.source})'
+        elif self.source.startswith('/dev/'):
+            target, tried = self.source, f'video device {self.source}'
+        elif os.path.isfile(self.source):
+            target, tried = self.source, f'video file {self.source}'
+        else:
+            raise CameraError(f'source {self.source!r} is neither a camera index, a /dev/video device, '
+                              'a video file nor an image folder')
+        self._capture = cv2.VideoCapture(target)
+        if not self._capture.isOpened():
+            raise CameraError(f'cannot open {tried}: no such device or it is busy')
+        if width and height:
+            self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._is_file = os.path.isfile(self.source)
+
+    def read(self):
+        if self._files is not None:
+            if self._index >= len(self._files):
+                if not self.loop:
+                    return None
+                self._index = 0
+            path = self._files[self._index]
+            self._index += 1
+            frame = cv2.imread(path, cv2.IMREAD_COLOR)
+            if frame is None:
+                raise CameraError(f'cannot read image {path}')
+            return frame
+        ok, frame = self._capture.read()
+        if ok:
+            return frame
+        if self._is_file:
+            if not self.loop:
+                return None
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._capture.read()
+            if ok:
+                return frame
+        raise CameraError(f'reading from {self.source!r} failed (device disconnected?)')
+
+    def release(self):
+        if self._capture is not None:
+            self._capture.release()

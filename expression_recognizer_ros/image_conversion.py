@@ -1,0 +1,67 @@
+"""sensor_msgs/Image <-> NumPy without cv_bridge (ROS 2's cv_bridge is on no registry here).
+
+Works on any object with the message's fields, so it needs no ROS import. Every failure is a
+ValueError that says what was wrong with the message.
+"""
+
+import cv2
+import numpy as np
+
+# encoding -> (channels, dtype, conversion to BGR or gray; None: already BGR/gray)
+_ENCODINGS = {
+    'bgr8': (3, np.uint8, None),
+    'rgb8': (3, np.uint8, cv2.COLOR_RGB2BGR),
+    'mono8': (1, np.uint8, None),
+    '8uc1': (1, np.uint8, None),
+    'bgra8': (4, np.uint8, cv2.COLOR_BGRA2BGR),
+    'rgba8': (4, np.uint8, cv2.COLOR_RGBA2BGR),
+    'mono16': (1, np.uint16, None),
+    '16uc1': (1, np.uint16, None),
+    'yuv422': (2, np.uint8, cv2.COLOR_YUV2BGR_UYVY),        # UYVY, as sensor_msgs names it
+    'uyvy': (2, np.uint8, cv2.COLOR_YUV2BGR_UYVY),
+    'yuv422_yuy2': (2, np.uint8, cv2.COLOR_YUV2BGR_YUY2),
+    'yuyv': (2, np.uint8, cv2.COLOR_YUV2BGR_YUY2),
+    'bayer_rggb8': (1, np.uint8, cv2.COLOR_BayerBG2BGR),     # OpenCV names Bayer by the 2nd row
+    'bayer_bggr8': (1, np.uint8, cv2.COLOR_BayerRG2BGR),
+    'bayer_gbrg8': (1, np.uint8, cv2.COLOR_BayerGR2BGR),
+    'bayer_grbg8': (1, np.uint8, cv2.COLOR_BayerGB2BGR),
+}
+SUPPORTED_ENCODINGS = tuple(sorted(_ENCODINGS))
+MAX_PIXELS = 7680 * 4320  # 8K; beyond this a frame is refused rather than risking memory
+
+
+def image_to_array(msg):
+    """Return a BGR (h, w, 3) or grayscale (h, w) uint8 array for a sensor_msgs/Image."""
+    encoding = msg.encoding.lower()
+    if encoding not in _ENCODINGS:
+        raise ValueError(f'unsupported image encoding {msg.encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
+    channels, dtype, conversion = _ENCODINGS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ValueError(f'empty image ({width}x{height})')
+    if height * width > MAX_PIXELS:
+        raise ValueError(f'image {width}x{height} exceeds the {MAX_PIXELS}-pixel limit')
+    row_bytes = width * channels * np.dtype(dtype).itemsize
+    if step < row_bytes:
+        raise ValueError(f'step {step} is smaller than a {encoding} row of {width} pixels ({row_bytes} bytes)')
+    data = msg.data
+    buffer = np.frombuffer(data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data), np.uint8)
+    if buffer.size < step * (height - 1) + row_bytes:
+        raise ValueError(f'truncated image data: {buffer.size} bytes for {height} rows of step {step}')
+    rows = np.lib.stride_tricks.as_strided(buffer, (height, row_bytes), (step, 1))
+    pixels = rows.view(dtype if not msg.is_bigendian else np.dtype(dtype).newbyteorder('>'))
+    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
+    if dtype == np.uint16:
+        return (pixels >> 8).astype(np.uint8)
+    if conversion is None:
+        return np.ascontiguousarray(pixels)
+    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+
+
+def array_to_image_fields(array):
+    """(encoding, height, width, step, data) for a BGR or grayscale uint8 array."""
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise ValueError(f'expected a BGR or grayscale uint8 image, got {array.dtype} {array.shape}')
+    encoding = 'bgr8' if array.ndim == 3 else 'mono8'
+    return encoding, array.shape[0], array.shape[1], array.strides[0], array.tobytes()

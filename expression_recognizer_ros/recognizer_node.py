@@ -1,0 +1,174 @@
+"""ROS 2 node: sensor_msgs/Image on ``image`` in, Emotion on ``emotion`` out.
+
+Frames arrive on the executor thread and wait in a one-frame slot; a worker thread always takes the
+newest, so the node never lags behind the camera, and every frame replaced before it was processed is
+counted as dropped.
+"""
+
+import threading
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
+from sensor_msgs.msg import Image, RegionOfInterest
+
+from .classifier import default_model_dir, load_classifier
+from .debug_view import annotate
+from .detection import DEFAULT_CASCADES, DetectorConfig
+from .image_conversion import array_to_image_fields, image_to_array
+from .msg import Emotion
+from .pipeline import Recognizer
+
+DETECTION_PARAMETERS = {
+    # name: (DetectorConfig field, default, description)
+    'cascades': ('cascades', list(DEFAULT_CASCADES),
+                 'Haar cascades tried in order; the first that finds exactly one face wins. '
+                 'File names in OpenCV\'s data folder, or paths.'),
+    'scale_factor': ('scale_factor', 1.1, 'detectMultiScale scaleFactor (> 1.0)'),
+    'min_neighbors': ('min_neighbors', 10, 'detectMultiScale minNeighbors (>= 0)'),
+    'min_size': ('min_size', 5, 'smallest face side in pixels (>= 1)'),
+    'max_size': ('max_size', 0, 'largest face side in pixels; 0 for no limit'),
+    'lazy_cascades': ('lazy', True, 'stop at the first cascade with exactly one face (same decision as '
+                      'running all four, less work)'),
+    'detect_max_width': ('max_width', 0, 'detect on a copy downscaled to this width; 0 for full size'),
+    'min_size_ratio': ('min_size_ratio', 0.0, 'smallest face side as a fraction of the frame\'s shorter side'),
+}
+
+
+class RecognizerNode(Node):
+
+    def __init__(self):
+        super().__init__('recognizer')
+        self.declare_parameter('model_dir', '', ParameterDescriptor(
+            description='model directory (manifest.json + model files); empty for the shipped default',
+            read_only=True))
+        self.declare_parameter('reliability', 'best_effort', ParameterDescriptor(
+            description='image subscription reliability: best_effort (REP-2003; matches reliable and '
+                        'best-effort cameras) or reliable', read_only=True))
+        for name, (_, default, description) in DETECTION_PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description))
+
+        model_dir = self.get_parameter('model_dir').value or default_model_dir()
+        self.recognizer = Recognizer(load_classifier(model_dir), self._detector_config())
+        self.classifier = self.recognizer.classifier
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        reliability = self.get_parameter('reliability').value
+        if reliability not in ('best_effort', 'reliable'):
+            raise ValueError(f'reliability must be best_effort or reliable, got {reliability!r}')
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.BEST_EFFORT if reliability == 'best_effort'
+                         else ReliabilityPolicy.RELIABLE)
+        self.subscription = self.create_subscription(Image, 'image', self._on_image, qos)
+        self.publisher = self.create_publisher(Emotion, 'emotion', 10)
+        self.debug_publisher = self.create_publisher(Image, 'emotion/debug_image', 1)
+
+        self.frames_received = self.frames_processed = self.frames_dropped = self.frames_failed = 0
+        self._slot = None
+        self._condition = threading.Condition()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name='recognizer', daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f'listening on {self.subscription.topic_name} ({reliability}), publishing '
+            f'{self.publisher.topic_name}; model {self.classifier.id or model_dir} '
+            f'({len(self.classifier.labels)} labels)')
+
+    def _detector_config(self, overrides=None):
+        values = {name: self.get_parameter(name).value for name in DETECTION_PARAMETERS}
+        values.update(overrides or {})
+        fields = {DETECTION_PARAMETERS[name][0]: value for name, value in values.items()}
+        fields['cascades'] = tuple(fields['cascades'])
+        return DetectorConfig(**fields)
+
+    def _on_set_parameters(self, parameters):
+        changes = {p.name: p.value for p in parameters if p.name in DETECTION_PARAMETERS}
+        if not changes:
+            return SetParametersResult(successful=True)
+        try:
+            self.recognizer.reconfigure(self._detector_config(changes))
+        except (ValueError, FileNotFoundError, TypeError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _on_image(self, msg):
+        with self._condition:
+            self.frames_received += 1
+            if self._slot is not None:
+                self.frames_dropped += 1
+            self._slot = msg
+            self._condition.notify()
+
+    def _work(self):
+        while True:
+            with self._condition:
+                while self._slot is None and self._running:
+                    self._condition.wait()
+                if not self._running:
+                    return
+                msg, self._slot = self._slot, None
+            self._process(msg)
+
+    def _process(self, msg):
+        try:
+            frame = image_to_array(msg)
+            recognition = self.recognizer.recognize(frame)
+        except Exception as exc:  # one bad frame must never stop the node
+            self.frames_failed += 1
+            self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
+            return
+        self.frames_processed += 1
+        self.publisher.publish(self._emotion(msg.header, recognition))
+        if self.debug_publisher.get_subscription_count() > 0:
+            self._publish_debug(msg.header, frame, recognition)
+
+    def _emotion(self, header, recognition):
+        out = Emotion(header=header, model=self.classifier.id, detector=recognition.detection.cascade)
+        out.labels = list(self.classifier.labels)
+        out.num_models = len(getattr(self.classifier, 'members', [None]))
+        out.face_detected = recognition.detection.found
+        if recognition.detection.found:
+            x, y, w, h = recognition.detection.box
+            out.face_roi = RegionOfInterest(x_offset=max(x, 0), y_offset=max(y, 0), width=w, height=h)
+            prediction = recognition.prediction
+            out.expression = prediction.label
+            out.confidence = float(prediction.confidence)
+            if hasattr(self.classifier, 'members'):
+                out.votes = [int(v) for v in prediction.scores]
+        return out
+
+    def _publish_debug(self, header, frame, recognition):
+        encoding, height, width, step, data = array_to_image_fields(annotate(frame, recognition, self.classifier.labels))
+        self.debug_publisher.publish(Image(header=header, encoding=encoding, height=height, width=width,
+                                           step=step, data=data))
+
+    def destroy_node(self):
+        with self._condition:
+            self._running = False
+            self._condition.notify()
+        self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = RecognizerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, FileNotFoundError) as exc:
+        print(f'recognizer: {exc}', flush=True)
+        raise SystemExit(1)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()
