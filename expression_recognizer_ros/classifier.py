@@ -19,7 +19,7 @@ from .preprocessing import Preprocessing
 
 MANIFEST = 'manifest.json'
 FORMAT_VERSION = 1
-DEFAULT_MODEL = 'fisherface-ckplus'  # chosen by end-to-end accuracy on the Yale faces: models/README.md
+DEFAULT_MODEL = 'fisherface-fer2013'  # chosen by end-to-end accuracy on the Yale faces: models/README.md
 
 
 @dataclass(frozen=True)

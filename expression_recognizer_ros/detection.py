@@ -81,7 +81,11 @@ def load_cascade(name):
     """Load a cascade, failing clearly on a missing or unreadable file rather than detecting nothing."""
     path = resolve_cascade(name)
     cascade = cv2.CascadeClassifier()
-    if not cascade.load(path) or cascade.empty():
+    try:
+        loaded = cascade.load(path) and not cascade.empty()
+    except cv2.error:
+        loaded = False
+    if not loaded:
         raise ValueError(f'cascade file {path!r} could not be read as a Haar cascade')
     return cascade
 

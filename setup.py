@@ -1,0 +1,24 @@
+"""pip install for use without ROS: the core and the ``expression-recognizer`` command.
+
+The ROS build (colcon, CMakeLists.txt) installs the same package plus the Emotion message and nodes.
+The version has one source, package.xml.
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+VERSION = re.search(r'<version>([^<]+)</version>', (Path(__file__).parent / 'package.xml').read_text()).group(1)
+
+setup(
+    name='expression_recognizer_ros',
+    version=VERSION,
+    description='Facial expression recognition: Haar-cascade fallback and a Fisherface ensemble',
+    license='BSD-3-Clause',
+    packages=find_packages(include=['expression_recognizer_ros', 'expression_recognizer_ros.*']),
+    python_requires='>=3.10',
+    install_requires=['numpy', 'scipy', 'opencv-contrib-python-headless<5'],
+    extras_require={'train': ['scikit-learn', 'matplotlib']},
+    entry_points={'console_scripts': ['expression-recognizer = expression_recognizer_ros.cli:main']},
+)

@@ -1,0 +1,79 @@
+"""The command-line tool end to end on a small real subset, as a user runs it."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CKPLUS, PHOTOS, YALE
+
+
+def run(*args):
+    return subprocess.run([sys.executable, '-P', '-m', 'expression_recognizer_ros', *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    data = tmp_path_factory.mktemp('data')
+    for label in ('happy', 'surprise', 'sadness'):
+        os.makedirs(data / label)
+        for name in sorted(os.listdir(f'{CKPLUS}/{label}'))[:60]:
+            shutil.copy(f'{CKPLUS}/{label}/{name}', data / label / name)
+    out = tmp_path_factory.mktemp('models') / 'tiny'
+    result = run('train', '--dataset', str(data), '--out', str(out), '--models', '3', '--pca', '30',
+                 '--equalize', '--folds', '3')
+    assert result.returncode == 0, result.stderr
+    assert '3-fold by subject' in result.stdout
+    return out
+
+
+def test_train_writes_manifest_with_command_and_metrics(model_dir):
+    manifest = json.loads((model_dir / 'manifest.json').read_text())
+    assert manifest['labels'] == ['happy', 'sad', 'surprised']
+    assert manifest['training_command'].startswith('expression-recognizer train --dataset')
+    assert manifest['dataset']['checksum'].startswith('sha256:')
+    assert manifest['versions']['opencv']
+    assert 0.5 < manifest['metrics']['cross_validation']['accuracy'] <= 1.0
+    assert len(manifest['files']) == 3
+
+
+def test_evaluate_end_to_end_on_uncropped_faces(model_dir, tmp_path):
+    out = tmp_path / 'eval.json'
+    plot = tmp_path / 'eval.png'
+    result = run('evaluate', '--models', str(model_dir), '--dataset', YALE, '--detect-faces',
+                 '--json', str(out), '--plot', str(plot))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert {'accuracy', 'accuracy_end_to_end', 'n', 'no_face', 'labels', 'confusion', 'per_class'} <= set(report)
+    # neutral, sleepy and wink are not in this model: reported and left out, not mapped.
+    assert report['dataset']['left_out_labels'] == ['neutral', 'sleepy', 'wink']
+    assert report['n'] + report['no_face'] == 15 + 14 + 15
+    assert sum(map(sum, report['confusion'])) == report['n']
+    assert report['accuracy_end_to_end'] <= report['accuracy']
+    assert plot.stat().st_size > 10000
+
+
+def test_classify_prints_label_confidence_and_votes(model_dir):
+    result = run('classify', '--models', str(model_dir), f'{PHOTOS}/astronaut.png')
+    assert result.returncode == 0, result.stderr
+    assert 'confidence' in result.stdout and 'happy=' in result.stdout and 'haarcascade_' in result.stdout
+
+
+def test_classify_reports_unreadable_images(model_dir, tmp_path):
+    bad = tmp_path / 'bad.png'
+    bad.write_bytes(b'nope')
+    result = run('classify', '--models', str(model_dir), str(bad))
+    assert result.returncode == 1 and 'not a readable image' in result.stderr
+
+
+def test_wrong_channel_count_and_bad_dataset_are_clear_errors(model_dir, tmp_path):
+    result = run('evaluate', '--models', str(model_dir), '--dataset', str(tmp_path / 'nothing'))
+    assert result.returncode == 2 and 'No such file or directory' in result.stderr
+    from expression_recognizer_ros.preprocessing import to_gray
+    import numpy as np
+    with pytest.raises(ValueError, match='shape'):
+        to_gray(np.zeros((4, 4, 2), np.uint8))

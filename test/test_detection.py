@@ -1,0 +1,88 @@
+import cv2
+import numpy as np
+import pytest
+
+from expression_recognizer_ros.detection import (DEFAULT_CASCADES, FACE, NO_FACE, SEVERAL_FACES, DetectorConfig,
+                                                 FaceDetector)
+from expression_recognizer_ros.media import compose_frames
+
+
+@pytest.fixture(scope='module')
+def detector():
+    return FaceDetector()
+
+
+def test_defaults_are_the_originals():
+    config = DetectorConfig()
+    assert config.cascades == DEFAULT_CASCADES
+    assert (config.scale_factor, config.min_neighbors, config.min_size) == (1.1, 10, 5)
+
+
+@pytest.mark.parametrize('name', ['astronaut.png', 'grace_hopper_512x512.jpg'])
+def test_each_public_domain_photo_is_exactly_one_face(detector, photos, name):
+    detection = detector.detect(cv2.cvtColor(photos[name], cv2.COLOR_BGR2GRAY))
+    assert detection.outcome == FACE
+    x, y, w, h = detection.box
+    assert 60 < w < 400 and w == h
+    assert detection.cascade in DEFAULT_CASCADES
+
+
+def test_blank_frame_is_no_face(detector):
+    assert detector.detect(np.full((480, 640), 128, np.uint8)).outcome == NO_FACE
+
+
+def test_two_people_are_several_faces_not_one(detector, photos):
+    pair = np.hstack([photos['astronaut.png'], photos['grace_hopper_512x512.jpg']])
+    detection = detector.detect(cv2.cvtColor(pair, cv2.COLOR_BGR2GRAY))
+    assert detection.outcome == SEVERAL_FACES
+    assert detection.box is None
+
+
+def test_lazy_and_eager_make_the_same_decisions(detector):
+    eager = FaceDetector(DetectorConfig(lazy=False))
+    for frame in compose_frames(count=12):
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        assert detector.detect(gray) == eager.detect(gray)
+
+
+def test_a_cascade_seeing_several_does_not_decide_the_next_one_does(photos):
+    """The eye cascade finds two eyes (several), so the chain falls through to the face cascade."""
+    gray = cv2.cvtColor(photos['astronaut.png'], cv2.COLOR_BGR2GRAY)
+    eyes_only = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml',)))
+    assert eyes_only.detect(gray).outcome == SEVERAL_FACES
+    chain = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml', DEFAULT_CASCADES[0])))
+    detection = chain.detect(gray)
+    assert detection.outcome == FACE
+    assert detection.cascade == DEFAULT_CASCADES[0]
+
+
+def test_missing_cascade_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match='no_such_cascade.xml'):
+        FaceDetector(DetectorConfig(cascades=('no_such_cascade.xml',)))
+
+
+def test_unreadable_cascade_is_a_clear_error(tmp_path):
+    bad = tmp_path / 'broken.xml'
+    bad.write_text('<opencv_storage><cascade>nonsense</cascade></opencv_storage>')
+    with pytest.raises(ValueError, match='broken.xml'):
+        FaceDetector(DetectorConfig(cascades=(str(bad),)))
+
+
+@pytest.mark.parametrize('field, value', [('scale_factor', 1.0), ('min_neighbors', -1), ('min_size', 0),
+                                          ('max_size', 3), ('min_size_ratio', 1.5), ('cascades', ())])
+def test_bad_parameters_are_refused_with_the_name(field, value):
+    with pytest.raises(ValueError, match=field):
+        DetectorConfig(**{field: value}).validate()
+
+
+def test_wrong_image_type_is_refused(detector):
+    with pytest.raises(ValueError, match='grayscale'):
+        detector.detect(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_downscaled_detection_reports_boxes_in_full_frame_pixels(detector, photos):
+    gray = cv2.cvtColor(photos['astronaut.png'], cv2.COLOR_BGR2GRAY)
+    full = detector.detect(gray).box
+    small = FaceDetector(DetectorConfig(max_width=256)).detect(gray).box
+    assert small is not None
+    assert abs(small[0] - full[0]) < 20 and abs(small[2] - full[2]) < 30

@@ -1,0 +1,78 @@
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from expression_recognizer_ros.image_conversion import array_to_image_fields, image_to_array
+
+
+def message(array, encoding, step=None, data=None):
+    h, w = array.shape[:2]
+    step = step or array.strides[0]
+    return SimpleNamespace(encoding=encoding, height=h, width=w, step=step, is_bigendian=0,
+                           data=data if data is not None else array.tobytes())
+
+
+@pytest.fixture(scope='module')
+def bgr(photos):
+    return cv2.resize(photos['astronaut.png'], (64, 48))
+
+
+def test_bgr8_round_trip(bgr):
+    encoding, h, w, step, data = array_to_image_fields(bgr)
+    np.testing.assert_array_equal(image_to_array(SimpleNamespace(encoding=encoding, height=h, width=w, step=step,
+                                                                 is_bigendian=0, data=data)), bgr)
+
+
+@pytest.mark.parametrize('encoding, convert', [
+    ('rgb8', lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2RGB)),
+    ('bgra8', lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2BGRA)),
+    ('rgba8', lambda im: cv2.cvtColor(im, cv2.COLOR_BGR2RGBA)),
+])
+def test_colour_encodings(bgr, encoding, convert):
+    np.testing.assert_array_equal(image_to_array(message(convert(bgr), encoding)), bgr)
+
+
+def test_mono8_and_mono16(bgr):
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(image_to_array(message(gray, 'mono8')), gray)
+    np.testing.assert_array_equal(image_to_array(message(gray.astype(np.uint16) << 8, 'mono16')), gray)
+
+
+def test_padded_rows(bgr):
+    padded = np.zeros((bgr.shape[0], bgr.shape[1] * 3 + 8), np.uint8)
+    padded[:, :bgr.shape[1] * 3] = bgr.reshape(bgr.shape[0], -1)
+    out = image_to_array(SimpleNamespace(encoding='bgr8', height=bgr.shape[0], width=bgr.shape[1],
+                                         step=padded.shape[1], is_bigendian=0, data=padded.tobytes()))
+    np.testing.assert_array_equal(out, bgr)
+
+
+def test_yuv422_and_bayer_decode_to_the_right_picture(bgr):
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(int)
+    yuyv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUYV) if hasattr(cv2, 'COLOR_BGR2YUV_YUYV') else None
+    if yuyv is not None:
+        out = image_to_array(message(yuyv, 'yuv422_yuy2'))
+        assert np.abs(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).astype(int) - gray).mean() < 6
+    bayer = np.zeros(bgr.shape[:2], np.uint8)  # RGGB mosaic
+    bayer[0::2, 0::2] = bgr[0::2, 0::2, 2]
+    bayer[0::2, 1::2] = bgr[0::2, 1::2, 1]
+    bayer[1::2, 0::2] = bgr[1::2, 0::2, 1]
+    bayer[1::2, 1::2] = bgr[1::2, 1::2, 0]
+    out = image_to_array(message(bayer, 'bayer_rggb8'))
+    assert np.abs(out.astype(int) - bgr.astype(int)).mean() < 25
+
+
+@pytest.mark.parametrize('change, text', [
+    (dict(encoding='32FC1'), 'unsupported image encoding'),
+    (dict(height=0), 'empty image'),
+    (dict(step=10), 'step 10 is smaller'),
+    (dict(data=b'\x00' * 100), 'truncated'),
+    (dict(height=4320 * 2, width=7680), 'exceeds'),
+])
+def test_bad_messages_are_refused_with_a_reason(bgr, change, text):
+    msg = message(bgr, 'bgr8')
+    for key, value in change.items():
+        setattr(msg, key, value)
+    with pytest.raises(ValueError, match=text):
+        image_to_array(msg)
