@@ -77,3 +77,14 @@ def test_wrong_channel_count_and_bad_dataset_are_clear_errors(model_dir, tmp_pat
     import numpy as np
     with pytest.raises(ValueError, match='shape'):
         to_gray(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_svm_baseline_trains_and_evaluates_on_the_same_data(model_dir, tmp_path):
+    data = os.path.dirname(json.loads((model_dir / 'manifest.json').read_text())['dataset']['path'] + '/')
+    out = tmp_path / 'svm'
+    assert run('train', '--dataset', data, '--out', str(out), '--classifier', 'svm', '--folds', '3').returncode == 0
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert manifest['backend'] == 'linear-svm'
+    assert manifest['metrics']['cross_validation']['accuracy'] > 0.5
+    result = run('classify', '--models', str(out), f'{PHOTOS}/astronaut.png')
+    assert result.returncode == 0 and 'confidence' in result.stdout, result.stderr
