@@ -16,6 +16,7 @@ import scipy
 
 from . import __version__
 from .preprocessing import Preprocessing
+from .resources import package_path
 
 MANIFEST = 'manifest.json'
 FORMAT_VERSION = 1
@@ -100,14 +101,4 @@ def load_classifier(model_dir):
 
 
 def default_model_dir():
-    """The shipped default model: in the ROS package's share directory, or beside the source tree."""
-    roots = [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models')]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        roots.insert(0, os.path.join(get_package_share_directory('expression_recognizer_ros'), 'models'))
-    except (ImportError, LookupError):  # no ROS, or this package is not installed by colcon
-        pass
-    for root in roots:
-        if os.path.isfile(os.path.join(root, DEFAULT_MODEL, MANIFEST)):
-            return os.path.join(root, DEFAULT_MODEL)
-    return os.path.join(roots[-1], DEFAULT_MODEL)
+    return package_path('models', DEFAULT_MODEL)

@@ -73,7 +73,7 @@ def cmd_evaluate(args):
     result['dataset'] = {'path': args.dataset, 'split': args.split, 'checksum': dataset.checksum,
                          'left_out_labels': unknown, 'detect_faces': args.detect_faces}
     if args.detect_faces:
-        result['per_class_end_to_end'] = _per_class_end_to_end(dataset, predictions, missing, result)
+        result['per_class_end_to_end'] = _per_class_end_to_end(result, missing)
     print(format_report(result))
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:
@@ -84,14 +84,13 @@ def cmd_evaluate(args):
     return 0
 
 
-def _per_class_end_to_end(cropped, predictions, missing, result):
+def _per_class_end_to_end(result, missing):
     """Accuracy per true class with images where no face was found counted as misses."""
     per = {}
-    for label in result['labels']:
-        hits = sum(1 for t, p in zip(cropped.labels, predictions) if t == label and p.label == label)
+    for i, label in enumerate(result['labels']):
         total = result['per_class'][label]['support'] + missing[label]
         if total:
-            per[label] = {'accuracy': hits / total, 'n': total}
+            per[label] = {'accuracy': result['confusion'][i][i] / total, 'n': total}
     return per
 
 

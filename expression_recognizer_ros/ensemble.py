@@ -46,11 +46,15 @@ class FisherfaceEnsemble:
 
     def predict_vectors(self, X):
         votes, dists = self.member_votes(np.asarray(X, dtype=np.float64))
-        return [self._vote(v, d) for v, d in zip(votes, dists)]
+        return self.decide(votes, dists)
 
     def predict(self, faces):
         """Predict grayscale face crops (any size): preprocessing is the manifest's."""
         return self.predict_vectors(prepare_batch(faces, self.preprocessing))
+
+    def decide(self, votes, dists):
+        """One Prediction per row of member votes and distances (from ``member_votes``)."""
+        return [self._vote(v, d) for v, d in zip(votes, dists)]
 
     def _vote(self, votes, dists):
         counts = np.bincount(votes, minlength=len(self.labels))
@@ -73,7 +77,7 @@ class FisherfaceEnsemble:
     def from_manifest(cls, model_dir, manifest):
         members = [FisherfaceModel.read(os.path.join(model_dir, e['file'])) for e in manifest['files']]
         n_labels = len(manifest['labels'])
-        dim = prepare_batch([np.zeros((8, 8), np.uint8)], manifest['preprocessing']).shape[1]
+        dim = manifest['preprocessing'].dimension
         for entry, m in zip(manifest['files'], members):
             if m.mean.size != dim:
                 raise ValueError(f'{model_dir}/{entry["file"]}: input size {m.mean.size} does not match the '

@@ -44,8 +44,7 @@ def image_to_array(msg):
     row_bytes = width * channels * np.dtype(dtype).itemsize
     if step < row_bytes:
         raise ValueError(f'step {step} is smaller than a {encoding} row of {width} pixels ({row_bytes} bytes)')
-    data = msg.data
-    buffer = np.frombuffer(data if isinstance(data, (bytes, bytearray, memoryview)) else bytes(data), np.uint8)
+    buffer = np.frombuffer(msg.data, np.uint8)  # rclpy gives array.array: no copy
     if buffer.size < step * (height - 1) + row_bytes:
         raise ValueError(f'truncated image data: {buffer.size} bytes for {height} rows of step {step}')
     rows = np.lib.stride_tricks.as_strided(buffer, (height, row_bytes), (step, 1))

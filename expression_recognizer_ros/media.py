@@ -1,28 +1,21 @@
 """The bundled public-domain photos, and 640x480 test frames composed from them."""
 
-import os
 
 import cv2
 import numpy as np
 
-MEDIA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'media')
+from .resources import package_path
+
 PHOTOS = ('astronaut.png', 'grace_hopper_512x512.jpg')
-
-
-def media_dir():
-    """The media folder beside the source tree, or in the installed ROS package's share directory."""
-    if os.path.isdir(MEDIA_DIR):
-        return MEDIA_DIR
-    from ament_index_python.packages import get_package_share_directory
-    return os.path.join(get_package_share_directory('expression_recognizer_ros'), 'media')
 
 
 def bundled_photos():
     photos = []
     for name in PHOTOS:
-        image = cv2.imread(os.path.join(media_dir(), name), cv2.IMREAD_COLOR)
+        path = package_path('media', name)
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
-            raise FileNotFoundError(f'bundled photo {name} missing from {media_dir()}')
+            raise FileNotFoundError(f'bundled photo {path} is missing or unreadable')
         photos.append(image)
     return photos
 

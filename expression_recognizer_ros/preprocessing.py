@@ -34,6 +34,14 @@ class Preprocessing:
         if not -0.4 <= float(self.margin) <= 1.0:
             raise ValueError(f'preprocessing margin must be in [-0.4, 1.0], got {self.margin}')
 
+    @property
+    def dimension(self):
+        """Length of the vector the models see."""
+        if self.features == 'hog':
+            blocks = self.size // self.hog_cell - 1
+            return blocks * blocks * 4 * 9   # 2x2 cells of 9 orientation bins per block
+        return self.size * self.size
+
     def to_dict(self):
         return asdict(self)
 

@@ -55,12 +55,16 @@ def held_out(model, faces, labels):
     """Accuracy of the model and of each ensemble member on faces it did not train on."""
     X = prepare_batch(faces, model.preprocessing)
     truth = np.array(labels)
-    predicted = np.array([p.label for p in model.predict_vectors(X)])
-    result = {'n': len(truth), 'accuracy': float((predicted == truth).mean()), 'predicted': predicted.tolist()}
+    result = {'n': len(truth)}
     if hasattr(model, 'member_votes'):
-        votes, _ = model.member_votes(X)
+        votes, dists = model.member_votes(X)
+        predictions = model.decide(votes, dists)
         names = np.array(model.labels)
         result['member_accuracy'] = [float((names[votes[:, j]] == truth).mean()) for j in range(votes.shape[1])]
+    else:
+        predictions = model.predict_vectors(X)
+    predicted = np.array([p.label for p in predictions])
+    result.update(accuracy=float((predicted == truth).mean()), predicted=predicted.tolist())
     return result
 
 

@@ -70,3 +70,9 @@ def test_one_class_is_refused(data):
     _, X, _ = data
     with pytest.raises(ValueError, match='two classes'):
         train_fisherface(X[:10], np.zeros(10, np.int32))
+
+
+@pytest.mark.parametrize('spec', [Preprocessing(size=48), Preprocessing(size=48, features='hog'),
+                                  Preprocessing(size=36, features='hog', hog_cell=6)])
+def test_declared_dimension_is_what_preprocessing_produces(spec):
+    assert prepare_batch([np.zeros((20, 30), np.uint8)], spec).shape == (1, spec.dimension)

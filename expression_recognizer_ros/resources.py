@@ -1,0 +1,18 @@
+"""Files shipped with the package (models, media): beside the source tree, or in the ROS share directory."""
+
+import os
+
+PACKAGE = 'expression_recognizer_ros'
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def package_path(*parts):
+    """Path of a shipped file or folder; colcon installs them under share/, not beside the modules."""
+    local = os.path.join(SOURCE_ROOT, *parts)
+    if os.path.exists(local):
+        return local
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return os.path.join(get_package_share_directory(PACKAGE), *parts)
+    except (ImportError, LookupError):  # no ROS, or the package is not installed by colcon
+        return local
