@@ -1,6 +1,5 @@
 """The bundled public-domain photos, and 640x480 test frames composed from them."""
 
-
 import cv2
 import numpy as np
 
