@@ -28,10 +28,8 @@ build: venv
 demo: build
 	$(RUN_ENV) && python -P -m expression_recognizer_ros.demo --params config/recognizer.yaml --seconds $(SECONDS)
 
-# The DDS tests run in a process of their own: after the core tests in the same process they were seen
-# to miss frames and service replies (cause still open, see the issue note).
 test: build
-	$(RUN_ENV) && python -P -m pytest -q test --ignore=test/test_ros.py && python -P -m pytest -q test/test_ros.py
+	$(RUN_ENV) && python -P -m pytest -q test
 
 clean:
 	rm -rf build install log demo_output
