@@ -71,6 +71,7 @@ class RecognizerNode(Node):
         self._running = True
         self._worker = threading.Thread(target=self._work, name='recognizer', daemon=True)
         self._worker.start()
+        self.context.on_shutdown(self._stop_worker)
         self.get_logger().info(
             f'listening on {self.subscription.topic_name} ({reliability}), publishing '
             f'{self.publisher.topic_name}; model {self.classifier.id or model_dir} '
@@ -120,9 +121,14 @@ class RecognizerNode(Node):
             self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
             return
         self.frames_processed += 1
-        self.publisher.publish(self._emotion(msg.header, recognition))
-        if self.debug_publisher.get_subscription_count() > 0:
-            self._publish_debug(msg.header, frame, recognition)
+        try:
+            self.publisher.publish(self._emotion(msg.header, recognition))
+            if self.debug_publisher.get_subscription_count() > 0:
+                self._publish_debug(msg.header, frame, recognition)
+        except Exception:
+            if self.context.ok():
+                raise
+            # SIGINT/SIGTERM shut the context down while this frame was in flight: nothing to publish to.
 
     def _emotion(self, header, recognition):
         out = Emotion(header=header, model=self.classifier.id, detector=recognition.detection.cascade)
@@ -144,10 +150,13 @@ class RecognizerNode(Node):
         self.debug_publisher.publish(Image(header=header, encoding=encoding, height=height, width=width,
                                            step=step, data=data))
 
-    def destroy_node(self):
+    def _stop_worker(self):
         with self._condition:
             self._running = False
             self._condition.notify()
+
+    def destroy_node(self):
+        self._stop_worker()
         self._worker.join(timeout=5.0)
         super().destroy_node()
 

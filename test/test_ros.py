@@ -200,3 +200,28 @@ def test_launch_file_matches_what_cmake_installs():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert isinstance(module.generate_launch_description(), LaunchDescription)
+
+
+def test_stopping_mid_frame_is_clean(node):
+    """SIGTERM while the worker is busy with a frame: the node exits without a traceback."""
+    face = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
+    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1], step=face.shape[1] * 3,
+                  data=face.tobytes())
+    publisher = node.create_publisher(Image, 'busy/image', 10)
+    emotions = []
+    node.create_subscription(Emotion, 'busy/emotion', emotions.append, 10)
+    for _ in range(3):
+        emotions.clear()
+        recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=busy/image',
+                           '-r', 'emotion:=busy/emotion')
+
+        def feed():
+            publisher.publish(image)
+            rclpy.spin_once(node, timeout_sec=0.02)
+            return len(emotions) >= 3
+        assert spin_until(node, feed)
+        for _ in range(5):
+            publisher.publish(image)   # keep the worker busy while it is told to stop
+        log = stop(recognizer)
+        assert 'Traceback' not in log, log
+        assert recognizer.returncode is not None
