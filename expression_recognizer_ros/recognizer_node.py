@@ -44,9 +44,9 @@ class RecognizerNode(Node):
         self.declare_parameter('model_dir', '', ParameterDescriptor(
             description='model directory (manifest.json + model files); empty for the shipped default',
             read_only=True))
-        self.declare_parameter('reliability', 'best_effort', ParameterDescriptor(
-            description='image subscription reliability: best_effort (REP-2003; matches reliable and '
-                        'best-effort cameras) or reliable', read_only=True))
+        self.declare_parameter('reliability', 'reliable', ParameterDescriptor(
+            description='image subscription reliability: reliable (no frame lost to the transport), or '
+                        'best_effort to connect to a best-effort camera driver', read_only=True))
         for name, (_, default, description) in DETECTION_PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description))
 
