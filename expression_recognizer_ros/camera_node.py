@@ -1,13 +1,12 @@
 """ROS 2 node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or image folder."""
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from .frame_source import CameraError, FrameSource
 from .image_conversion import array_to_image_fields
+from .node_main import run_node
 
 
 class CameraNode(Node):
@@ -81,22 +80,7 @@ class CameraNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (CameraError, ValueError) as exc:
-        print(f'camera: {exc}', flush=True)
-        raise SystemExit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(CameraNode, 'camera', (CameraError, ValueError), args)
 
 
 if __name__ == '__main__':

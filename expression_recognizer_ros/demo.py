@@ -80,6 +80,10 @@ def main(argv=None):
               f'Emotion messages printed {nodes[1].count}', flush=True)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C shut the context down inside spin_once (rclpy raises RCLError there): a clean exit.
     finally:
         for node in nodes:
             node.destroy_node()

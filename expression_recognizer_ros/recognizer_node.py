@@ -7,9 +7,7 @@ counted as dropped.
 
 import threading
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
 from sensor_msgs.msg import Image, RegionOfInterest
@@ -19,6 +17,7 @@ from .debug_view import annotate
 from .detection import DEFAULT_CASCADES, DetectorConfig
 from .image_conversion import array_to_image_fields, image_to_array
 from .msg import Emotion
+from .node_main import run_node
 from .pipeline import Recognizer
 
 DETECTION_PARAMETERS = {
@@ -162,21 +161,7 @@ class RecognizerNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RecognizerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError) as exc:
-        print(f'recognizer: {exc}', flush=True)
-        raise SystemExit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(RecognizerNode, 'recognizer', (ValueError, FileNotFoundError), args)
 
 
 if __name__ == '__main__':
