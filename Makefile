@@ -6,13 +6,21 @@ VENV ?= $(HOME)/.cache/expression_recognizer_ros/venv
 PYTHON ?= python3
 SECONDS ?= 20
 STAMP := $(VENV)/.requirements-$(shell sha1sum requirements.txt | cut -c1-12)
+TRAIN_STAMP := $(VENV)/.requirements-train-$(shell sha1sum requirements-train.txt | cut -c1-12)
 BUILD_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV)
 RUN_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) && \
 	COLCON_CURRENT_PREFIX=$(CURDIR)/install . $(CURDIR)/install/setup.sh
 
-.PHONY: demo test build venv clean
+.PHONY: demo test build venv venv-train benchmark clean
 
 venv: $(STAMP)
+
+# PyTorch for train-cnn (and its test); run time never needs it. setuptools stays below 80 for colcon.
+venv-train: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): requirements-train.txt $(STAMP)
+	$(VENV)/bin/pip install --quiet -r requirements-train.txt -r requirements.txt "setuptools<80"
+	touch $@
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +36,10 @@ build: venv
 demo: build
 	$(RUN_ENV) && python -P -m expression_recognizer_ros.demo --params config/recognizer.yaml --seconds $(SECONDS)
 
-test: build
+benchmark: build
+	$(RUN_ENV) && python -P -m expression_recognizer_ros benchmark
+
+test: build venv-train
 	$(RUN_ENV) && python -P -m pytest -q test
 
 clean:

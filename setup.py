@@ -19,6 +19,7 @@ setup(
     packages=find_packages(include=['expression_recognizer_ros', 'expression_recognizer_ros.*']),
     python_requires='>=3.10',
     install_requires=['numpy', 'scipy', 'opencv-contrib-python-headless<5'],
-    extras_require={'train': ['scikit-learn', 'matplotlib']},
+    # Pinned versions: requirements*.txt. torch: take the CPU build (see requirements-train.txt).
+    extras_require={'train': ['scikit-learn', 'matplotlib'], 'cnn': ['torch', 'onnx']},
     entry_points={'console_scripts': ['expression-recognizer = expression_recognizer_ros.cli:main']},
 )

@@ -31,8 +31,13 @@ class LinearSvm:
         scores = (np.asarray(X, dtype=np.float64) / 255.0) @ self.coef.T + self.intercept
         return [Prediction(self.labels[int(np.argmax(s))], 1.0, tuple(float(v) for v in s)) for s in scores]
 
+    def features(self, faces):
+        """The (n, D) matrix the models see, from grayscale face crops of any size."""
+        return prepare_batch(faces, self.preprocessing)
+
     def predict(self, faces):
-        return self.predict_vectors(prepare_batch(faces, self.preprocessing))
+        """Predict grayscale face crops (any size): preprocessing is the manifest's."""
+        return self.predict_vectors(self.features(faces))
 
     def save(self, model_dir, manifest):
         os.makedirs(model_dir, exist_ok=True)

@@ -91,8 +91,9 @@ def write_manifest(model_dir, manifest):
 def load_classifier(model_dir):
     """Load any model directory; the manifest's ``backend`` picks the class."""
     from .baseline_svm import LinearSvm
+    from .cnn import CnnClassifier
     from .ensemble import FisherfaceEnsemble
-    backends = {cls.BACKEND: cls for cls in (FisherfaceEnsemble, LinearSvm)}
+    backends = {cls.BACKEND: cls for cls in (FisherfaceEnsemble, LinearSvm, CnnClassifier)}
     manifest = read_manifest(model_dir)
     backend = backends.get(manifest['backend'])
     if backend is None:

@@ -1,6 +1,7 @@
 """``expression-recognizer``: train, evaluate, classify and benchmark without ROS."""
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -12,7 +13,7 @@ import numpy as np
 
 from . import datasets
 from .classifier import default_model_dir, library_versions, load_classifier
-from .detection import DetectorConfig, FaceDetector
+from .detection import STILL_IMAGES, DetectorConfig, FaceDetector
 from .evaluation import format_report, plot_report, report
 from .fisherface import DECISIONS
 from .pipeline import Recognizer
@@ -52,6 +53,30 @@ def cmd_train(args):
     return 0
 
 
+def cmd_train_cnn(args):
+    from .cnn_training import CnnConfig, train_cnn
+    config = CnnConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       widths=tuple(args.widths), ferplus=args.ferplus or '', ferplus_weight=args.ferplus_weight,
+                       limit=args.limit)
+    dataset = datasets.load(args.dataset, 'fer2013')
+    print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
+    classifier, onnx_bytes, metrics = train_cnn(dataset, Preprocessing(margin=args.margin), config)
+    import torch
+    manifest = {
+        'id': args.id or os.path.basename(os.path.normpath(args.out)),
+        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
+                    'labels': 'FER+ votes mixed with the original labels' if args.ferplus else 'original'},
+        'training_command': 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
+        'versions': dict(library_versions(), torch=torch.__version__),
+        'metrics': metrics,
+        'cnn': {'architecture': f'4 VGG-style blocks {list(args.widths)}, global average pool, linear',
+                'input': '48x48 grayscale, standardized per face'},
+    }
+    classifier.save(args.out, manifest, onnx_bytes)
+    print(f'wrote {args.out}')
+    return 0
+
+
 def cmd_evaluate(args):
     model = load_classifier(args.models)
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
@@ -65,7 +90,7 @@ def cmd_evaluate(args):
     missing = Counter()
     if args.detect_faces:
         full = dataset
-        dataset, missing_idx = datasets.crop_faces(full, FaceDetector(DetectorConfig()), model.preprocessing.margin)
+        dataset, missing_idx = datasets.crop_faces(full, FaceDetector(STILL_IMAGES), model.preprocessing.margin)
         missing = Counter(full.labels[i] for i in missing_idx)
     predictions = model.predict(dataset.images)
     result = report(dataset.labels, [p.label for p in predictions], list(model.labels), sum(missing.values()))
@@ -95,7 +120,7 @@ def _per_class_end_to_end(result, missing):
 
 
 def cmd_classify(args):
-    recognizer = Recognizer(load_classifier(args.models), DetectorConfig())
+    recognizer = Recognizer(load_classifier(args.models), STILL_IMAGES)
     status = 0
     for path in args.images:
         image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR) if os.path.isfile(path) else None
@@ -112,6 +137,32 @@ def cmd_classify(args):
         print(f'{path}: {p.label} (confidence {p.confidence:.2f}; {votes}) face {result.detection.box} '
               f'by {result.detection.cascade}')
     return status
+
+
+def cmd_benchmark(args):
+    from .benchmark import benchmark, format_benchmark
+    from .media import compose_frames
+    if args.frames:
+        from .frame_source import FrameSource
+        source, frames = FrameSource(args.frames, loop=False), []
+        while len(frames) < args.count and (frame := source.read()) is not None:
+            frames.append(frame)
+        source.release()
+        how = f'{len(frames)} frames from {args.frames}'
+    else:
+        frames = compose_frames(args.count, seed=args.seed, smallest=0.3, clip=30)
+        how = (f'{len(frames)} 640x480 frames composed from the bundled photos (seed {args.seed}): 1-s clips of 30 '
+               'in which a face of 48-160 px drifts, the last 5 of each without a face')
+    overrides = {name: getattr(args, name) for name in ('lazy', 'max_width', 'min_size_ratio', 'track')}
+    config = dataclasses.replace(DetectorConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    print(how)
+    result = benchmark(frames, load_classifier(args.models), args.models, config, args.threads, args.repeats)
+    result['input'] = how
+    print(format_benchmark(result))
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(result, f, indent=2)
+    return 0
 
 
 def build_parser():
@@ -138,6 +189,21 @@ def build_parser():
     p.add_argument('--detect-faces', action='store_true', help='detect and crop faces in uncropped images')
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser('train-cnn', help='train the CNN on FER2013 with PyTorch (CPU) and export ONNX')
+    p.add_argument('--dataset', required=True, help='FER2013 CSV (.csv or .csv.gz)')
+    p.add_argument('--out', required=True, help='model directory to write')
+    p.add_argument('--id', help='model id (default: the directory name)')
+    p.add_argument('--ferplus', help='FER+ votes (fer2013new.csv) to soften the training labels')
+    p.add_argument('--ferplus-weight', type=float, default=0.5, help='share of the FER+ votes in each target')
+    p.add_argument('--epochs', type=int, default=40)
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--lr', type=float, default=0.05, help='peak learning rate (one-cycle SGD)')
+    p.add_argument('--widths', type=int, nargs=4, default=[32, 64, 128, 256], help='channels of the 4 blocks')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--limit', type=int, default=0, help='train on the first N Training faces only (smoke test)')
+    p.add_argument('--margin', type=float, default=0.0, help='run-time crop margin around Haar boxes')
+    p.set_defaults(func=cmd_train_cnn)
+
     p = sub.add_parser('evaluate', help='accuracy, per-class figures and confusion matrix')
     p.add_argument('--models', required=True, help='model directory')
     _add_dataset_args(p)
@@ -151,6 +217,20 @@ def build_parser():
     p.add_argument('images', nargs='+')
     p.add_argument('--models', default=None, help='model directory (default: the shipped default)')
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser('benchmark', help='time the original-faithful and the default pipeline on the same frames')
+    p.add_argument('--models', default=None, help='model directory (default: the shipped default)')
+    p.add_argument('--frames', help='video file or image folder (default: frames composed from the bundled photos)')
+    p.add_argument('--count', type=int, default=120, help='number of frames')
+    p.add_argument('--seed', type=int, default=0, help='seed of the composed frames')
+    p.add_argument('--repeats', type=int, default=3, help='passes over the frames')
+    p.add_argument('--threads', type=int, default=1, help='OpenCV threads (1: one core)')
+    p.add_argument('--lazy', action=argparse.BooleanOptionalAction, help='override the default lazy cascades')
+    p.add_argument('--max-width', type=int, help='override the default detection width (0: full frame)')
+    p.add_argument('--min-size-ratio', type=float, help='override the default minimum face size ratio')
+    p.add_argument('--track', action=argparse.BooleanOptionalAction, help='override the default face tracking')
+    p.add_argument('--json', help='write the figures as JSON here')
+    p.set_defaults(func=cmd_benchmark)
     return parser
 
 

@@ -3,6 +3,11 @@
 Cascades are tried in order; the first that finds exactly one face wins. No face, or several faces in
 every cascade, gives no answer for the frame. ``lazy=True`` stops at the winner (the same decision,
 less work); ``lazy=False`` runs every cascade on every frame as the 2016 code did, for benchmarking.
+
+``track=True`` first searches the last frame's face neighbourhood (same cascades, same rule, face sizes
+near the last one), a small fraction of the frame's cost, and falls back to the whole frame when that
+does not give exactly one face, and at least every ``full_every``-th frame, so that a second person
+stepping in is still seen.
 """
 
 import copy
@@ -25,7 +30,8 @@ SEVERAL_FACES = 'several_faces'
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Detection parameters; the defaults are the original's, plus the speed options (off)."""
+    """Detection parameters: the original's, plus speed options whose defaults the benchmark chose
+    (README, Performance). For unrelated still images set ``track=False``."""
 
     cascades: tuple = DEFAULT_CASCADES
     scale_factor: float = 1.1
@@ -34,7 +40,9 @@ class DetectorConfig:
     max_size: int = 0           # 0: no upper bound
     lazy: bool = True           # stop at the first cascade with exactly one face
     max_width: int = 0          # detect on a frame downscaled to this width; 0: full size
-    min_size_ratio: float = 0.0  # minimum face side as a fraction of the frame's shorter side
+    min_size_ratio: float = 0.08  # minimum face side as a fraction of the frame's shorter side (38 px at 480)
+    track: bool = True          # search near the last frame's face first
+    full_every: int = 10        # with track: a whole-frame search at least every this many frames
 
     def validate(self):
         """Raise ValueError naming the first bad value."""
@@ -52,7 +60,12 @@ class DetectorConfig:
             raise ValueError(f'max_width must be >= 0, got {self.max_width}')
         if not 0.0 <= self.min_size_ratio < 1.0:
             raise ValueError(f'min_size_ratio must be in [0, 1), got {self.min_size_ratio}')
+        if self.full_every < 1:
+            raise ValueError(f'full_every must be >= 1, got {self.full_every}')
         return self
+
+
+STILL_IMAGES = DetectorConfig(track=False)   # images unrelated to each other: no tracking
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ class Detection:
     outcome: str
     box: tuple = None       # (x, y, w, h) in the input frame's pixels, for FACE
     cascade: str = ''       # file name of the cascade that decided
+    tracked: bool = False   # found near the last frame's face, without a whole-frame search
 
     @property
     def found(self):
@@ -96,6 +110,8 @@ class FaceDetector:
     def __init__(self, config=DetectorConfig()):
         self.config = config.validate()
         self._cascades = [(os.path.basename(name), load_cascade(name)) for name in config.cascades]
+        self._last = None         # (box, frame shape) of the last frame's face, for ``track``
+        self._since_full = 0
 
     def reconfigured(self, config):
         """A detector with new parameters, reusing the loaded cascades when their list is unchanged."""
@@ -109,6 +125,40 @@ class FaceDetector:
         """Find the face in a grayscale uint8 frame under the fallback rule."""
         if gray.ndim != 2 or gray.dtype != np.uint8:
             raise ValueError(f'detect needs a 2-D uint8 grayscale image, got {gray.dtype} {gray.shape}')
+        cfg = self.config
+        if cfg.track and self._last is not None and self._last[1] == gray.shape and self._since_full < cfg.full_every:
+            detection = self._detect_near(gray, self._last[0])
+            if detection is not None:
+                self._since_full += 1
+                self._last = (detection.box, gray.shape)
+                return detection
+        detection = self._detect_frame(gray)
+        self._since_full = 1
+        self._last = (detection.box, gray.shape) if detection.found else None
+        return detection
+
+    def _detect_near(self, gray, box):
+        """Exactly one face of about the last one's size near it, else None."""
+        x, y, w, h = box
+        x0, y0 = max(0, x - w), max(0, y - h)
+        roi = gray[y0:y + 2 * h, x0:x + 2 * w]
+        cfg = self.config
+        min_side = max(cfg.min_size, round(cfg.min_size_ratio * min(gray.shape)), int(0.7 * w))
+        max_side = min(int(1.4 * w) + 1, cfg.max_size or gray.shape[0])
+        if max_side < min_side:
+            return None
+        for name, cascade in self._cascades:
+            faces = cascade.detectMultiScale(
+                roi, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors,
+                minSize=(min_side, min_side), maxSize=(max_side, max_side))
+            if len(faces) == 1:
+                fx, fy, fw, fh = (int(v) for v in faces[0])
+                return Detection(FACE, (fx + x0, fy + y0, fw, fh), name, tracked=True)
+            if len(faces) > 1:
+                return None
+        return None
+
+    def _detect_frame(self, gray):
         cfg = self.config
         scale = 1.0
         small = gray

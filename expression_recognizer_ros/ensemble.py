@@ -48,9 +48,13 @@ class FisherfaceEnsemble:
         votes, dists = self.member_votes(np.asarray(X, dtype=np.float64))
         return self.decide(votes, dists)
 
+    def features(self, faces):
+        """The (n, D) matrix the models see, from grayscale face crops of any size."""
+        return prepare_batch(faces, self.preprocessing)
+
     def predict(self, faces):
         """Predict grayscale face crops (any size): preprocessing is the manifest's."""
-        return self.predict_vectors(prepare_batch(faces, self.preprocessing))
+        return self.predict_vectors(self.features(faces))
 
     def decide(self, votes, dists):
         """One Prediction per row of member votes and distances (from ``member_votes``)."""

@@ -14,26 +14,33 @@ from sensor_msgs.msg import Image, RegionOfInterest
 
 from .classifier import default_model_dir, load_classifier
 from .debug_view import annotate
-from .detection import DEFAULT_CASCADES, DetectorConfig
+from .detection import DetectorConfig
 from .image_conversion import array_to_image_fields, image_to_array
 from .msg import Emotion
 from .node_main import run_node
 from .pipeline import Recognizer
 
 DETECTION_PARAMETERS = {
-    # name: (DetectorConfig field, default, description)
-    'cascades': ('cascades', list(DEFAULT_CASCADES),
-                 'Haar cascades tried in order; the first that finds exactly one face wins. '
-                 'File names in OpenCV\'s data folder, or paths.'),
-    'scale_factor': ('scale_factor', 1.1, 'detectMultiScale scaleFactor (> 1.0)'),
-    'min_neighbors': ('min_neighbors', 10, 'detectMultiScale minNeighbors (>= 0)'),
-    'min_size': ('min_size', 5, 'smallest face side in pixels (>= 1)'),
-    'max_size': ('max_size', 0, 'largest face side in pixels; 0 for no limit'),
-    'lazy_cascades': ('lazy', True, 'stop at the first cascade with exactly one face (same decision as '
-                      'running all four, less work)'),
-    'detect_max_width': ('max_width', 0, 'detect on a copy downscaled to this width; 0 for full size'),
-    'min_size_ratio': ('min_size_ratio', 0.0, 'smallest face side as a fraction of the frame\'s shorter side'),
+    # name: (DetectorConfig field, description); defaults are DetectorConfig's
+    'cascades': ('cascades', 'Haar cascades tried in order; the first that finds exactly one face wins. '
+                             'File names in OpenCV\'s data folder, or paths.'),
+    'scale_factor': ('scale_factor', 'detectMultiScale scaleFactor (> 1.0)'),
+    'min_neighbors': ('min_neighbors', 'detectMultiScale minNeighbors (>= 0)'),
+    'min_size': ('min_size', 'smallest face side in pixels (>= 1)'),
+    'max_size': ('max_size', 'largest face side in pixels; 0 for no limit'),
+    'lazy_cascades': ('lazy', 'stop at the first cascade with exactly one face (same decision as '
+                              'running all four, less work)'),
+    'detect_max_width': ('max_width', 'detect on a copy downscaled to this width; 0 for full size'),
+    'min_size_ratio': ('min_size_ratio', 'smallest face side as a fraction of the frame\'s shorter side, '
+                                         'in [0, 1); 0 for min_size alone'),
+    'track_face': ('track', 'search near the last frame\'s face first, falling back to the whole frame'),
+    'full_search_every': ('full_every', 'with track_face: search the whole frame at least every N frames'),
 }
+
+
+def _default(field):
+    value = getattr(DetectorConfig(), field)
+    return list(value) if isinstance(value, tuple) else value
 
 
 class RecognizerNode(Node):
@@ -46,8 +53,8 @@ class RecognizerNode(Node):
         self.declare_parameter('reliability', 'reliable', ParameterDescriptor(
             description='image subscription reliability: reliable (no frame lost to the transport), or '
                         'best_effort to connect to a best-effort camera driver', read_only=True))
-        for name, (_, default, description) in DETECTION_PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
+        for name, (field, description) in DETECTION_PARAMETERS.items():
+            self.declare_parameter(name, _default(field), ParameterDescriptor(description=description))
 
         model_dir = self.get_parameter('model_dir').value or default_model_dir()
         self.recognizer = Recognizer(load_classifier(model_dir), self._detector_config())

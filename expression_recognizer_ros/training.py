@@ -10,7 +10,7 @@ import numpy as np
 
 from .baseline_svm import train_linear_svm
 from .datasets import crop_faces, subject_folds
-from .detection import DetectorConfig, FaceDetector
+from .detection import STILL_IMAGES, FaceDetector
 from .ensemble import train_ensemble
 from .labels import CANONICAL
 from .preprocessing import Preprocessing, prepare_batch
@@ -82,7 +82,7 @@ def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(), log=prin
         log(f'skipped {len(dataset.skipped)} unreadable files, e.g. {dataset.skipped[0][0]}: {dataset.skipped[0][1]}')
         metrics['skipped_files'] = len(dataset.skipped)
     if config.detect_faces:
-        dataset, missing = crop_faces(dataset, FaceDetector(DetectorConfig()), preprocessing.margin)
+        dataset, missing = crop_faces(dataset, FaceDetector(STILL_IMAGES), preprocessing.margin)
         log(f'detected faces: {len(dataset)}; no single face found in {len(missing)} images (left out)')
         metrics['no_face'] = len(missing)
     vocabulary = model_labels(dataset.labels)

@@ -2,20 +2,60 @@ import cv2
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.detection import (DEFAULT_CASCADES, FACE, NO_FACE, SEVERAL_FACES, DetectorConfig,
-                                                 FaceDetector)
+import yaml
+
+from expression_recognizer_ros.benchmark import iou
+from expression_recognizer_ros.detection import (DEFAULT_CASCADES, FACE, NO_FACE, SEVERAL_FACES, STILL_IMAGES,
+                                                 DetectorConfig, FaceDetector)
 from expression_recognizer_ros.media import compose_frames
+from expression_recognizer_ros.recognizer_node import DETECTION_PARAMETERS
+from expression_recognizer_ros.resources import package_path
 
 
 @pytest.fixture(scope='module')
 def detector():
-    return FaceDetector()
+    return FaceDetector(STILL_IMAGES)
 
 
 def test_defaults_are_the_originals():
     config = DetectorConfig()
     assert config.cascades == DEFAULT_CASCADES
     assert (config.scale_factor, config.min_neighbors, config.min_size) == (1.1, 10, 5)
+
+
+def test_shipped_yaml_states_the_code_defaults():
+    """config/recognizer.yaml repeats the defaults for users to edit; it must not drift from the code."""
+    with open(package_path('config', 'recognizer.yaml'), encoding='utf-8') as f:
+        params = yaml.safe_load(f)['recognizer']['ros__parameters']
+    for name, (field, _) in DETECTION_PARAMETERS.items():
+        default = getattr(DetectorConfig(), field)
+        assert params[name] == (list(default) if isinstance(default, tuple) else default), name
+
+
+def gray_frames(**kwargs):
+    return [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in compose_frames(**kwargs)]
+
+
+def test_tracking_finds_the_faces_a_whole_frame_search_finds():
+    tracker, full = FaceDetector(DetectorConfig(track=True)), FaceDetector(DetectorConfig(track=False))
+    tracked = 0
+    for gray in gray_frames(count=40, clip=20, seed=3):
+        a, b = full.detect(gray), tracker.detect(gray)
+        assert a.outcome == b.outcome
+        if a.found:
+            assert iou(a.box, b.box) >= 0.5
+        tracked += b.tracked
+    assert tracked >= 25   # 34 face frames, of which the first of each clip and every 10th need a full search
+
+
+def test_a_second_face_stepping_in_is_seen_within_full_every_frames(photos):
+    tracker = FaceDetector(DetectorConfig(track=True, full_every=5))
+    alone = cv2.cvtColor(np.hstack([photos['astronaut.png'], np.zeros((512, 512, 3), np.uint8)]), cv2.COLOR_BGR2GRAY)
+    pair = cv2.cvtColor(np.hstack([photos['astronaut.png'], photos['grace_hopper_512x512.jpg']]), cv2.COLOR_BGR2GRAY)
+    assert [tracker.detect(alone).tracked for _ in range(3)] == [False, True, True]
+    outcomes = [tracker.detect(pair).outcome for _ in range(5)]
+    assert outcomes[:2] == [FACE, FACE]     # still tracking the first face
+    assert SEVERAL_FACES in outcomes        # the whole-frame search at the latest on the 5th frame
 
 
 @pytest.mark.parametrize('name', ['astronaut.png', 'grace_hopper_512x512.jpg'])
@@ -39,7 +79,7 @@ def test_two_people_are_several_faces_not_one(detector, photos):
 
 
 def test_lazy_and_eager_make_the_same_decisions(detector):
-    eager = FaceDetector(DetectorConfig(lazy=False))
+    eager = FaceDetector(DetectorConfig(lazy=False, track=False))
     for frame in compose_frames(count=12):
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         assert detector.detect(gray) == eager.detect(gray)
@@ -48,9 +88,9 @@ def test_lazy_and_eager_make_the_same_decisions(detector):
 def test_a_cascade_seeing_several_does_not_decide_the_next_one_does(photos):
     """The eye cascade finds two eyes (several), so the chain falls through to the face cascade."""
     gray = cv2.cvtColor(photos['astronaut.png'], cv2.COLOR_BGR2GRAY)
-    eyes_only = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml',)))
+    eyes_only = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml',), min_size_ratio=0.0))
     assert eyes_only.detect(gray).outcome == SEVERAL_FACES
-    chain = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml', DEFAULT_CASCADES[0])))
+    chain = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml', DEFAULT_CASCADES[0]), min_size_ratio=0.0))
     detection = chain.detect(gray)
     assert detection.outcome == FACE
     assert detection.cascade == DEFAULT_CASCADES[0]

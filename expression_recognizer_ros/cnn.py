@@ -1,0 +1,104 @@
+"""The CNN backend: an ONNX network run by OpenCV's DNN module, so run time never needs PyTorch.
+
+The network sees the prepared face standardized per image (zero mean, unit variance: lighting and
+contrast matter less) and answers one logit per label; logits divided by the temperature fitted on
+held-out faces give probabilities that mean what they say (``calibration`` in the manifest).
+"""
+
+import os
+
+import cv2
+import numpy as np
+
+from .classifier import Prediction, write_manifest
+from .preprocessing import prepare
+
+NETWORK = 'cnn.onnx'
+
+
+def standardize(faces):
+    """(n, s, s) uint8 faces -> (n, 1, s, s) float32, each face at zero mean and unit variance."""
+    x = np.asarray(faces, dtype=np.float32)
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    x /= np.maximum(x.std(axis=(1, 2), keepdims=True), 1.0 / 255)
+    return x[:, None]
+
+
+def softmax(logits):
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+class CnnClassifier:
+    BACKEND = 'cnn-onnx'
+
+    def __init__(self, labels, net, preprocessing, temperature=1.0, flip=False, manifest=None):
+        """flip: average the logits of the face and its mirror image (twice the work, a little more accurate)."""
+        self.labels = tuple(labels)
+        self.net = net
+        self.preprocessing = preprocessing
+        self.temperature = float(temperature)
+        self.flip = bool(flip)
+        self.manifest = manifest or {}
+
+    @property
+    def id(self):
+        return self.manifest.get('id', '')
+
+    def logits(self, blob):
+        """Raw logits for a standardized (n, 1, s, s) blob, mirror-averaged when ``flip`` is set."""
+        self.net.setInput(np.ascontiguousarray(blob))
+        out = self.net.forward().reshape(len(blob), -1)
+        if self.flip:
+            self.net.setInput(np.ascontiguousarray(blob[..., ::-1]))
+            out = (out + self.net.forward().reshape(len(blob), -1)) / 2
+        return out
+
+    def features(self, faces):
+        """The standardized (n, 1, s, s) blob the network sees, from grayscale face crops of any size."""
+        size = int(self.preprocessing.size)
+        return standardize(np.array([prepare(f, self.preprocessing) for f in faces], np.uint8).reshape(-1, size, size))
+
+    def predict_vectors(self, blob):
+        if len(blob) == 0:
+            return []
+        probabilities = softmax(self.logits(blob) / self.temperature)
+        best = probabilities.argmax(axis=1)
+        return [Prediction(self.labels[b], float(p[b]), tuple(float(v) for v in p))
+                for b, p in zip(best, probabilities)]
+
+    def predict(self, faces):
+        """Predict grayscale face crops (any size): preprocessing is the manifest's."""
+        return self.predict_vectors(self.features(faces))
+
+    def save(self, model_dir, manifest, onnx_bytes):
+        os.makedirs(model_dir, exist_ok=True)
+        with open(os.path.join(model_dir, NETWORK), 'wb') as f:
+            f.write(onnx_bytes)
+        self.net = read_network(model_dir)
+        self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
+                             preprocessing=self.preprocessing, files=[NETWORK],
+                             cnn=dict(manifest.get('cnn', {}), temperature=self.temperature, flip=self.flip))
+        write_manifest(model_dir, self.manifest)
+
+    @classmethod
+    def from_manifest(cls, model_dir, manifest):
+        options = manifest.get('cnn', {})
+        temperature = options.get('temperature', 1.0)
+        if not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ValueError(f'{model_dir}: cnn.temperature must be a positive number, got {temperature!r}')
+        model = cls(manifest['labels'], read_network(model_dir), manifest['preprocessing'], temperature,
+                    options.get('flip', False), manifest)
+        size = manifest['preprocessing'].size
+        out = model.logits(np.zeros((1, 1, size, size), np.float32))
+        if out.shape != (1, len(model.labels)):
+            raise ValueError(f'{model_dir}/{NETWORK}: {out.shape[1]} outputs for {len(model.labels)} labels')
+        return model
+
+
+def read_network(model_dir):
+    path = os.path.join(model_dir, NETWORK)
+    try:
+        return cv2.dnn.readNetFromONNX(path)
+    except cv2.error as exc:
+        raise ValueError(f'{path}: OpenCV cannot read this ONNX network ({str(exc).strip()[:200]})') from None
