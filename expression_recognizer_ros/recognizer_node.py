@@ -149,6 +149,9 @@ class RecognizerNode(Node):
             out.confidence = float(prediction.confidence)
             if hasattr(self.classifier, 'members'):
                 out.votes = [int(v) for v in prediction.scores]
+                out.scores = [v / out.num_models for v in out.votes]
+            else:
+                out.scores = [float(v) for v in prediction.scores]
         return out
 
     def _publish_debug(self, header, frame, recognition):

@@ -3,6 +3,7 @@
   ros2 launch expression_recognizer_ros recognizer.launch.py
   ros2 launch expression_recognizer_ros recognizer.launch.py source:=/path/to/video.mp4
   ros2 launch expression_recognizer_ros recognizer.launch.py use_camera:=false image_topic:=/camera/image_raw
+  ros2 launch expression_recognizer_ros recognizer.launch.py use_mirror:=true   # + robot face on robot_face/image
 """
 
 from launch import LaunchDescription
@@ -28,9 +29,13 @@ def generate_launch_description():
                               description='start our camera node; false to use an existing camera driver'),
         DeclareLaunchArgument('image_topic', default_value='image_raw',
                               description='image topic the recognizer subscribes to'),
+        DeclareLaunchArgument('use_mirror', default_value='false',
+                              description='start the mirror node: the robot face on robot_face/image'),
         Node(package=PACKAGE, executable='camera_node', name='camera', output='screen',
              parameters=[params_file, {'source': LaunchConfiguration('source')}],
              condition=IfCondition(LaunchConfiguration('use_camera'))),
         Node(package=PACKAGE, executable='recognizer_node', name='recognizer', output='screen',
              parameters=[params_file], remappings=[('image', image_topic)]),
+        Node(package=PACKAGE, executable='mirror_node', name='mirror', output='screen',
+             parameters=[params_file], condition=IfCondition(LaunchConfiguration('use_mirror'))),
     ])

@@ -14,6 +14,7 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from sensor_msgs.msg import Image
 
+from expression_recognizer_ros.face_rendering import render_face
 from expression_recognizer_ros.media import compose_frames
 from expression_recognizer_ros.msg import Emotion
 
@@ -105,6 +106,7 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
     assert with_face and without
     for e in with_face:
         assert e.expression in e.labels and sum(e.votes) == e.num_models == 10
+        assert abs(sum(e.scores) - 1) < 1e-5 and len(e.scores) == len(e.labels)
         assert e.face_roi.width > 40 and e.detector.startswith('haarcascade_frontalface')
         assert e.model == 'fisherface-fer2013'
     assert all(e.expression == Emotion.UNKNOWN and not e.votes for e in without)
@@ -185,10 +187,10 @@ def test_launch_file_matches_what_cmake_installs():
              ('Node', 'DeclareLaunchArgument')]
     executables = {kw.value.value for c in calls for kw in c.keywords if kw.arg == 'executable'}
     arguments = {c.args[0].value for c in calls if c.func.id == 'DeclareLaunchArgument'}
-    assert executables == {'camera_node', 'recognizer_node'}
+    assert executables == {'camera_node', 'recognizer_node', 'mirror_node'}
     for name in executables:
         assert os.access(os.path.join(LIB, name), os.X_OK)
-    assert {'params_file', 'source', 'use_camera', 'image_topic'} <= arguments
+    assert {'params_file', 'source', 'use_camera', 'image_topic', 'use_mirror'} <= arguments
     assert os.path.isfile(PARAMS)
     assert os.path.isfile(os.path.join(SHARE, 'models', 'fisherface-fer2013', 'manifest.json'))
     try:
@@ -226,3 +228,27 @@ def test_stopping_mid_frame_is_clean(node):
         log = stop(recognizer)
         assert 'Traceback' not in log, log
         assert recognizer.returncode is not None
+
+
+def test_mirror_node_shows_the_steady_expression_and_relaxes(node):
+    """Scripted Emotion messages from this process; the mirror node's images come back over DDS."""
+    faces = []
+    node.create_subscription(Image, 'mirror_test/robot_face/image', faces.append, 10)
+    publisher = node.create_publisher(Emotion, 'mirror_test/emotion', 10)
+    mirror = start('mirror_node', '--params-file', PARAMS, '-r', '__ns:=/mirror_test', '-p', 'relax_after:=1.0')
+    happy = Emotion(face_detected=True, expression=Emotion.HAPPY, confidence=0.8)
+    try:
+        assert spin_until(node, lambda: faces)
+        first = faces[-1]
+        assert (first.encoding, first.height, first.width, first.step) == ('bgr8', 240, 320, 960)
+        assert bytes(first.data) == render_face('neutral').tobytes()
+
+        def feed(msg):
+            publisher.publish(msg)
+            rclpy.spin_once(node, timeout_sec=0.05)
+            return faces
+        assert spin_until(node, lambda: bytes(feed(happy)[-1].data) == render_face('happy').tobytes())
+        assert spin_until(node, lambda: bytes(feed(Emotion())[-1].data) == render_face('neutral').tobytes())
+    finally:
+        log = stop(mirror)
+    assert 'mirroring /mirror_test/emotion on /mirror_test/robot_face/image' in log
