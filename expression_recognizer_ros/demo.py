@@ -1,6 +1,8 @@
-"""``make demo``: camera + recognizer in one process with the YAML parameters, printing each Emotion.
+"""``make demo``: camera, recognizer and mirror in one process with the YAML parameters, printing each
+Emotion and leaving pictures: ``demo.gif`` and ``contact_sheet.png`` (each debug frame beside the robot
+face it produced) in the output folder.
 
-``ros2 launch`` is the entry point on a ROS install; this starts the same two nodes with the same
+``ros2 launch`` is the entry point on a ROS install; this starts the same nodes with the same
 parameter file where launch is not available. Input: a webcam when one opens, else 640x480 frames
 composed from the bundled public-domain photos.
 """
@@ -13,9 +15,13 @@ import cv2
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
-from .media import compose_frames
+
+from .image_conversion import image_to_array
+from .media import compose_frames, contact_sheet, side_by_side, write_gif
+from .mirror_node import MirrorNode
 from .msg import Emotion
 from .recognizer_node import RecognizerNode
 
@@ -29,9 +35,38 @@ def default_source(out_dir):
             return '0'
     frames_dir = os.path.join(out_dir, 'frames')
     os.makedirs(frames_dir, exist_ok=True)
-    for i, frame in enumerate(compose_frames()):
+    for i, frame in enumerate(compose_frames(count=120, smallest=0.4, clip=30)):
         cv2.imwrite(os.path.join(frames_dir, f'frame_{i:03d}.png'), frame)
     return frames_dir
+
+
+class Recorder(Node):
+    """Pairs every debug frame with the robot face showing at that moment."""
+
+    def __init__(self):
+        super().__init__('demo_recorder')
+        self.face = None
+        self.pairs = []
+        self.create_subscription(Image, 'robot_face/image', self._on_face, 10)
+        self.create_subscription(Image, 'emotion/debug_image', self._on_debug, 10)
+
+    def _on_face(self, msg):
+        self.face = image_to_array(msg)
+
+    def _on_debug(self, msg):
+        if self.face is not None:
+            self.pairs.append(side_by_side(image_to_array(msg), self.face))
+
+    def write(self, out_dir):
+        if not self.pairs:
+            return []
+        step = max(1, len(self.pairs) // 90)   # at most ~90 GIF frames, small enough for a README
+        gif, sheet = os.path.join(out_dir, 'demo.gif'), os.path.join(out_dir, 'contact_sheet.png')
+        write_gif([cv2.resize(p, (p.shape[1] * 2 // 3, p.shape[0] * 2 // 3), interpolation=cv2.INTER_AREA)
+                   for p in self.pairs[::step]], gif, fps=8.0)
+        picks = [self.pairs[round(i * (len(self.pairs) - 1) / 11)] for i in range(12)]
+        cv2.imwrite(sheet, contact_sheet([cv2.resize(p, (p.shape[1] // 2, p.shape[0] // 2)) for p in picks]))
+        return [gif, sheet]
 
 
 class EmotionPrinter(Node):
@@ -58,7 +93,7 @@ def main(argv=None):
     parser.add_argument('--params', required=True, help='parameter YAML (config/recognizer.yaml)')
     parser.add_argument('--source', help='camera index, /dev/videoN, video file or image folder')
     parser.add_argument('--seconds', type=float, default=20.0, help='stop after this long (0: until Ctrl-C)')
-    parser.add_argument('--out', default='demo_output', help='folder for composed input frames')
+    parser.add_argument('--out', default='demo_output', help='folder for composed input frames and the pictures')
     args = parser.parse_args(argv)
     source = args.source or default_source(args.out)
     print(f'demo input: {source}', flush=True)
@@ -67,7 +102,7 @@ def main(argv=None):
                      '-r', 'recognizer:image:=image_raw'])
     nodes = []
     try:
-        nodes = [RecognizerNode(), EmotionPrinter(), CameraNode()]
+        nodes = [RecognizerNode(), EmotionPrinter(), CameraNode(), MirrorNode(), Recorder()]
         executor = MultiThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
@@ -78,6 +113,8 @@ def main(argv=None):
         print(f'frames received {recognizer.frames_received}, processed {recognizer.frames_processed}, '
               f'dropped (newer frame arrived first) {recognizer.frames_dropped}, '
               f'Emotion messages printed {nodes[1].count}', flush=True)
+        for path in nodes[4].write(args.out):
+            print(f'wrote {path}', flush=True)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
