@@ -6,7 +6,9 @@ counted as dropped.
 """
 
 import threading
+import time
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
@@ -15,6 +17,7 @@ from sensor_msgs.msg import Image, RegionOfInterest
 from .classifier import default_model_dir, load_classifier
 from .debug_view import annotate
 from .detection import DetectorConfig
+from .health import Rates, RecognizerThresholds, recognizer_level
 from .image_conversion import array_to_image_fields, image_to_array
 from .msg import Emotion
 from .node_main import run_node
@@ -55,6 +58,15 @@ class RecognizerNode(Node):
                         'best_effort to connect to a best-effort camera driver', read_only=True))
         for name, (field, description) in DETECTION_PARAMETERS.items():
             self.declare_parameter(name, _default(field), ParameterDescriptor(description=description))
+        defaults = RecognizerThresholds()
+        for name, description in (('min_rate', 'WARN below this many processed frames per second while '
+                                                'images arrive'),
+                                  ('max_latency_ms', 'WARN above this latency, image stamp to Emotion'),
+                                  ('stale_after', 'WARN after this many seconds without an image')):
+            self.declare_parameter(f'diagnostics.{name}', float(getattr(defaults, name)),
+                                   ParameterDescriptor(description=description, read_only=True))
+        self.declare_parameter('diagnostics.period', 1.0, ParameterDescriptor(
+            description='seconds between /diagnostics reports', read_only=True))
 
         model_dir = self.get_parameter('model_dir').value or default_model_dir()
         self.recognizer = Recognizer(load_classifier(model_dir), self._detector_config())
@@ -72,6 +84,12 @@ class RecognizerNode(Node):
         self.debug_publisher = self.create_publisher(Image, 'emotion/debug_image', 1)
 
         self.frames_received = self.frames_processed = self.frames_dropped = self.frames_failed = 0
+        self.last_latency_ms = self._last_image = None
+        self.thresholds = RecognizerThresholds(*(self.get_parameter(f'diagnostics.{name}').value
+                                                 for name in ('min_rate', 'max_latency_ms', 'stale_after')))
+        self._rates = Rates(time.monotonic())
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(self.get_parameter('diagnostics.period').value, self._publish_diagnostics)
         self._slot = None
         self._condition = threading.Condition()
         self._running = True
@@ -103,6 +121,7 @@ class RecognizerNode(Node):
     def _on_image(self, msg):
         with self._condition:
             self.frames_received += 1
+            self._last_image = time.monotonic()
             if self._slot is not None:
                 self.frames_dropped += 1
             self._slot = msg
@@ -129,6 +148,8 @@ class RecognizerNode(Node):
         self.frames_processed += 1
         try:
             self.publisher.publish(self._emotion(msg.header, recognition))
+            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+            self.last_latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
             if self.debug_publisher.get_subscription_count() > 0:
                 self._publish_debug(msg.header, frame, recognition)
         except Exception:
@@ -158,6 +179,24 @@ class RecognizerNode(Node):
         encoding, height, width, step, data = array_to_image_fields(annotate(frame, recognition, self.classifier.labels))
         self.debug_publisher.publish(Image(header=header, encoding=encoding, height=height, width=width,
                                            step=step, data=data))
+
+    def _publish_diagnostics(self):
+        now = time.monotonic()
+        rates = self._rates.update(now, received=self.frames_received, processed=self.frames_processed,
+                                   failed=self.frames_failed)
+        since_image = None if self._last_image is None else now - self._last_image
+        level, message = recognizer_level(rates, self.last_latency_ms, since_image, self.thresholds)
+        values = {'processing rate (fps)': f'{rates["processed"]:.1f}', 'input rate (fps)': f'{rates["received"]:.1f}',
+                  'frames received': self.frames_received, 'frames processed': self.frames_processed,
+                  'frames dropped': self.frames_dropped, 'frames failed': self.frames_failed,
+                  'last latency (ms)': 'none' if self.last_latency_ms is None else f'{self.last_latency_ms:.1f}',
+                  'model': self.classifier.id, 'input topic': self.subscription.topic_name}
+        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: expression recognition',
+                                  message=message, hardware_id=self.classifier.id,
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_publisher.publish(array)
 
     def _stop_worker(self):
         with self._condition:

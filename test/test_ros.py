@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from sensor_msgs.msg import Image
@@ -93,6 +94,9 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
     node.create_subscription(Image, 'image_raw', lambda m: images.setdefault(
         (m.header.stamp.sec, m.header.stamp.nanosec), m), 50)
     node.create_subscription(Emotion, 'emotion', emotions.append, 50)
+    diagnostics = {}
+    node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.update(
+        {s.name: s for s in m.status}), 10)
     recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=image_raw')
     camera = start('camera_node', '--params-file', PARAMS, '-p', f'source:={frames_dir}', '-p', 'frame_rate:=4.0')
     try:
@@ -117,6 +121,12 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
     missing = [stamp for stamp in later if stamp not in images]
     assert len(later) >= 5 and not missing, f'Emotion stamps with no such image: {missing}; images: {sorted(images)}'
     assert all(e.header.frame_id == 'camera' for e in emotions)
+    status = diagnostics['recognizer: expression recognition']
+    values = {v.key: v.value for v in status.values}
+    assert status.level == DiagnosticStatus.OK, status.message
+    assert int(values['frames processed']) > 0 and float(values['last latency (ms)']) > 0
+    assert values['model'] == 'fisherface-fer2013' and values['input topic'] == '/image_raw'
+    assert diagnostics['camera: camera'].level == DiagnosticStatus.OK
 
 
 def call(node, service_type, name, request):
