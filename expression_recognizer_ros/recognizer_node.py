@@ -50,6 +50,10 @@ class RecognizerNode(Node):
 
     def __init__(self):
         super().__init__('recognizer')
+        # First, so that destroy_node works even when a bad setting stops the constructor below.
+        self._condition = threading.Condition()
+        self._running = True
+        self._worker = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
             description='model directory (manifest.json + model files); empty for the shipped default',
             read_only=True))
@@ -85,14 +89,13 @@ class RecognizerNode(Node):
 
         self.frames_received = self.frames_processed = self.frames_dropped = self.frames_failed = 0
         self.last_latency_ms = self._last_image = None
+        self.last_failure = ''
         self.thresholds = RecognizerThresholds(*(self.get_parameter(f'diagnostics.{name}').value
                                                  for name in ('min_rate', 'max_latency_ms', 'stale_after')))
         self._rates = Rates(time.monotonic())
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(self.get_parameter('diagnostics.period').value, self._publish_diagnostics)
         self._slot = None
-        self._condition = threading.Condition()
-        self._running = True
         self._worker = threading.Thread(target=self._work, name='recognizer', daemon=True)
         self._worker.start()
         self.context.on_shutdown(self._stop_worker)
@@ -143,6 +146,7 @@ class RecognizerNode(Node):
             recognition = self.recognizer.recognize(frame)
         except Exception as exc:  # one bad frame must never stop the node
             self.frames_failed += 1
+            self.last_failure = str(exc)
             self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
             return
         self.frames_processed += 1
@@ -190,7 +194,8 @@ class RecognizerNode(Node):
                   'frames received': self.frames_received, 'frames processed': self.frames_processed,
                   'frames dropped': self.frames_dropped, 'frames failed': self.frames_failed,
                   'last latency (ms)': 'none' if self.last_latency_ms is None else f'{self.last_latency_ms:.1f}',
-                  'model': self.classifier.id, 'input topic': self.subscription.topic_name}
+                  'model': self.classifier.id, 'input topic': self.subscription.topic_name,
+                  'last failure': self.last_failure}
         status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: expression recognition',
                                   message=message, hardware_id=self.classifier.id,
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
@@ -205,7 +210,8 @@ class RecognizerNode(Node):
 
     def destroy_node(self):
         self._stop_worker()
-        self._worker.join(timeout=5.0)
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
         super().destroy_node()
 
 

@@ -1,0 +1,140 @@
+"""Bad input and faults against real node processes: each refused with its reason, the node alive."""
+
+import os
+import shutil
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import Image
+
+from conftest import PHOTOS
+from expression_recognizer_ros.msg import Emotion
+from test_ros import LIB, PARAMS, node, spin_until, start, stop  # noqa: F401 (node is a fixture)
+
+FACE = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
+
+
+def image(encoding='bgr8', height=512, width=512, step=512 * 3, data=FACE.tobytes(), stamp=0):
+    msg = Image(encoding=encoding, height=height, width=width, step=step, data=data)
+    msg.header.stamp.sec = stamp
+    return msg
+
+
+@pytest.fixture(scope='module')
+def recognizer(node):  # noqa: F811
+    process = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=hard/image',
+                    '-r', 'emotion:=hard/emotion', '-p', 'diagnostics.period:=0.2')
+    publisher = node.create_publisher(Image, 'hard/image', 10)
+    emotions, failures = [], []
+    node.create_subscription(Emotion, 'hard/emotion', emotions.append, 10)
+
+    def on_diagnostics(msg):
+        for status in msg.status:
+            if status.name == 'recognizer: expression recognition':
+                failures.append({v.key: v.value for v in status.values}['last failure'])
+    node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)
+    yield publisher, emotions, failures
+    log = stop(process)
+    assert 'Traceback' not in log, log
+
+
+BAD = {
+    'unknown encoding': (dict(encoding='32FC1'), 'unsupported image encoding'),
+    'zero size': (dict(height=0, width=0, data=b''), 'empty image'),
+    'step smaller than a row': (dict(step=100), 'step 100 is smaller'),
+    'truncated data': (dict(data=FACE.tobytes()[:5000]), 'truncated image data'),
+    'huge frame': (dict(height=8000, width=8000, step=24000, data=b'\0' * 16), 'exceeds'),
+    'step/size mismatch': (dict(height=600, step=512 * 3), 'truncated image data'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD))
+def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(node, recognizer, case):  # noqa: F811
+    publisher, emotions, failures = recognizer
+    change, reason = BAD[case]
+    stamp = 1000 + list(BAD).index(case)
+
+    def send():
+        publisher.publish(image(**change))
+        rclpy.spin_once(node, timeout_sec=0.1)
+        return failures and reason in failures[-1]
+    assert spin_until(node, send), f'no diagnostics naming {reason!r}; last: {failures[-1:]}'
+
+    def good():
+        publisher.publish(image(stamp=stamp))
+        rclpy.spin_once(node, timeout_sec=0.1)
+        return any(e.header.stamp.sec == stamp and e.face_detected for e in emotions)
+    assert spin_until(node, good), 'the node stopped answering after a bad frame'
+
+
+@pytest.mark.parametrize('args, message', [
+    (['-p', 'model_dir:=/no/such/model'], 'no manifest.json'),
+    (['-p', 'cascades:=[no_such_cascade.xml]'], "cascade 'no_such_cascade.xml' not found"),
+    (['-p', 'reliability:=sometimes'], 'reliability must be best_effort or reliable'),
+    (['-p', 'min_size_ratio:=2.0'], 'min_size_ratio must be in [0, 1)'),
+])
+def test_bad_start_up_settings_are_one_clear_line(args, message):
+    result = subprocess.run([os.path.join(LIB, 'recognizer_node'), '--ros-args', '--params-file', PARAMS, *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert message in result.stdout, result.stdout + result.stderr
+    assert 'Traceback' not in result.stdout + result.stderr
+
+
+def test_corrupt_model_file_is_a_clear_start_up_error(tmp_path):
+    from expression_recognizer_ros.classifier import default_model_dir
+    model = tmp_path / 'model'
+    shutil.copytree(default_model_dir(), model)
+    with open(model / 'fisherface_03.yml', 'r+b') as f:
+        f.seek(2000)
+        f.write(b'garbage')
+    result = subprocess.run([os.path.join(LIB, 'recognizer_node'), '--ros-args', '-p', f'model_dir:={model}'],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and 'fisherface_03.yml does not match its checksum' in result.stdout
+
+
+def camera_log_until(process, text, timeout=20):
+    """Read a node's output until a line contains ``text``; returns the lines read."""
+    lines, end = [], time.monotonic() + timeout
+    os.set_blocking(process.stdout.fileno(), False)
+    while time.monotonic() < end:
+        line = process.stdout.readline()
+        if line:
+            lines.append(line)
+            if text in line:
+                return lines
+        else:
+            time.sleep(0.05)
+    raise AssertionError(f'{text!r} not in {"".join(lines)}')
+
+
+@pytest.mark.parametrize('retry', [False, True])
+def test_camera_that_disappears_mid_stream(node, tmp_path, retry):  # noqa: F811
+    folder, away = tmp_path / 'frames', tmp_path / 'unplugged'
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f'{i}.png'), np.full((48, 64, 3), 60 * i, np.uint8))
+    images = []
+    node.create_subscription(Image, f'cam_{retry}/image_raw', images.append, 10)
+    camera = start('camera_node', '-r', f'__ns:=/cam_{retry}', '-p', f'source:={folder}', '-p', 'frame_rate:=10.0',
+                   '-p', f'retry:={str(retry).lower()}')
+    try:
+        assert spin_until(node, lambda: len(images) >= 3)
+        folder.rename(away)                                  # the device is gone
+        if not retry:
+            assert camera.wait(timeout=20) == 1
+            out = camera.stdout.read()
+            assert 'cannot read image' in out and 'Traceback' not in out
+            return
+        camera_log_until(camera, 'retrying')
+        away.rename(folder)                                  # and back
+        count = len(images)
+        assert spin_until(node, lambda: len(images) >= count + 3), 'no frames after the source came back'
+    finally:
+        log = stop(camera)
+    assert 'Traceback' not in log
