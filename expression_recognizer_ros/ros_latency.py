@@ -1,0 +1,97 @@
+"""ROS end-to-end latency: 640x480 frames published at a fixed rate, stamp to Emotion arrival.
+
+``--processes`` (default): this process publishes the frames and receives the Emotions, the recognizer
+runs as its own process, so every frame crosses DDS twice, as on a robot. ``--one-process``: all in
+one process with a multi-threaded executor (intra-process transport still goes through DDS here).
+``--transport`` sets FASTDDS_BUILTIN_TRANSPORTS for every participant (Fast DDS's default is UDP plus
+shared memory; LARGE_DATA adds TCP for large samples and prefers shared memory).
+
+  python -m expression_recognizer_ros.ros_latency --rate 30 --seconds 20 --transport LARGE_DATA
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--rate', type=float, default=30.0, help='frames per second published')
+    parser.add_argument('--seconds', type=float, default=20.0)
+    parser.add_argument('--transport', default='', help='FASTDDS_BUILTIN_TRANSPORTS value (e.g. LARGE_DATA, SHM)')
+    parser.add_argument('--one-process', action='store_true', help='recognizer in this process')
+    parser.add_argument('--params', required=True, help='parameter YAML (config/recognizer.yaml)')
+    args = parser.parse_args(argv)
+    if args.transport:
+        os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = args.transport   # before any participant exists
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from sensor_msgs.msg import Image
+
+    from .image_conversion import array_to_image_fields
+    from .media import compose_frames
+    from .msg import Emotion
+
+    ros_args = ['--ros-args', '--params-file', args.params, '-r', 'recognizer:image:=latency/image',
+                '-r', 'recognizer:emotion:=latency/emotion']
+    rclpy.init(args=ros_args if args.one_process else None)
+    child, nodes = None, []
+    try:
+        node = rclpy.create_node('latency_probe')
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        if args.one_process:
+            from .recognizer_node import RecognizerNode
+            recognizer = RecognizerNode()
+            nodes.append(recognizer)
+            executor.add_node(recognizer)
+        else:
+            child = subprocess.Popen([sys.executable, '-P', '-m', 'expression_recognizer_ros.recognizer_node',
+                                      *[a.replace('recognizer:', '') for a in ros_args]])
+        frames = [array_to_image_fields(f) for f in compose_frames(count=60, smallest=0.4, clip=30)]
+        publisher = node.create_publisher(Image, 'latency/image', 10)
+        clock, latencies, published = node.get_clock(), [], [0]
+        node.create_subscription(Emotion, 'latency/emotion', lambda m: latencies.append(
+            clock.now().nanoseconds * 1e-9 - m.header.stamp.sec - m.header.stamp.nanosec * 1e-9), 100)
+
+        def publish():
+            encoding, height, width, step, data = frames[published[0] % len(frames)]
+            msg = Image(encoding=encoding, height=height, width=width, step=step, data=data)
+            msg.header.stamp = clock.now().to_msg()
+            publisher.publish(msg)
+            published[0] += 1
+        timer = node.create_timer(1.0 / args.rate, publish)
+        end = time.monotonic() + 30
+        while not latencies and time.monotonic() < end:     # wait for discovery and the first answer
+            executor.spin_once(timeout_sec=0.05)
+        latencies.clear()
+        start_count = published[0]
+        end = time.monotonic() + args.seconds
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        timer.cancel()
+        sent = published[0] - start_count
+        if not latencies:
+            raise SystemExit('no Emotion received: is the recognizer running? (see its log above)')
+        lat = np.array(latencies) * 1e3
+        mode = 'one process' if args.one_process else 'between processes'
+        print(f'{mode}, transport {args.transport or "Fast DDS default"}: {sent} frames of 640x480 at '
+              f'{args.rate:g} Hz, {len(lat)} Emotions ({1 - len(lat) / max(sent, 1):.1%} of frames not answered); '
+              f'latency ms p50 {np.median(lat):.1f}, p90 {np.percentile(lat, 90):.1f}, '
+              f'p99 {np.percentile(lat, 99):.1f}, max {lat.max():.1f}', flush=True)
+    finally:
+        for n in nodes:
+            n.destroy_node()
+        if child is not None:
+            child.terminate()
+            child.wait(timeout=10)
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()
