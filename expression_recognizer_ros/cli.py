@@ -79,6 +79,8 @@ def cmd_train_cnn(args):
 
 def cmd_evaluate(args):
     model = load_classifier(args.models)
+    if args.margin is not None:
+        model.preprocessing = dataclasses.replace(model.preprocessing, margin=args.margin)
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
     if args.split:
         dataset = dataset.split(args.split)
@@ -209,6 +211,7 @@ def build_parser():
     _add_dataset_args(p)
     p.add_argument('--split', help='FER2013 Usage to evaluate, e.g. PrivateTest')
     p.add_argument('--detect-faces', action='store_true', help='detect -> crop -> classify (end to end)')
+    p.add_argument('--margin', type=float, help="crop margin around Haar boxes instead of the model's (tuning)")
     p.add_argument('--json', help='write the figures as JSON here')
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
     p.set_defaults(func=cmd_evaluate)

@@ -16,7 +16,8 @@ def annotate(frame, recognition, labels):
     cv2.rectangle(out, (x, y), (x + w, y + h), GREEN, 2)
     cv2.putText(out, f'{prediction.label} {prediction.confidence:.0%}', (x, max(20, y - 8)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.7, GREEN, 2)
-    cv2.putText(out, detection.cascade.replace('haarcascade_', ''), (x, min(out.shape[0] - 5, y + h + 18)),
+    found_by = detection.cascade.replace('haarcascade_', '') + (' (tracked)' if detection.tracked else '')
+    cv2.putText(out, found_by, (x, min(out.shape[0] - 5, y + h + 18)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.45, WHITE, 1)
     top = max(prediction.scores) or 1
     for i, (label, score) in enumerate(zip(labels, prediction.scores)):
