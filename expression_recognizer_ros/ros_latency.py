@@ -18,6 +18,34 @@ import time
 import numpy as np
 
 
+class StampedFrames:
+    """Publishes 640x480 frames (a face drifting in 1-s clips) in turn, stamped when sent, and collects
+    the latency of every Emotion that answers one. Shared with the load test."""
+
+    def __init__(self, node, image_topic, emotion_topic):
+        from sensor_msgs.msg import Image
+
+        from .image_conversion import array_to_image_fields
+        from .media import compose_frames
+        from .msg import Emotion
+        self._image, self._clock = Image, node.get_clock()
+        self._frames = [array_to_image_fields(f) for f in compose_frames(count=60, smallest=0.4, clip=30)]
+        self._publisher = node.create_publisher(Image, image_topic, 10)
+        self.sent, self.latencies_ms = 0, []
+        node.create_subscription(Emotion, emotion_topic, self._on_emotion, 100)
+
+    def publish(self):
+        encoding, height, width, step, data = self._frames[self.sent % len(self._frames)]
+        msg = self._image(encoding=encoding, height=height, width=width, step=step, data=data)
+        msg.header.stamp = self._clock.now().to_msg()
+        self._publisher.publish(msg)
+        self.sent += 1
+
+    def _on_emotion(self, msg):
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.latencies_ms.append((self._clock.now().nanoseconds * 1e-9 - stamp) * 1e3)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rate', type=float, default=30.0, help='frames per second published')
@@ -31,11 +59,6 @@ def main(argv=None):
 
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
-    from sensor_msgs.msg import Image
-
-    from .image_conversion import array_to_image_fields
-    from .media import compose_frames
-    from .msg import Emotion
 
     ros_args = ['--ros-args', '--params-file', args.params, '-r', 'recognizer:image:=latency/image',
                 '-r', 'recognizer:emotion:=latency/emotion']
@@ -53,32 +76,22 @@ def main(argv=None):
         else:
             child = subprocess.Popen([sys.executable, '-P', '-m', 'expression_recognizer_ros.recognizer_node',
                                       *[a.replace('recognizer:', '') for a in ros_args]])
-        frames = [array_to_image_fields(f) for f in compose_frames(count=60, smallest=0.4, clip=30)]
-        publisher = node.create_publisher(Image, 'latency/image', 10)
-        clock, latencies, published = node.get_clock(), [], [0]
-        node.create_subscription(Emotion, 'latency/emotion', lambda m: latencies.append(
-            clock.now().nanoseconds * 1e-9 - m.header.stamp.sec - m.header.stamp.nanosec * 1e-9), 100)
-
-        def publish():
-            encoding, height, width, step, data = frames[published[0] % len(frames)]
-            msg = Image(encoding=encoding, height=height, width=width, step=step, data=data)
-            msg.header.stamp = clock.now().to_msg()
-            publisher.publish(msg)
-            published[0] += 1
-        timer = node.create_timer(1.0 / args.rate, publish)
+        frames = StampedFrames(node, 'latency/image', 'latency/emotion')
+        latencies = frames.latencies_ms
+        timer = node.create_timer(1.0 / args.rate, frames.publish)
         end = time.monotonic() + 30
         while not latencies and time.monotonic() < end:     # wait for discovery and the first answer
             executor.spin_once(timeout_sec=0.05)
         latencies.clear()
-        start_count = published[0]
+        start_count = frames.sent
         end = time.monotonic() + args.seconds
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
         timer.cancel()
-        sent = published[0] - start_count
+        sent = frames.sent - start_count
         if not latencies:
             raise SystemExit('no Emotion received: is the recognizer running? (see its log above)')
-        lat = np.array(latencies) * 1e3
+        lat = np.array(latencies)
         mode = 'one process' if args.one_process else 'between processes'
         print(f'{mode}, transport {args.transport or "Fast DDS default"}: {sent} frames of 640x480 at '
               f'{args.rate:g} Hz, {len(lat)} Emotions ({1 - len(lat) / max(sent, 1):.1%} of frames not answered); '

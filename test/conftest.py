@@ -45,3 +45,14 @@ def small_ckplus(ckplus):
     """CK+ faces of 40 subjects: enough to train and cross-validate in seconds."""
     subjects = sorted(set(ckplus.subjects))[:40]
     return ckplus.subset([i for i, s in enumerate(ckplus.subjects) if s in subjects])
+
+
+@pytest.fixture(scope='module')
+def node():
+    """A ROS node in this test process, for tests that talk to node processes over DDS."""
+    import rclpy
+    rclpy.init()
+    node = rclpy.create_node('test_listener')
+    yield node
+    node.destroy_node()
+    rclpy.shutdown()

@@ -14,7 +14,7 @@ from sensor_msgs.msg import Image
 
 from conftest import PHOTOS
 from expression_recognizer_ros.msg import Emotion
-from test_ros import LIB, PARAMS, node, spin_until, start, stop  # noqa: F401 (node is a fixture)
+from test_ros import LIB, PARAMS, spin_until, start, stop
 
 FACE = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
 
@@ -26,7 +26,7 @@ def image(encoding='bgr8', height=512, width=512, step=512 * 3, data=FACE.tobyte
 
 
 @pytest.fixture(scope='module')
-def recognizer(node):  # noqa: F811
+def recognizer(node):
     process = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=hard/image',
                     '-r', 'emotion:=hard/emotion', '-p', 'diagnostics.period:=0.2')
     publisher = node.create_publisher(Image, 'hard/image', 10)
@@ -54,7 +54,7 @@ BAD = {
 
 
 @pytest.mark.parametrize('case', list(BAD))
-def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(node, recognizer, case):  # noqa: F811
+def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(node, recognizer, case):
     publisher, emotions, failures = recognizer
     change, reason = BAD[case]
     stamp = 1000 + list(BAD).index(case)
@@ -114,7 +114,7 @@ def camera_log_until(process, text, timeout=20):
 
 
 @pytest.mark.parametrize('retry', [False, True])
-def test_camera_that_disappears_mid_stream(node, tmp_path, retry):  # noqa: F811
+def test_camera_that_disappears_mid_stream(node, tmp_path, retry):
     folder, away = tmp_path / 'frames', tmp_path / 'unplugged'
     folder.mkdir()
     for i in range(3):

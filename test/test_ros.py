@@ -27,15 +27,6 @@ SHARE = os.path.join(INSTALL, 'share', 'expression_recognizer_ros')
 PARAMS = os.path.join(SHARE, 'config', 'recognizer.yaml')
 
 
-@pytest.fixture(scope='module')
-def node():
-    rclpy.init()
-    node = rclpy.create_node('test_listener')
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
-
-
 def start(executable, *ros_args):
     return subprocess.Popen([os.path.join(LIB, executable), '--ros-args', *ros_args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
