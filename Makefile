@@ -5,6 +5,7 @@
 VENV ?= $(HOME)/.cache/expression_recognizer_ros/venv
 PYTHON ?= python3
 SECONDS ?= 20
+MODEL ?=
 STAMP := $(VENV)/.requirements-$(shell sha1sum requirements.txt | cut -c1-12)
 TRAIN_STAMP := $(VENV)/.requirements-train-$(shell sha1sum requirements-train.txt | cut -c1-12)
 BUILD_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV)
@@ -34,7 +35,8 @@ build: venv
 		|| { cat log/latest_build/expression_recognizer_ros/stdout_stderr.log; exit 1; }
 
 demo: build
-	$(RUN_ENV) && python -P -m expression_recognizer_ros.demo --params config/recognizer.yaml --seconds $(SECONDS)
+	$(RUN_ENV) && python -P -m expression_recognizer_ros.demo --params config/recognizer.yaml --seconds $(SECONDS) \
+		$(if $(MODEL),--model $(MODEL))
 
 benchmark: build
 	$(RUN_ENV) && python -P -m expression_recognizer_ros benchmark

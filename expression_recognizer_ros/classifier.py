@@ -89,7 +89,9 @@ def write_manifest(model_dir, manifest):
 
 
 def load_classifier(model_dir):
-    """Load any model directory; the manifest's ``backend`` picks the class."""
+    """Load a model directory, or a shipped model by name (``cnn-fer2013``); the manifest's ``backend``
+    picks the class."""
+    model_dir = resolve_model_dir(model_dir)
     from .baseline_svm import LinearSvm
     from .cnn import CnnClassifier
     from .ensemble import FisherfaceEnsemble
@@ -103,3 +105,12 @@ def load_classifier(model_dir):
 
 def default_model_dir():
     return package_path('models', DEFAULT_MODEL)
+
+
+def resolve_model_dir(model):
+    """A directory as given; a bare name that is no directory here names a shipped model; '' the default."""
+    if not model:
+        return default_model_dir()
+    if os.path.isdir(model) or os.sep in model:
+        return model
+    return package_path('models', model)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from . import datasets
-from .classifier import default_model_dir, library_versions, load_classifier
+from .classifier import library_versions, load_classifier, resolve_model_dir
 from .detection import STILL_IMAGES, DetectorConfig, FaceDetector
 from .evaluation import format_report, plot_report, report
 from .fisherface import DECISIONS
@@ -239,8 +239,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if getattr(args, 'models', 1) is None:
-        args.models = default_model_dir()
+    if hasattr(args, 'models'):
+        args.models = resolve_model_dir(args.models)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -92,13 +92,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--params', required=True, help='parameter YAML (config/recognizer.yaml)')
     parser.add_argument('--source', help='camera index, /dev/videoN, video file or image folder')
+    parser.add_argument('--model', default='', help='shipped model name or model directory (default: the YAML\'s)')
     parser.add_argument('--seconds', type=float, default=20.0, help='stop after this long (0: until Ctrl-C)')
     parser.add_argument('--out', default='demo_output', help='folder for composed input frames and the pictures')
     args = parser.parse_args(argv)
     source = args.source or default_source(args.out)
     print(f'demo input: {source}', flush=True)
     # The same wiring as launch/recognizer.launch.py: the recognizer's ``image`` is the camera's image_raw.
-    rclpy.init(args=['--ros-args', '--params-file', args.params, '-p', f'camera:source:={source}',
+    model = ['-p', f'recognizer:model_dir:={args.model}'] if args.model else []
+    rclpy.init(args=['--ros-args', '--params-file', args.params, '-p', f'camera:source:={source}', *model,
                      '-r', 'recognizer:image:=image_raw'])
     nodes = []
     try:

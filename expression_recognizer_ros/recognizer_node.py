@@ -14,7 +14,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
 from sensor_msgs.msg import Image, RegionOfInterest
 
-from .classifier import default_model_dir, load_classifier
+from .classifier import load_classifier, resolve_model_dir
 from .debug_view import annotate
 from .detection import DetectorConfig
 from .health import Rates, RecognizerThresholds, recognizer_level
@@ -55,7 +55,8 @@ class RecognizerNode(Node):
         self._running = True
         self._worker = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
-            description='model directory (manifest.json + model files); empty for the shipped default',
+            description='model directory (manifest.json + model files), or the name of a shipped model '
+                        '(fisherface-fer2013, fisherface-ckplus, cnn-fer2013); empty for the default',
             read_only=True))
         self.declare_parameter('reliability', 'reliable', ParameterDescriptor(
             description='image subscription reliability: reliable (no frame lost to the transport), or '
@@ -72,7 +73,7 @@ class RecognizerNode(Node):
         self.declare_parameter('diagnostics.period', 1.0, ParameterDescriptor(
             description='seconds between /diagnostics reports', read_only=True))
 
-        model_dir = self.get_parameter('model_dir').value or default_model_dir()
+        model_dir = resolve_model_dir(self.get_parameter('model_dir').value)
         self.recognizer = Recognizer(load_classifier(model_dir), self._detector_config())
         self.classifier = self.recognizer.classifier
         self.add_on_set_parameters_callback(self._on_set_parameters)

@@ -88,3 +88,10 @@ def test_svm_baseline_trains_and_evaluates_on_the_same_data(model_dir, tmp_path)
     assert manifest['metrics']['cross_validation']['accuracy'] > 0.5
     result = run('classify', '--models', str(out), f'{PHOTOS}/astronaut.png')
     assert result.returncode == 0 and 'confidence' in result.stdout, result.stderr
+
+
+def test_shipped_models_are_named_without_a_path():
+    result = run('classify', f'{PHOTOS}/astronaut.png', '--models', 'fisherface-ckplus')
+    assert result.returncode == 0 and 'happy (confidence' in result.stdout, result.stdout + result.stderr
+    result = run('classify', f'{PHOTOS}/astronaut.png', '--models', 'no-such-model')
+    assert result.returncode == 2 and 'no manifest.json' in result.stderr

@@ -48,19 +48,28 @@ def test_padded_rows(bgr):
     np.testing.assert_array_equal(out, bgr)
 
 
-def test_yuv422_and_bayer_decode_to_the_right_picture(bgr):
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(int)
-    yuyv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUYV) if hasattr(cv2, 'COLOR_BGR2YUV_YUYV') else None
-    if yuyv is not None:
-        out = image_to_array(message(yuyv, 'yuv422_yuy2'))
-        assert np.abs(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).astype(int) - gray).mean() < 6
-    bayer = np.zeros(bgr.shape[:2], np.uint8)  # RGGB mosaic
-    bayer[0::2, 0::2] = bgr[0::2, 0::2, 2]
-    bayer[0::2, 1::2] = bgr[0::2, 1::2, 1]
-    bayer[1::2, 0::2] = bgr[1::2, 0::2, 1]
-    bayer[1::2, 1::2] = bgr[1::2, 1::2, 0]
-    out = image_to_array(message(bayer, 'bayer_rggb8'))
+@pytest.mark.parametrize('encoding, code', [('yuv422', 'COLOR_BGR2YUV_UYVY'), ('uyvy', 'COLOR_BGR2YUV_UYVY'),
+                                            ('yuv422_yuy2', 'COLOR_BGR2YUV_YUYV'), ('yuyv', 'COLOR_BGR2YUV_YUYV')])
+def test_yuv422_variants_decode_to_the_right_picture(bgr, encoding, code):
+    packed = cv2.cvtColor(bgr, getattr(cv2, code))
+    out = image_to_array(message(packed, encoding))
+    assert np.abs(out.astype(int) - bgr.astype(int)).mean() < 8
+
+
+# channel (B=0, G=1, R=2) at the 2x2 cell positions (0,0), (0,1), (1,0), (1,1)
+BAYER = {'bayer_rggb8': (2, 1, 1, 0), 'bayer_bggr8': (0, 1, 1, 2), 'bayer_gbrg8': (1, 0, 2, 1),
+         'bayer_grbg8': (1, 2, 0, 1)}
+
+
+@pytest.mark.parametrize('encoding', list(BAYER))
+def test_bayer_patterns_decode_to_the_right_picture(bgr, encoding):
+    mosaic = np.zeros(bgr.shape[:2], np.uint8)
+    for (dy, dx), channel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), BAYER[encoding]):
+        mosaic[dy::2, dx::2] = bgr[dy::2, dx::2, channel]
+    out = image_to_array(message(mosaic, encoding))
     assert np.abs(out.astype(int) - bgr.astype(int)).mean() < 25
+    swapped = image_to_array(message(mosaic, 'bayer_bggr8' if encoding == 'bayer_rggb8' else 'bayer_rggb8'))
+    assert np.abs(swapped.astype(int) - bgr.astype(int)).mean() > np.abs(out.astype(int) - bgr.astype(int)).mean() + 5
 
 
 @pytest.mark.parametrize('change, text', [

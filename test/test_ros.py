@@ -191,7 +191,7 @@ def test_launch_file_matches_what_cmake_installs():
     assert executables == {'camera_node', 'recognizer_node', 'mirror_node'}
     for name in executables:
         assert os.access(os.path.join(LIB, name), os.X_OK)
-    assert {'params_file', 'source', 'use_camera', 'image_topic', 'use_mirror'} <= arguments
+    assert {'params_file', 'source', 'use_camera', 'image_topic', 'use_mirror', 'model', 'large_data'} <= arguments
     assert os.path.isfile(PARAMS)
     assert os.path.isfile(os.path.join(SHARE, 'models', 'fisherface-fer2013', 'manifest.json'))
     try:
