@@ -17,7 +17,7 @@ from .detection import STILL_IMAGES, DetectorConfig, FaceDetector
 from .evaluation import format_report, plot_report, report
 from .fisherface import DECISIONS
 from .pipeline import Recognizer
-from .preprocessing import FEATURES, Preprocessing
+from .preprocessing import FEATURES, Preprocessing, crop
 from .training import CLASSIFIERS, TrainConfig, train
 
 
@@ -108,6 +108,36 @@ def cmd_evaluate(args):
     if args.plot:
         plot_report(result, args.plot, title=f'{model.id} on {os.path.basename(args.dataset)} {args.split or ""}')
         print(f'wrote {args.plot}')
+    return 0
+
+
+def cmd_tune_margin(args):
+    """Try crop margins end to end on uncropped faces; write the best into the model's manifest."""
+    model = load_classifier(args.models)
+    dataset = datasets.load(args.dataset, 'folder', args.subject_pattern)
+    dataset = dataset.subset([i for i, label in enumerate(dataset.labels) if label in model.labels])
+    detector = FaceDetector(STILL_IMAGES)
+    boxes = [detector.detect(image).box for image in dataset.images]   # the margin does not change detection
+    found = [i for i, box in enumerate(boxes) if box is not None]
+    results = {}
+    for margin in args.margins:
+        faces = [crop(dataset.images[i], boxes[i], margin) for i in found]
+        model.preprocessing = dataclasses.replace(model.preprocessing, margin=margin)
+        hits = sum(p.label == dataset.labels[i] for p, i in zip(model.predict(faces), found))
+        results[margin] = hits / len(dataset)
+        print(f'margin {margin:+.2f}: {results[margin]:.3f} end to end on {len(dataset)} faces ({len(found)} found)')
+    best = max(results, key=lambda m: (results[m], -abs(m)))
+    path = os.path.join(args.models, 'manifest.json')
+    with open(path, encoding='utf-8') as f:
+        manifest = json.load(f)
+    manifest['preprocessing']['margin'] = best
+    manifest['margin_tuning'] = {'command': 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
+                                 'dataset': {'path': args.dataset, 'checksum': dataset.checksum, 'n': len(dataset)},
+                                 'accuracy_by_margin': {f'{m:g}': a for m, a in results.items()}, 'chosen': best}
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(manifest, f, indent=2)
+        f.write('\n')
+    print(f'chose margin {best:g}; wrote {path}')
     return 0
 
 
@@ -215,6 +245,13 @@ def build_parser():
     p.add_argument('--json', help='write the figures as JSON here')
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser('tune-margin', help='choose the run-time crop margin end to end and write it to the manifest')
+    p.add_argument('--models', required=True, help='model directory to tune')
+    p.add_argument('--dataset', required=True, help='<root>/<label>/ folder of uncropped faces')
+    p.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN, help=argparse.SUPPRESS)
+    p.add_argument('--margins', type=float, nargs='+', default=[-0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2])
+    p.set_defaults(func=cmd_tune_margin)
 
     p = sub.add_parser('classify', help='detect the face in images and print the expression')
     p.add_argument('images', nargs='+')

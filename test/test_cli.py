@@ -95,3 +95,14 @@ def test_shipped_models_are_named_without_a_path():
     assert result.returncode == 0 and 'happy (confidence' in result.stdout, result.stdout + result.stderr
     result = run('classify', f'{PHOTOS}/astronaut.png', '--models', 'no-such-model')
     assert result.returncode == 2 and 'no manifest.json' in result.stderr
+
+
+def test_tune_margin_writes_the_best_margin_and_the_model_still_loads(model_dir, tmp_path):
+    tuned = tmp_path / 'tuned'
+    shutil.copytree(model_dir, tuned)
+    result = run('tune-margin', '--models', str(tuned), '--dataset', YALE, '--margins', '0', '0.3')
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tuned / 'manifest.json').read_text())
+    scores = manifest['margin_tuning']['accuracy_by_margin']
+    assert manifest['preprocessing']['margin'] == manifest['margin_tuning']['chosen'] == float(max(scores, key=scores.get))
+    assert run('classify', f'{PHOTOS}/astronaut.png', '--models', str(tuned)).returncode == 0
