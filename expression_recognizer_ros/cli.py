@@ -276,7 +276,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if hasattr(args, 'models'):
+    if args.command in ('evaluate', 'classify', 'benchmark', 'tune-margin'):   # train's --models is a count
         args.models = resolve_model_dir(args.models)
     try:
         return args.func(args)
