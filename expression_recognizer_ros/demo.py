@@ -13,7 +13,7 @@ import time
 
 import cv2
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -105,7 +105,7 @@ def main(argv=None):
     nodes = []
     try:
         nodes = [RecognizerNode(), EmotionPrinter(), CameraNode(), MirrorNode(), Recorder()]
-        executor = MultiThreadedExecutor()
+        executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
         end = time.monotonic() + args.seconds if args.seconds > 0 else float('inf')

@@ -2,7 +2,7 @@
 
 ``--processes`` (default): this process publishes the frames and receives the Emotions, the recognizer
 runs as its own process, so every frame crosses DDS twice, as on a robot. ``--one-process``: all in
-one process with a multi-threaded executor (intra-process transport still goes through DDS here).
+one process with one executor (recognition runs in the node's worker thread) (intra-process transport still goes through DDS here).
 ``--transport`` sets FASTDDS_BUILTIN_TRANSPORTS for every participant (Fast DDS's default is UDP plus
 shared memory; LARGE_DATA adds TCP for large samples and prefers shared memory).
 
@@ -31,7 +31,7 @@ class StampedFrames:
         self._image, self._clock = Image, node.get_clock()
         self._frames = [array_to_image_fields(f) for f in compose_frames(count=60, smallest=0.4, clip=30)]
         self._publisher = node.create_publisher(Image, image_topic, 10)
-        self.sent, self.latencies_ms = 0, []
+        self.sent, self.latencies_ms, self.stamps = 0, [], []
         node.create_subscription(Emotion, emotion_topic, self._on_emotion, 100)
 
     def publish(self):
@@ -44,6 +44,7 @@ class StampedFrames:
     def _on_emotion(self, msg):
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         self.latencies_ms.append((self._clock.now().nanoseconds * 1e-9 - stamp) * 1e3)
+        self.stamps.append(stamp)
 
 
 def main(argv=None):
@@ -58,7 +59,7 @@ def main(argv=None):
         os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = args.transport   # before any participant exists
 
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
 
     ros_args = ['--ros-args', '--params-file', args.params, '-r', 'recognizer:image:=latency/image',
                 '-r', 'recognizer:emotion:=latency/emotion']
@@ -66,7 +67,7 @@ def main(argv=None):
     child, nodes = None, []
     try:
         node = rclpy.create_node('latency_probe')
-        executor = MultiThreadedExecutor()
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         if args.one_process:
             from .recognizer_node import RecognizerNode
@@ -82,16 +83,15 @@ def main(argv=None):
         end = time.monotonic() + 30
         while not latencies and time.monotonic() < end:     # wait for discovery and the first answer
             executor.spin_once(timeout_sec=0.05)
-        latencies.clear()
-        start_count = frames.sent
+        start_count, start = frames.sent, node.get_clock().now().nanoseconds * 1e-9
         end = time.monotonic() + args.seconds
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
         timer.cancel()
         sent = frames.sent - start_count
-        if not latencies:
+        lat = np.array([ms for ms, stamp in zip(latencies, frames.stamps) if stamp >= start])
+        if not lat.size:
             raise SystemExit('no Emotion received: is the recognizer running? (see its log above)')
-        lat = np.array(latencies)
         mode = 'one process' if args.one_process else 'between processes'
         print(f'{mode}, transport {args.transport or "Fast DDS default"}: {sent} frames of 640x480 at '
               f'{args.rate:g} Hz, {len(lat)} Emotions ({1 - len(lat) / max(sent, 1):.1%} of frames not answered); '
