@@ -54,7 +54,12 @@ def image_to_array(msg):
         return (pixels >> 8).astype(np.uint8)
     if conversion is None:
         return np.ascontiguousarray(pixels)
-    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+    if channels == 2 and width % 2:
+        raise ValueError(f'{encoding} packs pixel pairs; width {width} is odd')
+    try:
+        return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+    except cv2.error as exc:   # e.g. a Bayer mosaic too small to demosaic
+        raise ValueError(f'cannot convert a {width}x{height} {encoding} image: {str(exc).strip()[-120:]}') from None
 
 
 def array_to_image_fields(array):

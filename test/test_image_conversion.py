@@ -85,3 +85,10 @@ def test_bad_messages_are_refused_with_a_reason(bgr, change, text):
         setattr(msg, key, value)
     with pytest.raises(ValueError, match=text):
         image_to_array(msg)
+
+
+@pytest.mark.parametrize('encoding, width', [('uyvy', 1), ('yuv422_yuy2', 3)])
+def test_odd_width_yuv422_is_refused_with_a_reason(encoding, width):
+    with pytest.raises(ValueError, match='odd'):
+        image_to_array(SimpleNamespace(encoding=encoding, height=1, width=width, step=2 * width, is_bigendian=0,
+                                       data=b'\0' * 2 * width))

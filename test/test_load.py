@@ -24,8 +24,10 @@ def test_twice_the_processing_rate_for_a_minute(node):
     latencies, stats = frames.latencies_ms, {}
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: stats.update(
         {v.key: v.value for s in m.status if s.name == 'recognizer: expression recognition' for v in s.values}), 10)
+    # Whole-frame detection every frame (no tracking, the original's 5 px minimum): about 15 fps here, so
+    # that this Python publisher can send twice that.
     recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=load/image',
-                       '-r', 'emotion:=load/emotion')
+                       '-r', 'emotion:=load/emotion', '-p', 'track_face:=false', '-p', 'min_size_ratio:=0.0')
 
     def run(rate, seconds):
         timer = node.create_timer(1.0 / rate, frames.publish)
@@ -35,22 +37,24 @@ def test_twice_the_processing_rate_for_a_minute(node):
         node.destroy_timer(timer)
 
     try:
-        run(100.0, 8.0)                                  # warm up, and measure the processing capacity
+        run(60.0, 8.0)                                   # warm up, and measure the processing capacity
         assert latencies, 'no Emotion during warm-up'
         rate = float(stats['processing rate (fps)'])
-        latencies.clear()
+        t0 = node.get_clock().now().nanoseconds * 1e-9
         before, dropped_before, sent_before = rss_mb(recognizer.pid), int(stats['frames dropped']), frames.sent
         run(2 * rate, SECONDS)
         after, dropped = rss_mb(recognizer.pid), int(stats['frames dropped']) - dropped_before
     finally:
         log = stop(recognizer)
-    lat, sent = np.array(latencies), frames.sent - sent_before
-    print(f'\nprocessing rate {rate:.1f} fps; published {sent} frames at {2 * rate:.1f} Hz for '
+    lat = np.array([ms for ms, stamp in zip(latencies, frames.stamps) if stamp >= t0])
+    sent = frames.sent - sent_before
+    print(f'\nprocessing rate {rate:.1f} fps; published {sent} frames at {sent / SECONDS:.1f} Hz for '
           f'{SECONDS} s; Emotion received {len(lat)}; dropped by the node (newest first) {dropped}, before it '
           f'(keep-last-1 queue) {sent - len(lat) - dropped}; latency ms p50 '
           f'{np.median(lat):.1f}, p99 {np.percentile(lat, 99):.1f}, max {lat.max():.1f}; RSS {before:.1f} -> '
           f'{after:.1f} MB')
     assert 'Traceback' not in log
+    assert sent > 1.5 * rate * SECONDS               # the load was real ...
     assert len(lat) > 0.5 * rate * SECONDS           # it kept processing ...
     assert dropped > 0 and len(lat) + dropped <= sent   # ... the newest frame, counting drops
     assert lat.max() < 1000                          # no queue: latency stays bounded
