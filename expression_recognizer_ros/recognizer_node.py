@@ -5,6 +5,7 @@ newest, so the node never lags behind the camera, and every frame replaced befor
 counted as dropped.
 """
 
+import re
 import threading
 import time
 
@@ -65,7 +66,7 @@ class RecognizerNode(Node):
             self.declare_parameter(name, _default(field), ParameterDescriptor(description=description))
         defaults = RecognizerThresholds()
         for name, description in (('min_rate', 'WARN below this many processed frames per second while '
-                                                'images arrive'),
+                                                'frames are dropped'),
                                   ('max_latency_ms', 'WARN above this latency, image stamp to Emotion'),
                                   ('stale_after', 'WARN after this many seconds without an image')):
             self.declare_parameter(f'diagnostics.{name}', float(getattr(defaults, name)),
@@ -110,7 +111,13 @@ class RecognizerNode(Node):
         values.update(overrides or {})
         fields = {DETECTION_PARAMETERS[name][0]: value for name, value in values.items()}
         fields['cascades'] = tuple(fields['cascades'])
-        return DetectorConfig(**fields)
+        try:
+            return DetectorConfig(**fields).validate()
+        except ValueError as exc:   # say it in parameter names: full_search_every, not full_every
+            reason = str(exc)
+            for name, (field, _) in DETECTION_PARAMETERS.items():
+                reason = re.sub(rf'\b{field}\b', name, reason) if field != name else reason
+            raise ValueError(reason) from None
 
     def _on_set_parameters(self, parameters):
         changes = {p.name: p.value for p in parameters if p.name in DETECTION_PARAMETERS}
@@ -188,7 +195,7 @@ class RecognizerNode(Node):
     def _publish_diagnostics(self):
         now = time.monotonic()
         rates = self._rates.update(now, received=self.frames_received, processed=self.frames_processed,
-                                   failed=self.frames_failed)
+                                   dropped=self.frames_dropped, failed=self.frames_failed)
         since_image = None if self._last_image is None else now - self._last_image
         level, message = recognizer_level(rates, self.last_latency_ms, since_image, self.thresholds)
         values = {'processing rate (fps)': f'{rates["processed"]:.1f}', 'input rate (fps)': f'{rates["received"]:.1f}',

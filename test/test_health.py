@@ -6,8 +6,8 @@ from expression_recognizer_ros.health import ERROR, OK, WARN, Rates, RecognizerT
 T = RecognizerThresholds(min_rate=5.0, max_latency_ms=200.0, stale_after=5.0)
 
 
-def rates(received, processed, failed=0.0):
-    return {'received': received, 'processed': processed, 'failed': failed}
+def rates(received, processed, failed=0.0, dropped=0.0):
+    return {'received': received, 'processed': processed, 'dropped': dropped, 'failed': failed}
 
 
 def test_rates_are_per_second_between_updates():
@@ -21,8 +21,9 @@ def test_recognizer_levels():
     assert recognizer_level(rates(0, 0, 10), None, 0.1, T)[0] == ERROR
     assert recognizer_level(rates(0, 0), None, None, T) == (WARN, 'no images received')
     assert recognizer_level(rates(0, 0), 20.0, 9.0, T) == (WARN, 'no image for 9 s')
-    assert 'below 5' in recognizer_level(rates(30, 3), 20.0, 0.1, T)[1]
+    assert 'below 5' in recognizer_level(rates(30, 3, dropped=27), 20.0, 0.1, T)[1]
     assert recognizer_level(rates(3, 3), 20.0, 0.1, T)[0] == OK       # a slow camera is not our fault
+    assert recognizer_level(rates(4, 3), 20.0, 0.1, T)[0] == OK       # nor a frame counted in the next period, nothing dropped
     assert 'latency 250 ms' in recognizer_level(rates(30, 30), 250.0, 0.1, T)[1]
 
 
