@@ -2,7 +2,6 @@
 
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -11,6 +10,7 @@ from .frame_source import CameraError, FrameSource
 from .health import Rates, camera_level
 from .image_conversion import array_to_image_fields
 from .node_main import run_node
+from .ros_diagnostics import DiagnosticsPublisher
 
 
 class CameraNode(Node):
@@ -43,7 +43,7 @@ class CameraNode(Node):
         self.frame_rate = get('frame_rate')
         self.timer = self.create_timer(1.0 / get('frame_rate'), self._tick)
         self._rates = Rates(time.monotonic())
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diagnostics = DiagnosticsPublisher(self, 'camera', get('source'))
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f'publishing {self.image_publisher.topic_name} from {get("source")!r} '
                                f'at {get("frame_rate"):g} Hz')
@@ -86,17 +86,12 @@ class CameraNode(Node):
         self.info_publisher.publish(info)
         self.frames_published += 1
 
-
     def _publish_diagnostics(self):
         rate = self._rates.update(time.monotonic(), published=self.frames_published)['published']
         level, message = camera_level(rate, self.frame_rate, self.source is None)
-        values = {'publishing rate (fps)': f'{rate:.1f}', 'frames published': self.frames_published,
-                  'source': self._open_args[0]}
-        array = DiagnosticArray(status=[DiagnosticStatus(
-            level=bytes([level]), name=f'{self.get_name()}: camera', message=message, hardware_id=str(self._open_args[0]),
-            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_publisher.publish(array)
+        self.diagnostics.publish(level, message, {'publishing rate (fps)': f'{rate:.1f}',
+                                                  'frames published': self.frames_published,
+                                                  'source': self._open_args[0]})
 
 
 def main(args=None):

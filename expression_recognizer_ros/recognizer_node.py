@@ -9,7 +9,6 @@ import re
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
@@ -23,6 +22,7 @@ from .image_conversion import array_to_image_fields, image_to_array
 from .msg import Emotion
 from .node_main import run_node
 from .pipeline import Recognizer
+from .ros_diagnostics import DiagnosticsPublisher
 
 DETECTION_PARAMETERS = {
     # name: (DetectorConfig field, description); defaults are DetectorConfig's
@@ -95,7 +95,7 @@ class RecognizerNode(Node):
         self.thresholds = RecognizerThresholds(*(self.get_parameter(f'diagnostics.{name}').value
                                                  for name in ('min_rate', 'max_latency_ms', 'stale_after')))
         self._rates = Rates(time.monotonic())
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diagnostics = DiagnosticsPublisher(self, 'expression recognition', self.classifier.id)
         self.create_timer(self.get_parameter('diagnostics.period').value, self._publish_diagnostics)
         self._slot = None
         self._worker = threading.Thread(target=self._work, name='recognizer', daemon=True)
@@ -204,12 +204,7 @@ class RecognizerNode(Node):
                   'last latency (ms)': 'none' if self.last_latency_ms is None else f'{self.last_latency_ms:.1f}',
                   'model': self.classifier.id, 'input topic': self.subscription.topic_name,
                   'last failure': self.last_failure}
-        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: expression recognition',
-                                  message=message, hardware_id=self.classifier.id,
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_publisher.publish(array)
+        self.diagnostics.publish(level, message, values)
 
     def _stop_worker(self):
         with self._condition:
