@@ -28,6 +28,11 @@ def _add_dataset_args(parser):
                         help='regex whose group 1 is the subject id in a file name (default: CK+ and Yale)')
 
 
+def command_line():
+    """The command as typed, recorded in manifests so a model says how it was made."""
+    return 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:])
+
+
 def cmd_train(args):
     preprocessing = Preprocessing(size=args.size, equalize=args.equalize, margin=args.margin,
                                   features=args.features, hog_cell=args.hog_cell)
@@ -36,11 +41,10 @@ def cmd_train(args):
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
     model, metrics = train(dataset, preprocessing, config)
-    command = 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:])
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
         'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum},
-        'training_command': command,
+        'training_command': command_line(),
         'versions': library_versions(),
         'metrics': metrics,
     }
@@ -66,7 +70,7 @@ def cmd_train_cnn(args):
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
         'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
                     'labels': 'FER+ votes mixed with the original labels' if args.ferplus else 'original'},
-        'training_command': 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
+        'training_command': command_line(),
         'versions': dict(library_versions(), torch=torch.__version__),
         'metrics': metrics,
         'cnn': {'architecture': f'4 VGG-style blocks {list(args.widths)}, global average pool, linear',
@@ -131,7 +135,7 @@ def cmd_tune_margin(args):
     with open(path, encoding='utf-8') as f:
         manifest = json.load(f)
     manifest['preprocessing']['margin'] = best
-    manifest['margin_tuning'] = {'command': 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]),
+    manifest['margin_tuning'] = {'command': command_line(),
                                  'dataset': {'path': args.dataset, 'checksum': dataset.checksum, 'n': len(dataset)},
                                  'accuracy_by_margin': {f'{m:g}': a for m, a in results.items()}, 'chosen': best}
     with open(path, 'w', encoding='utf-8') as f:

@@ -18,7 +18,6 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
-
 from .image_conversion import image_to_array
 from .media import compose_frames, contact_sheet, side_by_side, write_gif
 from .mirror_node import MirrorNode

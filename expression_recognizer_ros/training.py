@@ -53,7 +53,7 @@ def fit(faces, labels, vocabulary, preprocessing, config):
 
 def held_out(model, faces, labels):
     """Accuracy of the model and of each ensemble member on faces it did not train on."""
-    X = prepare_batch(faces, model.preprocessing)
+    X = model.features(faces)
     truth = np.array(labels)
     result = {'n': len(truth)}
     if hasattr(model, 'member_votes'):
