@@ -36,7 +36,7 @@ build: venv
 		|| { cat log/latest_build/expression_recognizer_ros/stdout_stderr.log; exit 1; }
 
 demo: build
-	$(RUN_ENV) && python -P -m expression_recognizer_ros.demo --params config/recognizer.yaml --seconds $(SECONDS) \
+	$(RUN_ENV) && python -P -m expression_recognizer_ros.ros.demo --params config/recognizer.yaml --seconds $(SECONDS) \
 		$(if $(MODEL),--model $(MODEL))
 
 benchmark: build

@@ -1,6 +1,9 @@
 """Facial expression recognition for ROS 2: Haar-cascade fallback + Fisherface ensemble.
 
-Everything in this package except the ``*_node`` modules is plain Python with no ROS import.
+Four layers, each a subpackage whose docstring says what it may import:
+``core`` (detection, preprocessing, the pipeline: numpy and cv2 only), ``classifiers`` (the model
+backends behind one contract), ``ros`` (the nodes: the only layer that imports rclpy) and ``tools``
+(command line, training, evaluation, benchmark). Only ``ros`` imports ROS.
 """
 
 from importlib import metadata

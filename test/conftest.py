@@ -24,13 +24,13 @@ def pytest_sessionstart(session):
 
 @pytest.fixture(scope='session')
 def ckplus():
-    from expression_recognizer_ros.datasets import load_folder
+    from expression_recognizer_ros.tools.datasets import load_folder
     return load_folder(CKPLUS)
 
 
 @pytest.fixture(scope='session')
 def fer2013():
-    from expression_recognizer_ros.datasets import load_fer2013
+    from expression_recognizer_ros.tools.datasets import load_fer2013
     return load_fer2013(FER2013)
 
 

@@ -9,11 +9,12 @@ import pytest
 from test_cli import run
 
 from conftest import FER2013, PHOTOS
-from expression_recognizer_ros.classifier import load_classifier, write_manifest
-from expression_recognizer_ros.cnn import CnnClassifier, softmax
-from expression_recognizer_ros.cnn_training import expected_calibration_error, fit_temperature
-from expression_recognizer_ros.preprocessing import Preprocessing
-from expression_recognizer_ros.resources import package_path
+from expression_recognizer_ros.classifiers.base import write_manifest
+from expression_recognizer_ros.classifiers.registry import load_classifier
+from expression_recognizer_ros.classifiers.cnn import CnnClassifier, softmax
+from expression_recognizer_ros.tools.cnn_training import expected_calibration_error, fit_temperature
+from expression_recognizer_ros.core.preprocessing import Preprocessing
+from expression_recognizer_ros.core.resources import package_path
 
 
 @pytest.fixture(scope='module')

@@ -3,9 +3,9 @@ import shutil
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.datasets import load_folder, subject_folds
-from expression_recognizer_ros.labels import FER2013_CLASSES, canonical
-from expression_recognizer_ros.training import model_labels
+from expression_recognizer_ros.tools.datasets import load_folder, subject_folds
+from expression_recognizer_ros.core.labels import FER2013_CLASSES, canonical
+from expression_recognizer_ros.tools.training import model_labels
 
 from conftest import CKPLUS, YALE
 
@@ -22,7 +22,7 @@ def test_fer2013_rows_splits_and_checksum(fer2013):
 
 def test_fer2013_plain_csv_equals_gzipped(fer2013, tmp_path):
     import gzip
-    from expression_recognizer_ros.datasets import load_fer2013
+    from expression_recognizer_ros.tools.datasets import load_fer2013
     with gzip.open(fer2013_path(), 'rb') as f:
         head = b''.join(f.readline() for _ in range(101))
     (tmp_path / 'fer.csv').write_bytes(head)

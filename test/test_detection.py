@@ -4,12 +4,12 @@ import pytest
 
 import yaml
 
-from expression_recognizer_ros.benchmark import iou
-from expression_recognizer_ros.detection import (DEFAULT_CASCADES, FACE, NO_FACE, SEVERAL_FACES, STILL_IMAGES,
+from expression_recognizer_ros.tools.benchmark import iou
+from expression_recognizer_ros.core.detection import (DEFAULT_CASCADES, FACE, NO_FACE, SEVERAL_FACES, STILL_IMAGES,
                                                  DetectorConfig, FaceDetector)
-from expression_recognizer_ros.media import compose_frames
-from expression_recognizer_ros.recognizer_node import DETECTION_PARAMETERS
-from expression_recognizer_ros.resources import package_path
+from expression_recognizer_ros.core.frames import compose_frames
+from expression_recognizer_ros.ros.recognizer_node import DETECTION_PARAMETERS
+from expression_recognizer_ros.core.resources import package_path
 
 
 @pytest.fixture(scope='module')

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.fisherface import FisherfaceModel, train_fisherface
-from expression_recognizer_ros.preprocessing import Preprocessing, prepare_batch
+from expression_recognizer_ros.classifiers.fisherface import FisherfaceModel, train_fisherface
+from expression_recognizer_ros.core.preprocessing import Preprocessing, prepare_batch
 
 
 @pytest.fixture(scope='module')

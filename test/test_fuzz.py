@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from types import SimpleNamespace
 
-from expression_recognizer_ros.classifier import default_model_dir, load_classifier
-from expression_recognizer_ros.image_conversion import SUPPORTED_ENCODINGS, image_to_array
-from expression_recognizer_ros.pipeline import Recognizer
+from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
+from expression_recognizer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, image_to_array
+from expression_recognizer_ros.core.pipeline import Recognizer
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -87,7 +87,7 @@ def test_bad_start_up_settings_are_one_clear_line(args, message):
 
 
 def test_corrupt_model_file_is_a_clear_start_up_error(tmp_path):
-    from expression_recognizer_ros.classifier import default_model_dir
+    from expression_recognizer_ros.classifiers.registry import default_model_dir
     model = tmp_path / 'model'
     shutil.copytree(default_model_dir(), model)
     with open(model / 'fisherface_03.yml', 'r+b') as f:

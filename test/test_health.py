@@ -1,6 +1,6 @@
 """Diagnostics levels from rates and thresholds (the nodes publish what these return)."""
 
-from expression_recognizer_ros.health import ERROR, OK, WARN, Rates, RecognizerThresholds, camera_level, \
+from expression_recognizer_ros.core.health import ERROR, OK, WARN, Rates, RecognizerThresholds, camera_level, \
     recognizer_level
 
 T = RecognizerThresholds(min_rate=5.0, max_latency_ms=200.0, stale_after=5.0)

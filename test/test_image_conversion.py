@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.image_conversion import array_to_image_fields, image_to_array
+from expression_recognizer_ros.ros.image_conversion import array_to_image_fields, image_to_array
 
 
 def message(array, encoding, step=None, data=None):

@@ -8,7 +8,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 
-from expression_recognizer_ros.ros_latency import StampedFrames
+from expression_recognizer_ros.ros.latency import StampedFrames
 from test_ros import PARAMS, start, stop
 
 SECONDS = 60

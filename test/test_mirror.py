@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.face_rendering import FACES, render_face
-from expression_recognizer_ros.labels import NEUTRAL
-from expression_recognizer_ros.smoothing import ExpressionSmoother
+from expression_recognizer_ros.core.face_rendering import FACES, render_face
+from expression_recognizer_ros.core.labels import NEUTRAL
+from expression_recognizer_ros.core.smoothing import ExpressionSmoother
 
 
 def play(smoother, sequence, dt=1 / 15):

@@ -15,8 +15,8 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from sensor_msgs.msg import Image
 
-from expression_recognizer_ros.face_rendering import render_face
-from expression_recognizer_ros.media import compose_frames
+from expression_recognizer_ros.core.face_rendering import render_face
+from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.msg import Emotion
 
 from conftest import PHOTOS, REPO

@@ -1,6 +1,6 @@
 """Loading labelled faces: the FER2013 CSV and the ``<root>/<emotion>/*.<ext>`` folder layout.
 
-Labels are mapped onto the canonical vocabulary (``labels.py``); a folder whose name is no known
+Labels are mapped onto the canonical vocabulary (``core/labels.py``); a folder whose name is no known
 expression keeps its lower-cased name, so evaluation can report it and training can refuse it.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .labels import CANONICAL, FER2013_CLASSES, canonical
-from .preprocessing import crop
+from ..core.frame_source import IMAGE_EXTENSIONS
+from ..core.labels import CANONICAL, FER2013_CLASSES, canonical
+from ..core.preprocessing import crop
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.gif', '.pgm')
 # CK+ names files S010_004_00000017.png; Yale names them subject01.happy.gif.
 DEFAULT_SUBJECT_PATTERN = r'^(S\d{3}|subject\d+)[_.]'
 FER2013_USAGES = ('Training', 'PublicTest', 'PrivateTest')

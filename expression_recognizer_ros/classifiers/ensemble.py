@@ -9,27 +9,24 @@ import os
 
 import numpy as np
 
-from .classifier import Prediction, write_manifest
+from .base import Classifier, Prediction
 from .fisherface import FisherfaceModel, train_fisherface
-from .preprocessing import prepare_batch
 
 
-class FisherfaceEnsemble:
+class FisherfaceEnsemble(Classifier):
     BACKEND = 'fisherface-ensemble'
 
     def __init__(self, labels, members, preprocessing, manifest=None):
-        self.labels = tuple(labels)
+        super().__init__(labels, preprocessing, manifest)
         self.members = list(members)
-        self.preprocessing = preprocessing
-        self.manifest = manifest or {}
         # One matrix product projects a face into every member's subspace at once.
         self._W = np.hstack([m.eigenvectors for m in self.members])
         self._offset = np.concatenate([m.mean @ m.eigenvectors for m in self.members])
         self._slices = np.cumsum([0] + [m.eigenvectors.shape[1] for m in self.members])
 
     @property
-    def id(self):
-        return self.manifest.get('id', '')
+    def n_models(self):
+        return len(self.members)
 
     def member_votes(self, X):
         """(n, N) label indices and distances of every member's nearest reference point."""
@@ -45,16 +42,11 @@ class FisherfaceEnsemble:
         return votes, dists
 
     def predict_vectors(self, X):
+        return self.predict_members(X)[0]
+
+    def predict_members(self, X):
         votes, dists = self.member_votes(np.asarray(X, dtype=np.float64))
-        return self.decide(votes, dists)
-
-    def features(self, faces):
-        """The (n, D) matrix the models see, from grayscale face crops of any size."""
-        return prepare_batch(faces, self.preprocessing)
-
-    def predict(self, faces):
-        """Predict grayscale face crops (any size): preprocessing is the manifest's."""
-        return self.predict_vectors(self.features(faces))
+        return self.decide(votes, dists), votes
 
     def decide(self, votes, dists):
         """One Prediction per row of member votes and distances (from ``member_votes``)."""
@@ -64,7 +56,8 @@ class FisherfaceEnsemble:
         counts = np.bincount(votes, minlength=len(self.labels))
         tied = np.flatnonzero(counts == counts.max())
         winner = min(tied, key=lambda c: (dists[votes == c].mean(), c))
-        return Prediction(self.labels[winner], counts[winner] / len(self.members), tuple(int(c) for c in counts))
+        counts = tuple(int(c) for c in counts)
+        return Prediction(self.labels[winner], counts[winner] / len(self.members), counts, votes=counts)
 
     def save(self, model_dir, manifest):
         os.makedirs(model_dir, exist_ok=True)
@@ -73,9 +66,7 @@ class FisherfaceEnsemble:
             name = f'fisherface_{j:02d}.yml'
             member.write(os.path.join(model_dir, name))
             files.append(name)
-        self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
-                             preprocessing=self.preprocessing, files=files)
-        write_manifest(model_dir, self.manifest)
+        self.save_manifest(model_dir, manifest, files)
 
     @classmethod
     def from_manifest(cls, model_dir, manifest):

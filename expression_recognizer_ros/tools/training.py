@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .baseline_svm import train_linear_svm
+from ..classifiers.svm import train_linear_svm
 from .datasets import crop_faces, subject_folds
-from .detection import STILL_IMAGES, FaceDetector
-from .ensemble import train_ensemble
-from .labels import CANONICAL
-from .preprocessing import Preprocessing, prepare_batch
+from ..core.detection import STILL_IMAGES, FaceDetector
+from ..classifiers.ensemble import train_ensemble
+from ..core.labels import CANONICAL
+from ..core.preprocessing import Preprocessing, prepare_batch
 
 CLASSIFIERS = ('fisherface', 'svm')
 
@@ -56,13 +56,10 @@ def held_out(model, faces, labels):
     X = model.features(faces)
     truth = np.array(labels)
     result = {'n': len(truth)}
-    if hasattr(model, 'member_votes'):
-        votes, dists = model.member_votes(X)
-        predictions = model.decide(votes, dists)
+    predictions, votes = model.predict_members(X)
+    if votes is not None:
         names = np.array(model.labels)
         result['member_accuracy'] = [float((names[votes[:, j]] == truth).mean()) for j in range(votes.shape[1])]
-    else:
-        predictions = model.predict_vectors(X)
     predicted = np.array([p.label for p in predictions])
     result.update(accuracy=float((predicted == truth).mean()), predicted=predicted.tolist())
     return result

@@ -8,11 +8,11 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from .face_rendering import render_face
+from ..core.face_rendering import render_face
 from .image_conversion import array_to_image_fields
-from .msg import Emotion
+from ..msg import Emotion
 from .node_main import run_node
-from .smoothing import ExpressionSmoother
+from ..core.smoothing import ExpressionSmoother
 
 
 class MirrorNode(Node):

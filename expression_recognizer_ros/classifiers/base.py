@@ -1,7 +1,8 @@
-"""The one interface over every model backend, and loading a model directory by its manifest.
+"""The one interface over every model backend: ``Classifier``, ``Prediction`` and the manifest.
 
 A model directory holds ``manifest.json`` and the backend's files. Every backend answers ``predict``
-with a ``Prediction`` per face, so nodes and tools never care which backend they run.
+with a ``Prediction`` per face, so nodes and tools never care which backend they run. This module
+imports no backend; ``registry`` picks one by the manifest's ``backend``.
 """
 
 import hashlib
@@ -14,23 +15,23 @@ import cv2
 import numpy as np
 import scipy
 
-from . import __version__
-from .preprocessing import Preprocessing
-from .resources import package_path
+from .. import __version__
+from ..core.preprocessing import Preprocessing, prepare_batch
 
 MANIFEST = 'manifest.json'
 FORMAT_VERSION = 1
-DEFAULT_MODEL = 'fisherface-fer2013'  # chosen by end-to-end accuracy on the Yale faces: models/README.md
 
 
 @dataclass(frozen=True)
 class Prediction:
     """label: the decision; confidence: winning votes / models (ensemble) or probability;
-    scores: one value per classifier label, in the classifier's label order (votes or probabilities)."""
+    scores: one value per classifier label, in the classifier's label order (votes or probabilities);
+    votes: the same counts as integers when the backend votes (``Classifier.n_models`` voters), else None."""
 
     label: str
     confidence: float
     scores: tuple
+    votes: tuple = None  # votes per label (in label order) from a voting ensemble; None for other backends
 
 
 def file_sha256(path):
@@ -88,29 +89,45 @@ def write_manifest(model_dir, manifest):
         f.write('\n')
 
 
-def load_classifier(model_dir):
-    """Load a model directory, or a shipped model by name (``cnn-fer2013``); the manifest's ``backend``
-    picks the class."""
-    model_dir = resolve_model_dir(model_dir)
-    from .baseline_svm import LinearSvm
-    from .cnn import CnnClassifier
-    from .ensemble import FisherfaceEnsemble
-    backends = {cls.BACKEND: cls for cls in (FisherfaceEnsemble, LinearSvm, CnnClassifier)}
-    manifest = read_manifest(model_dir)
-    backend = backends.get(manifest['backend'])
-    if backend is None:
-        raise ValueError(f'{model_dir}: unknown backend {manifest["backend"]!r}; known: {sorted(backends)}')
-    return backend.from_manifest(model_dir, manifest)
+class Classifier:
+    """The contract every backend keeps (subclasses set ``BACKEND`` and implement ``predict_vectors``,
+    ``save`` and ``from_manifest``).
 
+    labels: label names, the order of ``Prediction.scores``; preprocessing: the manifest's; manifest: as
+    read or written; n_models: how many models vote (1 unless the backend is an ensemble).
+    """
 
-def default_model_dir():
-    return package_path('models', DEFAULT_MODEL)
+    BACKEND = ''
+    n_models = 1
 
+    def __init__(self, labels, preprocessing, manifest=None):
+        self.labels = tuple(labels)
+        self.preprocessing = preprocessing
+        self.manifest = manifest or {}
 
-def resolve_model_dir(model):
-    """A directory as given; a bare name that is no directory here names a shipped model; '' the default."""
-    if not model:
-        return default_model_dir()
-    if os.path.isdir(model) or os.sep in model:
-        return model
-    return package_path('models', model)
+    @property
+    def id(self):
+        return self.manifest.get('id', '')
+
+    def features(self, faces):
+        """The (n, D) matrix the models see, from grayscale face crops of any size."""
+        return prepare_batch(faces, self.preprocessing)
+
+    def predict_vectors(self, X):
+        """One Prediction per row of ``features`` output."""
+        raise NotImplementedError
+
+    def predict(self, faces):
+        """Predict grayscale face crops (any size): preprocessing is the manifest's."""
+        return self.predict_vectors(self.features(faces))
+
+    def predict_members(self, X):
+        """(predictions, member labels): the member labels are an (n, n_models) array of label indices,
+        one column per voting model, or None for a backend that does not vote."""
+        return self.predict_vectors(X), None
+
+    def save_manifest(self, model_dir, manifest, files, **extra):
+        """Record this classifier's backend, labels, preprocessing and ``files`` over ``manifest``."""
+        self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
+                             preprocessing=self.preprocessing, files=files, **extra)
+        write_manifest(model_dir, self.manifest)

@@ -1,4 +1,4 @@
-"""``train-cnn``: the compact CNN, trained with PyTorch on the CPU, exported to ONNX for ``cnn.py``.
+"""``train-cnn``: the compact CNN, trained with PyTorch on the CPU, exported to ONNX for ``classifiers/cnn.py``.
 
 PyTorch is a training-only dependency (``requirements-train.txt``); nothing here runs in a node.
 FER2013 Training is fitted with augmentation; the epoch kept and the softmax temperature are chosen on
@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .cnn import CnnClassifier, softmax, standardize
-from .labels import canonical
-from .preprocessing import Preprocessing
+from ..classifiers.cnn import CnnClassifier, softmax, standardize
+from ..core.labels import canonical
+from ..core.preprocessing import Preprocessing
 from .training import model_labels
 
 FERPLUS_COLUMNS = ('neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear')

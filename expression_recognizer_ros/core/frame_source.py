@@ -4,7 +4,7 @@ import os
 
 import cv2
 
-from .datasets import IMAGE_EXTENSIONS
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.gif', '.pgm')
 
 
 class CameraError(RuntimeError):

@@ -6,11 +6,11 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from .frame_source import CameraError, FrameSource
-from .health import Rates, camera_level
+from ..core.frame_source import CameraError, FrameSource
+from ..core.health import Rates, camera_level
 from .image_conversion import array_to_image_fields
 from .node_main import run_node
-from .ros_diagnostics import DiagnosticsPublisher
+from .diagnostics import DiagnosticsPublisher
 
 
 class CameraNode(Node):

@@ -10,8 +10,8 @@ import os
 import cv2
 import numpy as np
 
-from .classifier import Prediction, write_manifest
-from .preprocessing import prepare
+from .base import Classifier, Prediction
+from ..core.preprocessing import prepare
 
 NETWORK = 'cnn.onnx'
 
@@ -29,21 +29,15 @@ def softmax(logits):
     return z / z.sum(axis=1, keepdims=True)
 
 
-class CnnClassifier:
+class CnnClassifier(Classifier):
     BACKEND = 'cnn-onnx'
 
     def __init__(self, labels, net, preprocessing, temperature=1.0, flip=False, manifest=None):
         """flip: average the logits of the face and its mirror image (twice the work, a little more accurate)."""
-        self.labels = tuple(labels)
+        super().__init__(labels, preprocessing, manifest)
         self.net = net
-        self.preprocessing = preprocessing
         self.temperature = float(temperature)
         self.flip = bool(flip)
-        self.manifest = manifest or {}
-
-    @property
-    def id(self):
-        return self.manifest.get('id', '')
 
     def logits(self, blob):
         """Raw logits for a standardized (n, 1, s, s) blob, mirror-averaged when ``flip`` is set."""
@@ -67,19 +61,13 @@ class CnnClassifier:
         return [Prediction(self.labels[b], float(p[b]), tuple(float(v) for v in p))
                 for b, p in zip(best, probabilities)]
 
-    def predict(self, faces):
-        """Predict grayscale face crops (any size): preprocessing is the manifest's."""
-        return self.predict_vectors(self.features(faces))
-
     def save(self, model_dir, manifest, onnx_bytes):
         os.makedirs(model_dir, exist_ok=True)
         with open(os.path.join(model_dir, NETWORK), 'wb') as f:
             f.write(onnx_bytes)
         self.net = read_network(model_dir)
-        self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
-                             preprocessing=self.preprocessing, files=[NETWORK],
-                             cnn=dict(manifest.get('cnn', {}), temperature=self.temperature, flip=self.flip))
-        write_manifest(model_dir, self.manifest)
+        self.save_manifest(model_dir, manifest, [NETWORK],
+                           cnn=dict(manifest.get('cnn', {}), temperature=self.temperature, flip=self.flip))
 
     @classmethod
     def from_manifest(cls, model_dir, manifest):

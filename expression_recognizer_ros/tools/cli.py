@@ -12,12 +12,13 @@ import cv2
 import numpy as np
 
 from . import datasets
-from .classifier import library_versions, load_classifier, resolve_model_dir
-from .detection import STILL_IMAGES, DetectorConfig, FaceDetector
+from ..classifiers.base import library_versions
+from ..classifiers.registry import load_classifier, resolve_model_dir
+from ..core.detection import STILL_IMAGES, DetectorConfig, FaceDetector
 from .evaluation import format_report, plot_report, report
-from .fisherface import DECISIONS
-from .pipeline import Recognizer
-from .preprocessing import FEATURES, Preprocessing, crop
+from ..classifiers.fisherface import DECISIONS
+from ..core.pipeline import Recognizer
+from ..core.preprocessing import FEATURES, Preprocessing, crop
 from .training import CLASSIFIERS, TrainConfig, train
 
 
@@ -177,9 +178,9 @@ def cmd_classify(args):
 
 def cmd_benchmark(args):
     from .benchmark import benchmark, format_benchmark
-    from .media import compose_frames
+    from ..core.frames import compose_frames
     if args.frames:
-        from .frame_source import FrameSource
+        from ..core.frame_source import FrameSource
         source, frames = FrameSource(args.frames, loop=False), []
         while len(frames) < args.count and (frame := source.read()) is not None:
             frames.append(frame)

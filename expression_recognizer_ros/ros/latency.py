@@ -6,7 +6,7 @@ one process with one executor (recognition runs in the node's worker thread) (in
 ``--transport`` sets FASTDDS_BUILTIN_TRANSPORTS for every participant (Fast DDS's default is UDP plus
 shared memory; LARGE_DATA adds TCP for large samples and prefers shared memory).
 
-  python -m expression_recognizer_ros.ros_latency --rate 30 --seconds 20 --transport LARGE_DATA
+  python -m expression_recognizer_ros.ros.latency --rate 30 --seconds 20 --transport LARGE_DATA
 """
 
 import argparse
@@ -26,8 +26,8 @@ class StampedFrames:
         from sensor_msgs.msg import Image
 
         from .image_conversion import array_to_image_fields
-        from .media import compose_frames
-        from .msg import Emotion
+        from ..core.frames import compose_frames
+        from ..msg import Emotion
         self._image, self._clock = Image, node.get_clock()
         self._frames = [array_to_image_fields(f) for f in compose_frames(count=60, smallest=0.4, clip=30)]
         self._publisher = node.create_publisher(Image, image_topic, 10)
@@ -75,7 +75,7 @@ def main(argv=None):
             nodes.append(recognizer)
             executor.add_node(recognizer)
         else:
-            child = subprocess.Popen([sys.executable, '-P', '-m', 'expression_recognizer_ros.recognizer_node',
+            child = subprocess.Popen([sys.executable, '-P', '-m', 'expression_recognizer_ros.ros.recognizer_node',
                                       *[a.replace('recognizer:', '') for a in ros_args]])
         frames = StampedFrames(node, 'latency/image', 'latency/emotion')
         latencies = frames.latencies_ms

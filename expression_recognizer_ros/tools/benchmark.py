@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .detection import DetectorConfig, FaceDetector
-from .ensemble import FisherfaceEnsemble
-from .preprocessing import crop, to_gray
+from ..core.detection import DetectorConfig, FaceDetector
+from ..classifiers.ensemble import FisherfaceEnsemble
+from ..core.preprocessing import crop, to_gray
 
 STAGES = ('grayscale', 'detection', 'crop_resize', 'classification', 'frame')
 ORIGINAL_DETECTION = DetectorConfig(lazy=False, max_width=0, min_size_ratio=0.0, track=False)

@@ -14,15 +14,15 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
 from sensor_msgs.msg import Image, RegionOfInterest
 
-from .classifier import load_classifier, resolve_model_dir
-from .debug_view import annotate
-from .detection import DetectorConfig
-from .health import Rates, RecognizerThresholds, recognizer_level
+from ..classifiers.registry import load_classifier, resolve_model_dir
+from ..core.debug_view import annotate
+from ..core.detection import DetectorConfig
+from ..core.health import Rates, RecognizerThresholds, recognizer_level
 from .image_conversion import array_to_image_fields, image_to_array
-from .msg import Emotion
+from ..msg import Emotion
 from .node_main import run_node
-from .pipeline import Recognizer
-from .ros_diagnostics import DiagnosticsPublisher
+from ..core.pipeline import Recognizer
+from .diagnostics import DiagnosticsPublisher
 
 DETECTION_PARAMETERS = {
     # name: (DetectorConfig field, description); defaults are DetectorConfig's
@@ -172,7 +172,7 @@ class RecognizerNode(Node):
     def _emotion(self, header, recognition):
         out = Emotion(header=header, model=self.classifier.id, detector=recognition.detection.cascade)
         out.labels = list(self.classifier.labels)
-        out.num_models = len(getattr(self.classifier, 'members', [None]))
+        out.num_models = self.classifier.n_models
         out.face_detected = recognition.detection.found
         if recognition.detection.found:
             x, y, w, h = recognition.detection.box
@@ -180,8 +180,8 @@ class RecognizerNode(Node):
             prediction = recognition.prediction
             out.expression = prediction.label
             out.confidence = float(prediction.confidence)
-            if hasattr(self.classifier, 'members'):
-                out.votes = [int(v) for v in prediction.scores]
+            if prediction.votes is not None:
+                out.votes = list(prediction.votes)
                 out.scores = [v / out.num_models for v in out.votes]
             else:
                 out.scores = [float(v) for v in prediction.scores]

@@ -19,9 +19,10 @@ from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
 from .image_conversion import image_to_array
-from .media import compose_frames, contact_sheet, side_by_side, write_gif
+from ..core.frames import compose_frames
+from ..tools.media import contact_sheet, side_by_side, write_gif
 from .mirror_node import MirrorNode
-from .msg import Emotion
+from ..msg import Emotion
 from .recognizer_node import RecognizerNode
 
 

@@ -7,44 +7,27 @@ import os
 
 import numpy as np
 
-from .classifier import Prediction, write_manifest
-from .preprocessing import prepare_batch
+from .base import Classifier, Prediction
 
 WEIGHTS = 'linear_svm.npz'
 
 
-class LinearSvm:
+class LinearSvm(Classifier):
     BACKEND = 'linear-svm'
 
     def __init__(self, labels, coef, intercept, preprocessing, manifest=None):
-        self.labels = tuple(labels)
+        super().__init__(labels, preprocessing, manifest)
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = np.asarray(intercept, dtype=np.float64)
-        self.preprocessing = preprocessing
-        self.manifest = manifest or {}
-
-    @property
-    def id(self):
-        return self.manifest.get('id', '')
 
     def predict_vectors(self, X):
         scores = (np.asarray(X, dtype=np.float64) / 255.0) @ self.coef.T + self.intercept
         return [Prediction(self.labels[int(np.argmax(s))], 1.0, tuple(float(v) for v in s)) for s in scores]
 
-    def features(self, faces):
-        """The (n, D) matrix the models see, from grayscale face crops of any size."""
-        return prepare_batch(faces, self.preprocessing)
-
-    def predict(self, faces):
-        """Predict grayscale face crops (any size): preprocessing is the manifest's."""
-        return self.predict_vectors(self.features(faces))
-
     def save(self, model_dir, manifest):
         os.makedirs(model_dir, exist_ok=True)
         np.savez_compressed(os.path.join(model_dir, WEIGHTS), coef=self.coef, intercept=self.intercept)
-        self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
-                             preprocessing=self.preprocessing, files=[WEIGHTS])
-        write_manifest(model_dir, self.manifest)
+        self.save_manifest(model_dir, manifest, [WEIGHTS])
 
     @classmethod
     def from_manifest(cls, model_dir, manifest):

@@ -1,5 +1,5 @@
 """One status on ``/diagnostics``, published the same way by every node; levels and reasons come from
-``health.py``."""
+``core/health.py``."""
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
