@@ -21,5 +21,5 @@ setup(
     install_requires=['numpy', 'scipy', 'opencv-contrib-python-headless<5'],
     # Pinned versions: requirements*.txt. torch: take the CPU build (see requirements-train.txt).
     extras_require={'train': ['scikit-learn', 'matplotlib'], 'cnn': ['torch', 'onnx']},
-    entry_points={'console_scripts': ['expression-recognizer = expression_recognizer_ros.cli:main']},
+    entry_points={'console_scripts': ['expression-recognizer = expression_recognizer_ros.tools.cli:main']},
 )
