@@ -38,6 +38,23 @@ def test_prediction_carries_votes_and_confidence(trained):
         assert max(p.scores) == p.scores[ensemble.labels.index(p.label)]
 
 
+def test_the_classifier_contract_says_who_votes(trained):
+    """The node and held_out read n_models, Prediction.votes and predict_members, never the backend type."""
+    from expression_recognizer_ros.classifiers.base import Classifier
+    from expression_recognizer_ros.classifiers.svm import train_linear_svm
+    ensemble, _, data = trained
+    X = ensemble.features(data.images[::10])
+    predictions, members = ensemble.predict_members(X)
+    assert isinstance(ensemble, Classifier) and ensemble.n_models == 5 and members.shape == (len(X), 5)
+    assert predictions == ensemble.predict_vectors(X)
+    assert all(p.votes == p.scores and sum(p.votes) == 5 for p in predictions)
+    labels = sorted(set(data.labels))
+    svm = train_linear_svm(X, [labels.index(label) for label in data.labels[::10]], labels, SPEC)
+    svm_predictions, svm_members = svm.predict_members(X)
+    assert isinstance(svm, Classifier) and svm.n_models == 1 and svm_members is None
+    assert all(p.votes is None for p in svm_predictions)
+
+
 def test_members_see_different_subsets_from_a_recorded_seed(trained, small_ckplus):
     ensemble, _, _ = trained
     means = [m.mean for m in ensemble.members]
