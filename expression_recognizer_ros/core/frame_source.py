@@ -12,7 +12,11 @@ class CameraError(RuntimeError):
 
 
 class FrameSource:
-    """``read()`` returns the next BGR frame, or None at the end of a file or folder without ``loop``."""
+    """``read()`` returns the next BGR frame, or None at the end of a file or folder without ``loop``.
+
+    ``name`` says which frame ``read()`` returned last (an image's file name, or ``frame N`` of a
+    video or device), so that output can be traced back to its input; ``fps`` is a video file's own
+    frame rate (None for devices and folders)."""
 
     def __init__(self, source, width=0, height=0, loop=True):
         self.source = str(source)
@@ -20,6 +24,9 @@ class FrameSource:
         self._files = None
         self._index = 0
         self._capture = None
+        self.name = ''
+        self.fps = None
+        self._frames_read = 0
         if os.path.isdir(self.source):
             self._files = sorted(os.path.join(self.source, f) for f in os.listdir(self.source)
                                  if f.lower().endswith(IMAGE_EXTENSIONS))
@@ -35,13 +42,20 @@ class FrameSource:
         else:
             raise CameraError(f'source {self.source!r} is neither a camera index, a /dev/video device, '
                               'a video file nor an image folder')
-        self._capture = cv2.VideoCapture(target)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error says it in one line
+        try:
+            self._capture = cv2.VideoCapture(target)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not self._capture.isOpened():
             raise CameraError(f'cannot open {tried}: no such device or it is busy')
         if width and height:
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         self._is_file = os.path.isfile(self.source)
+        if self._is_file and self._capture.get(cv2.CAP_PROP_FPS) > 0:
+            self.fps = self._capture.get(cv2.CAP_PROP_FPS)
 
     def read(self):
         if self._files is not None:
@@ -54,17 +68,19 @@ class FrameSource:
             frame = cv2.imread(path, cv2.IMREAD_COLOR)
             if frame is None:
                 raise CameraError(f'cannot read image {path}')
+            self.name = os.path.basename(path)
             return frame
         ok, frame = self._capture.read()
-        if ok:
-            return frame
-        if self._is_file:
+        if not ok and self._is_file:
             if not self.loop:
                 return None
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._frames_read = 0
             ok, frame = self._capture.read()
-            if ok:
-                return frame
+        if ok:
+            self.name = f'frame {self._frames_read}'
+            self._frames_read += 1
+            return frame
         raise CameraError(f'reading from {self.source!r} failed (device disconnected?)')
 
     def release(self):

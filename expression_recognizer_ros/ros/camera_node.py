@@ -1,6 +1,7 @@
 """ROS 2 node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or image folder."""
 
 import time
+from collections import OrderedDict
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -12,6 +13,9 @@ from .image_conversion import array_to_image_fields
 from .node_main import run_node
 from .diagnostics import DiagnosticsPublisher
 
+DEFAULT_RATE = 30.0       # frames per second for devices and image folders when frame_rate is 0
+KEEP_FRAME_NAMES = 300    # stamps remembered in frame_names (10 s at 30 Hz)
+
 
 class CameraNode(Node):
 
@@ -19,7 +23,7 @@ class CameraNode(Node):
         super().__init__('camera')
         params = {
             'source': ('0', 'camera index, /dev/videoN, a video file, or a folder of images played in name order'),
-            'frame_rate': (30.0, 'frames per second to publish (> 0)'),
+            'frame_rate': (0.0, 'frames per second to publish; 0: a video file\'s own rate, else 30'),
             'width': (640, 'requested capture width (devices only; 0 keeps the default)'),
             'height': (480, 'requested capture height (devices only; 0 keeps the default)'),
             'frame_id': ('camera', 'frame_id of the published images'),
@@ -29,8 +33,8 @@ class CameraNode(Node):
         for name, (default, description) in params.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
         get = lambda name: self.get_parameter(name).value  # noqa: E731
-        if not get('frame_rate') > 0:
-            raise ValueError(f'frame_rate must be > 0, got {get("frame_rate")}')
+        if not get('frame_rate') >= 0:
+            raise ValueError(f'frame_rate must be >= 0 (0: the video\'s own rate), got {get("frame_rate")}')
         self.frame_id = get('frame_id')
         self.retry = get('retry')
         self._open_args = (get('source'), get('width'), get('height'), get('loop'))
@@ -40,13 +44,14 @@ class CameraNode(Node):
         self.info_publisher = self.create_publisher(CameraInfo, 'camera_info', 10)
         self.frames_published = 0
         self.finished = False
-        self.frame_rate = get('frame_rate')
-        self.timer = self.create_timer(1.0 / get('frame_rate'), self._tick)
+        self.frame_rate = get('frame_rate') or (self.source and self.source.fps) or DEFAULT_RATE
+        self.frame_names = OrderedDict()   # (sec, nanosec) stamp -> source frame name, the last few
+        self.timer = self.create_timer(1.0 / self.frame_rate, self._tick)
         self._rates = Rates(time.monotonic())
         self.diagnostics = DiagnosticsPublisher(self, 'camera', get('source'))
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f'publishing {self.image_publisher.topic_name} from {get("source")!r} '
-                               f'at {get("frame_rate"):g} Hz')
+                               f'at {self.frame_rate:g} Hz')
 
     def _open(self):
         try:
@@ -85,6 +90,9 @@ class CameraNode(Node):
         self.image_publisher.publish(image)
         self.info_publisher.publish(info)
         self.frames_published += 1
+        self.frame_names[(stamp.sec, stamp.nanosec)] = self.source.name
+        if len(self.frame_names) > KEEP_FRAME_NAMES:
+            self.frame_names.popitem(last=False)
 
     def _publish_diagnostics(self):
         rate = self._rates.update(time.monotonic(), published=self.frames_published)['published']

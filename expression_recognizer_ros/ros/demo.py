@@ -3,8 +3,9 @@ Emotion and leaving pictures: ``demo.gif`` and ``contact_sheet.png`` (each debug
 face it produced) in the output folder.
 
 ``ros2 launch`` is the entry point on a ROS install; this starts the same nodes with the same
-parameter file where launch is not available. Input: a webcam when one opens, else 640x480 frames
-composed from the bundled public-domain photos.
+parameter file where launch is not available. Input: ``--source`` (your camera, video or photo
+folder), else a webcam when one opens, else 640x480 frames composed from the bundled public-domain
+photos. Each printed line names its input frame (file name, or frame index of a video or camera).
 """
 
 import argparse
@@ -13,17 +14,21 @@ import time
 
 import cv2
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
+from ..core.frame_source import CameraError
 from .image_conversion import image_to_array
 from ..core.frames import compose_frames
 from ..tools.media import contact_sheet, side_by_side, write_gif
 from .mirror_node import MirrorNode
 from ..msg import Emotion
+from .node_main import ignore_stop_signals, init_with_stop_signals
 from .recognizer_node import RecognizerNode
+
+PHOTO_RATE = 2.0   # frames per second from a photo folder: each photo is answered and mirrored
 
 
 def default_source(out_dir):
@@ -70,21 +75,24 @@ class Recorder(Node):
 
 
 class EmotionPrinter(Node):
+    """Prints each Emotion with the name of the input frame it answers (``frame_names``: stamp -> name)."""
 
-    def __init__(self):
+    def __init__(self, frame_names):
         super().__init__('emotion_printer')
         self.create_subscription(Emotion, 'emotion', self._print, 10)
+        self.frame_names = frame_names
         self.count = 0
 
     def _print(self, msg):
         self.count += 1
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        name = self.frame_names.get((msg.header.stamp.sec, msg.header.stamp.nanosec), '?')
         if not msg.face_detected:
-            print(f'[{stamp:.3f}] no face', flush=True)
+            print(f'[{stamp:.3f}] {name}: no face', flush=True)
             return
         votes = ' '.join(f'{label}:{v}' for label, v in zip(msg.labels, msg.votes) if v)
         roi = msg.face_roi
-        print(f'[{stamp:.3f}] {msg.expression:<9} confidence {msg.confidence:.2f}  votes {votes}  '
+        print(f'[{stamp:.3f}] {name}: {msg.expression:<9} confidence {msg.confidence:.2f}  votes {votes}  '
               f'face {roi.width}x{roi.height}@({roi.x_offset},{roi.y_offset}) by {msg.detector}', flush=True)
 
 
@@ -92,38 +100,51 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--params', required=True, help='parameter YAML (config/recognizer.yaml)')
     parser.add_argument('--source', help='camera index, /dev/videoN, video file or image folder')
+    parser.add_argument('--loop', choices=('true', 'false'), default='true',
+                        help='false: stop at the end of a video file or image folder')
+    parser.add_argument('--rate', type=float, default=0.0,
+                        help='frames per second to publish; 0: a video\'s own rate, 2 for photo folders '
+                             '(each photo answered and shown), else 30')
     parser.add_argument('--model', default='', help='shipped model name or model directory (default: the YAML\'s)')
     parser.add_argument('--seconds', type=float, default=20.0, help='stop after this long (0: until Ctrl-C)')
     parser.add_argument('--out', default='demo_output', help='folder for composed input frames and the pictures')
     args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
     source = args.source or default_source(args.out)
+    rate = args.rate or (PHOTO_RATE if os.path.isdir(source) else 0.0)
     print(f'demo input: {source}', flush=True)
     # The same wiring as launch/recognizer.launch.py: the recognizer's ``image`` is the camera's image_raw.
     model = ['-p', f'recognizer:model_dir:={args.model}'] if args.model else []
-    rclpy.init(args=['--ros-args', '--params-file', args.params, '-p', f'camera:source:={source}', *model,
-                     '-r', 'recognizer:image:=image_raw'])
+    stop = init_with_stop_signals(['--ros-args', '--params-file', args.params, '-p', f'camera:source:={source}',
+                                   '-p', f'camera:loop:={args.loop}', '-p', f'camera:frame_rate:={rate}', *model, '-r', 'recognizer:image:=image_raw'])
     nodes = []
     try:
-        nodes = [RecognizerNode(), EmotionPrinter(), CameraNode(), MirrorNode(), Recorder()]
+        recognizer, camera = RecognizerNode(), CameraNode()
+        printer, recorder = EmotionPrinter(camera.frame_names), Recorder()
+        nodes = [recognizer, printer, camera, MirrorNode(), recorder]
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
         end = time.monotonic() + args.seconds if args.seconds > 0 else float('inf')
-        while rclpy.ok() and time.monotonic() < end and not nodes[2].finished:
+        while not stop.is_set() and time.monotonic() < end and not camera.finished:
             executor.spin_once(timeout_sec=0.1)
-        recognizer = nodes[0]
+        settle = time.monotonic() + 5.0   # the input ended: the answers to its last frames
+
+        def busy():
+            done = recognizer.frames_processed + recognizer.frames_dropped + recognizer.frames_failed
+            return done < recognizer.frames_received or printer.count < recognizer.frames_processed
+        while not stop.is_set() and time.monotonic() < settle and busy():
+            executor.spin_once(timeout_sec=0.1)
         print(f'frames received {recognizer.frames_received}, processed {recognizer.frames_processed}, '
               f'dropped (newer frame arrived first) {recognizer.frames_dropped}, '
-              f'Emotion messages printed {nodes[1].count}', flush=True)
-        for path in nodes[4].write(args.out):
+              f'Emotion messages printed {printer.count}', flush=True)
+        for path in recorder.write(args.out):
             print(f'wrote {path}', flush=True)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # Ctrl-C shut the context down inside spin_once (rclpy raises RCLError there): a clean exit.
+    except (CameraError, ValueError, FileNotFoundError) as exc:
+        print(f'demo: {exc}', flush=True)
+        raise SystemExit(1)
     finally:
+        ignore_stop_signals()
         for node in nodes:
             node.destroy_node()
         if rclpy.ok():

@@ -1,0 +1,200 @@
+"""The installed launch file with every launch argument the README documents, one launch per case
+(launch_testing, as ROS 2 packages test their launch files), checked over DDS from this process; after
+each launch's shutdown (SIGINT, as Ctrl-C) every node must have exited with status 0.
+
+The launch tools are not wheels: `make test` installs them from ../shared/ros2-extras; a ROS 2 install
+has them. Without them this file is skipped, with that reason."""
+
+import functools
+import os
+import tempfile
+import unittest
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from rcl_interfaces.srv import GetParameters
+from sensor_msgs.msg import Image
+
+from expression_recognizer_ros.core.frames import compose_frames
+from expression_recognizer_ros.msg import Emotion
+
+from conftest import PHOTOS
+from test_ros import SHARE, call, spin_until
+
+launch_testing = pytest.importorskip(
+    'launch_testing', reason='ROS 2 launch tools missing: make test installs them from ../shared/ros2-extras')
+from launch import LaunchDescription  # noqa: E402
+from launch.actions import GroupAction, IncludeLaunchDescription  # noqa: E402
+from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+
+LAUNCH_FILE = os.path.join(SHARE, 'launch', 'recognizer.launch.py')
+VIDEO_FPS = 10.0
+
+
+@functools.cache
+def inputs():
+    """A photo folder (composed frames with a face, one with nobody, the two real photos), a 3-s video
+    at 10 fps, and a user's own params file naming the folder."""
+    root = tempfile.mkdtemp(prefix='launch_inputs_')
+    folder = os.path.join(root, 'photos')
+    os.makedirs(folder)
+    frames = compose_frames(count=4, every_nth_empty=0) + [np.full((480, 640, 3), 127, np.uint8)]
+    frames += [cv2.imread(os.path.join(PHOTOS, name)) for name in ('astronaut.png', 'grace_hopper_512x512.jpg')]
+    for i, frame in enumerate(frames):
+        cv2.imwrite(os.path.join(folder, f'{i:02d}.png'), frame)
+    video = os.path.join(root, 'clip.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), VIDEO_FPS, (640, 480))
+    for frame in compose_frames(count=30, every_nth_empty=0, clip=30):
+        writer.write(frame)
+    writer.release()
+    params = os.path.join(root, 'mine.yaml')
+    with open(params, 'w') as f:
+        f.write(f'/**/camera:\n  ros__parameters:\n    source: "{folder}"\n    frame_rate: 5.0\n'
+                '/**/recognizer:\n  ros__parameters:\n    min_neighbors: 7\n')
+    return {'folder': folder, 'video': video, 'params': params}
+
+
+# case: the launch arguments of each included launch file (one pipeline each)
+CASES = {
+    'source_folder': [{'source': 'folder'}],
+    'source_video': [{'source': 'video'}],
+    'model': [{'source': 'folder', 'model': 'cnn-fer2013'}],
+    'existing_driver': [{'use_camera': 'false', 'image_topic': '/driver/image'}],
+    'params_file': [{'params_file': 'params'}],
+    'mirror': [{'source': 'folder', 'use_mirror': 'true'}],
+    'large_data': [{'source': 'folder', 'large_data': 'true'}],
+    'two_namespaces': [{'namespace': 'left', 'source': 'folder'}, {'namespace': 'right', 'source': 'video'}],
+}
+
+
+def included(arguments):
+    """The installed launch file with these launch arguments (names of inputs() replaced by paths)."""
+    values = {name: inputs().get(value, value) for name, value in arguments.items()}
+    return GroupAction([IncludeLaunchDescription(PythonLaunchDescriptionSource(LAUNCH_FILE),
+                                                 launch_arguments=values.items())])
+
+
+@pytest.mark.launch_test
+@launch_testing.parametrize('case', list(CASES))
+def generate_test_description(case):
+    return LaunchDescription([*(included(arguments) for arguments in CASES[case]),
+                              launch_testing.actions.ReadyToTest()])
+
+
+def received(node, msg_type, topic, count=3, timeout=60.0, until=lambda messages: True):
+    """Messages on ``topic`` once ``count`` have come and ``until(messages)`` holds (or at the timeout)."""
+    messages = []
+    subscription = node.create_subscription(msg_type, topic, messages.append, 50)
+    spin_until(node, lambda: len(messages) >= count and until(messages), timeout)
+    node.destroy_subscription(subscription)
+    return messages
+
+
+def parameters(node, node_name, *names):
+    values = call(node, GetParameters, f'{node_name}/get_parameters', GetParameters.Request(names=list(names)))
+    return [rclpy.parameter.parameter_value_to_python(v) for v in values.values]
+
+
+def check_source_folder(node):
+    def both(emotions):   # frames are dropped when they come faster than the node: wait for each kind
+        return any(e.face_detected for e in emotions) and any(not e.face_detected for e in emotions)
+    emotions = received(node, Emotion, '/emotion', count=10, until=both)
+    assert len(emotions) >= 10 and both(emotions)
+    assert {e.model for e in emotions} == {'fisherface-fer2013'}
+    assert parameters(node, '/camera', 'source', 'frame_rate') == [inputs()['folder'], 0.0]
+
+
+def check_source_video(node):
+    """The camera plays the video at its own 10 fps, not the default 30."""
+    images = received(node, Image, '/image_raw', count=25)
+    stamps = [i.header.stamp.sec + i.header.stamp.nanosec * 1e-9 for i in images]
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert 0.8 * VIDEO_FPS < rate < 1.2 * VIDEO_FPS, f'{rate:.1f} Hz'
+    assert received(node, Emotion, '/emotion')
+
+
+def check_model(node):
+    emotions = received(node, Emotion, '/emotion')
+    assert emotions and {e.model for e in emotions} == {'cnn-fer2013'}
+
+
+def check_existing_driver(node):
+    """use_camera:=false image_topic:=...: no camera node; the recognizer answers our own publisher."""
+    face = cv2.imread(os.path.join(PHOTOS, 'grace_hopper_512x512.jpg'))
+    publisher = node.create_publisher(Image, '/driver/image', 10)
+    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1], step=face.shape[1] * 3,
+                  data=face.tobytes())
+    emotions = []
+    node.create_subscription(Emotion, '/emotion', emotions.append, 10)
+
+    def send():
+        publisher.publish(image)
+        rclpy.spin_once(node, timeout_sec=0.2)
+        return emotions and emotions[-1].face_detected
+    assert spin_until(node, send, timeout=60)
+    names = node.get_node_names_and_namespaces()
+    assert ('recognizer', '/') in names and ('camera', '/') not in names
+
+
+def check_params_file(node):
+    """No source argument: the file's camera.source applies, and its recognizer values."""
+    assert received(node, Emotion, '/emotion')
+    assert parameters(node, '/camera', 'source', 'frame_rate') == [inputs()['folder'], 5.0]
+    assert parameters(node, '/recognizer', 'min_neighbors', 'scale_factor') == [7, 1.1]
+
+
+def check_mirror(node):
+    faces = received(node, Image, '/robot_face/image')
+    assert faces and (faces[0].width, faces[0].height, faces[0].encoding) == (320, 240, 'bgr8')
+
+
+def check_large_data(node):
+    """On one host too, a peer on Fast DDS's default transports (this test's node) sees nothing of
+    nodes launched with large_data:=true (measured; the README says so); a LARGE_DATA peer receives."""
+    import subprocess
+    env = dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA')
+    echo = subprocess.run(['ros2', 'topic', 'echo', '--once', '--no-daemon', '/emotion',
+                           'expression_recognizer_ros/msg/Emotion'], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert 'face_detected:' in echo.stdout, echo.stdout + echo.stderr
+    assert not received(node, Emotion, '/emotion', count=1, timeout=8.0)
+
+
+def check_two_namespaces(node):
+    """Two pipelines side by side: own topics, own node names, own parameters, nothing on /emotion."""
+    assert received(node, Emotion, '/left/emotion') and received(node, Emotion, '/right/emotion')
+    assert parameters(node, '/left/camera', 'source') == [inputs()['folder']]
+    assert parameters(node, '/right/camera', 'source') == [inputs()['video']]
+    names = set(node.get_node_names_and_namespaces())
+    assert {(n, ns) for n in ('camera', 'recognizer') for ns in ('/left', '/right')} <= names
+    assert not received(node, Emotion, '/emotion', count=1, timeout=2.0)
+
+
+class TestLaunchArgument(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        rclpy.init()
+        cls.node = rclpy.create_node('launch_test')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.destroy_node()
+        rclpy.shutdown()
+
+    def test_case(self, case):
+        globals()[f'check_{case}'](self.node)
+
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+
+    def test_every_node_exits_cleanly_on_sigint(self, proc_info, proc_output):
+        launch_testing.asserts.assertExitCodes(proc_info)
+        for process in proc_info.process_names():
+            text = ''.join(o.text.decode() for o in proc_output[process])
+            self.assertNotIn('Traceback', text)
