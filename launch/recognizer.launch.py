@@ -9,12 +9,17 @@
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import (DeclareLaunchArgument, EmitEvent, GroupAction, OpaqueFunction, RegisterEventHandler,
+                            SetEnvironmentVariable)
 from launch.conditions import IfCondition
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.actions import LifecycleNode, PushRosNamespace
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+from lifecycle_msgs.msg import Transition
 
 PACKAGE = 'expression_recognizer_ros'
 
@@ -29,28 +34,48 @@ ARGUMENTS = {
     'model': ('', 'shipped model name (e.g. cnn-fer2013) or model directory; empty: the params file\'s '
                   'model_dir'),
     'namespace': ('', 'ROS namespace for the nodes and their topics, to run one pipeline per camera'),
+    'autostart': ('true', 'drive the lifecycle nodes to active; false: they wait, unconfigured, for '
+                          'lifecycle transitions from you or a lifecycle manager'),
     'large_data': ('false', 'Fast DDS LARGE_DATA transport for these nodes: faster large images, but '
                             'only peers that also use LARGE_DATA receive their topics, on this host too'),
 }
 
 
+def lifecycle_node(executable, name, parameters, start, **kwargs):
+    """One of our lifecycle nodes. start: 'launch' configures it from here, then activates it once it
+    is inactive; 'self' lets the node do both (its autostart parameter): with LARGE_DATA, launch's own
+    DDS participant keeps the default transports and cannot reach the node; 'wait' leaves it
+    unconfigured for your transitions."""
+    node = LifecycleNode(package=PACKAGE, executable=executable, name=name, namespace='', output='screen',
+                         parameters=parameters + [{'autostart': start == 'self'}], **kwargs)
+    if start != 'launch':
+        return [node]
+
+    def change(transition):
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition))
+    return [node,
+            RegisterEventHandler(OnStateTransition(target_lifecycle_node=node, goal_state='inactive',
+                                                   entities=[change(Transition.TRANSITION_ACTIVATE)])),
+            change(Transition.TRANSITION_CONFIGURE)]
+
+
 def pipeline(context):
     """The nodes; launch arguments override the params file only when they are given."""
     arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    flag = {name: IfCondition(arg[name]).evaluate(context)
+            for name in ('use_camera', 'use_mirror', 'autostart', 'large_data')}
+    start = ('self' if flag['large_data'] else 'launch') if flag['autostart'] else 'wait'
     params_file = arg['params_file']
     # Typed as str: launch_ros reads a substituted value as YAML, which made source:=0 an integer.
     camera_overrides = [{'source': ParameterValue(arg['source'], value_type=str)}] if arg['source'] else []
     model_overrides = [{'model_dir': arg['model']}] if arg['model'] else []
     actions = [PushRosNamespace(arg['namespace'])] if arg['namespace'] else []
-    actions += [
-        Node(package=PACKAGE, executable='camera_node', name='camera', output='screen',
-             parameters=[params_file] + camera_overrides,
-             condition=IfCondition(LaunchConfiguration('use_camera'))),
-        Node(package=PACKAGE, executable='recognizer_node', name='recognizer', output='screen',
-             parameters=[params_file] + model_overrides, remappings=[('image', arg['image_topic'])]),
-        Node(package=PACKAGE, executable='mirror_node', name='mirror', output='screen',
-             parameters=[params_file], condition=IfCondition(LaunchConfiguration('use_mirror'))),
-    ]
+    if flag['use_camera']:
+        actions += lifecycle_node('camera_node', 'camera', [params_file] + camera_overrides, start)
+    actions += lifecycle_node('recognizer_node', 'recognizer', [params_file] + model_overrides,
+                              start, remappings=[('image', arg['image_topic'])])
+    if flag['use_mirror']:
+        actions += lifecycle_node('mirror_node', 'mirror', [params_file], start)
     return [GroupAction(actions)]
 
 

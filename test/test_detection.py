@@ -37,7 +37,7 @@ def gray_frames(**kwargs):
 
 
 def test_tracking_finds_the_faces_a_whole_frame_search_finds():
-    tracker, full = FaceDetector(DetectorConfig(track=True)), FaceDetector(DetectorConfig(track=False))
+    tracker, full = FaceDetector(DetectorConfig(track_face=True)), FaceDetector(DetectorConfig(track_face=False))
     tracked = 0
     for gray in gray_frames(count=40, clip=20, seed=3):
         a, b = full.detect(gray), tracker.detect(gray)
@@ -49,7 +49,7 @@ def test_tracking_finds_the_faces_a_whole_frame_search_finds():
 
 
 def test_a_second_face_stepping_in_is_seen_within_full_every_frames(photos):
-    tracker = FaceDetector(DetectorConfig(track=True, full_every=5))
+    tracker = FaceDetector(DetectorConfig(track_face=True, full_search_every=5))
     alone = cv2.cvtColor(np.hstack([photos['astronaut.png'], np.zeros((512, 512, 3), np.uint8)]), cv2.COLOR_BGR2GRAY)
     pair = cv2.cvtColor(np.hstack([photos['astronaut.png'], photos['grace_hopper_512x512.jpg']]), cv2.COLOR_BGR2GRAY)
     assert [tracker.detect(alone).tracked for _ in range(3)] == [False, True, True]
@@ -79,7 +79,7 @@ def test_two_people_are_several_faces_not_one(detector, photos):
 
 
 def test_lazy_and_eager_make_the_same_decisions(detector):
-    eager = FaceDetector(DetectorConfig(lazy=False, track=False))
+    eager = FaceDetector(DetectorConfig(lazy_cascades=False, track_face=False))
     for frame in compose_frames(count=12):
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         assert detector.detect(gray) == eager.detect(gray)
@@ -123,6 +123,6 @@ def test_wrong_image_type_is_refused(detector):
 def test_downscaled_detection_reports_boxes_in_full_frame_pixels(detector, photos):
     gray = cv2.cvtColor(photos['astronaut.png'], cv2.COLOR_BGR2GRAY)
     full = detector.detect(gray).box
-    small = FaceDetector(DetectorConfig(max_width=256)).detect(gray).box
+    small = FaceDetector(DetectorConfig(detect_max_width=256)).detect(gray).box
     assert small is not None
     assert abs(small[0] - full[0]) < 20 and abs(small[2] - full[2]) < 30

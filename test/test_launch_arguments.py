@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import Image
 
@@ -68,6 +70,7 @@ CASES = {
     'mirror': [{'source': 'folder', 'use_mirror': 'true'}],
     'large_data': [{'source': 'folder', 'large_data': 'true'}],
     'two_namespaces': [{'namespace': 'left', 'source': 'folder'}, {'namespace': 'right', 'source': 'video'}],
+    'lifecycle': [{'use_camera': 'false', 'image_topic': '/driver/image', 'autostart': 'false'}],
 }
 
 
@@ -122,20 +125,28 @@ def check_model(node):
     assert emotions and {e.model for e in emotions} == {'cnn-fer2013'}
 
 
-def check_existing_driver(node):
-    """use_camera:=false image_topic:=...: no camera node; the recognizer answers our own publisher."""
+def answered(node, timeout=60.0):
+    """Publish a real photo on /driver/image until an Emotion with a face comes back (or the timeout)."""
     face = cv2.imread(os.path.join(PHOTOS, 'grace_hopper_512x512.jpg'))
     publisher = node.create_publisher(Image, '/driver/image', 10)
     image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1], step=face.shape[1] * 3,
                   data=face.tobytes())
     emotions = []
-    node.create_subscription(Emotion, '/emotion', emotions.append, 10)
+    subscription = node.create_subscription(Emotion, '/emotion', emotions.append, 10)
 
     def send():
         publisher.publish(image)
         rclpy.spin_once(node, timeout_sec=0.2)
         return emotions and emotions[-1].face_detected
-    assert spin_until(node, send, timeout=60)
+    spin_until(node, send, timeout=timeout)
+    node.destroy_publisher(publisher)
+    node.destroy_subscription(subscription)
+    return bool(emotions)
+
+
+def check_existing_driver(node):
+    """use_camera:=false image_topic:=...: no camera node; the recognizer answers our own publisher."""
+    assert answered(node)
     names = node.get_node_names_and_namespaces()
     assert ('recognizer', '/') in names and ('camera', '/') not in names
 
@@ -172,6 +183,28 @@ def check_two_namespaces(node):
     names = set(node.get_node_names_and_namespaces())
     assert {(n, ns) for n in ('camera', 'recognizer') for ns in ('/left', '/right')} <= names
     assert not received(node, Emotion, '/emotion', count=1, timeout=2.0)
+
+
+def check_lifecycle(node):
+    """autostart:=false: the recognizer waits unconfigured; the lifecycle services (as `ros2 lifecycle
+    set` calls them) configure it (no Emotions while inactive), activate it (Emotions), deactivate it
+    (none again), and clean it up."""
+    def state():
+        return call(node, GetState, '/recognizer/get_state', GetState.Request()).current_state.label
+
+    def change(transition):
+        return call(node, ChangeState, '/recognizer/change_state',
+                    ChangeState.Request(transition=Transition(id=transition))).success
+    assert state() == 'unconfigured'
+    assert change(Transition.TRANSITION_CONFIGURE) and state() == 'inactive'
+    assert not answered(node, timeout=3.0)
+    assert change(Transition.TRANSITION_ACTIVATE) and state() == 'active'
+    assert answered(node)
+    assert change(Transition.TRANSITION_DEACTIVATE) and state() == 'inactive'
+    assert not answered(node, timeout=3.0)
+    assert change(Transition.TRANSITION_CLEANUP) and state() == 'unconfigured'
+    assert change(Transition.TRANSITION_CONFIGURE) and change(Transition.TRANSITION_ACTIVATE)
+    assert answered(node)
 
 
 class TestLaunchArgument(unittest.TestCase):

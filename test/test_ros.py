@@ -198,8 +198,8 @@ def test_launch_file_matches_what_cmake_installs():
     executables, and its launch arguments are the ones the README documents."""
     path = os.path.join(SHARE, 'launch', 'recognizer.launch.py')
     tree = ast.parse(open(path).read())
-    executables = {kw.value.value for n in ast.walk(tree) if isinstance(n, ast.Call) and
-                   getattr(n.func, 'id', '') == 'Node' for kw in n.keywords if kw.arg == 'executable'}
+    executables = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and
+                   getattr(n.func, 'id', '') == 'lifecycle_node'}
     assert executables == {'camera_node', 'recognizer_node', 'mirror_node'}
     for name in executables:
         assert os.access(os.path.join(LIB, name), os.X_OK)

@@ -1,12 +1,12 @@
 """Haar-cascade face detection with the original project's fallback rule.
 
 Cascades are tried in order; the first that finds exactly one face wins. No face, or several faces in
-every cascade, gives no answer for the frame. ``lazy=True`` stops at the winner (the same decision,
-less work); ``lazy=False`` runs every cascade on every frame as the 2016 code did, for benchmarking.
+every cascade, gives no answer for the frame. ``lazy_cascades=True`` stops at the winner (the same decision,
+less work); ``lazy_cascades=False`` runs every cascade on every frame as the 2016 code did, for benchmarking.
 
-``track=True`` first searches the last frame's face neighbourhood (same cascades, same rule, face sizes
+``track_face=True`` first searches the last frame's face neighbourhood (same cascades, same rule, face sizes
 near the last one), a small fraction of the frame's cost, and falls back to the whole frame when that
-does not give exactly one face, and at least every ``full_every``-th frame, so that a second person
+does not give exactly one face, and at least every ``full_search_every``-th frame, so that a second person
 stepping in is still seen.
 """
 
@@ -31,18 +31,18 @@ SEVERAL_FACES = 'several_faces'
 @dataclass(frozen=True)
 class DetectorConfig:
     """Detection parameters: the original's, plus speed options whose defaults the benchmark chose
-    (README, Performance). For unrelated still images set ``track=False``."""
+    (README, Performance). For unrelated still images set ``track_face=False``."""
 
     cascades: tuple = DEFAULT_CASCADES
     scale_factor: float = 1.1
     min_neighbors: int = 10
     min_size: int = 5
     max_size: int = 0           # 0: no upper bound
-    lazy: bool = True           # stop at the first cascade with exactly one face
-    max_width: int = 0          # detect on a frame downscaled to this width; 0: full size
+    lazy_cascades: bool = True    # stop at the first cascade with exactly one face
+    detect_max_width: int = 0     # detect on a frame downscaled to this width; 0: full size
     min_size_ratio: float = 0.08  # minimum face side as a fraction of the frame's shorter side (38 px at 480)
-    track: bool = True          # search near the last frame's face first
-    full_every: int = 10        # with track: a whole-frame search at least every this many frames
+    track_face: bool = True       # search near the last frame's face first
+    full_search_every: int = 10   # with track_face: a whole-frame search at least every this many frames
 
     def validate(self):
         """Raise ValueError naming the first bad value."""
@@ -56,16 +56,16 @@ class DetectorConfig:
             raise ValueError(f'min_size must be >= 1, got {self.min_size}')
         if self.max_size and self.max_size < self.min_size:
             raise ValueError(f'max_size ({self.max_size}) must be 0 or >= min_size ({self.min_size})')
-        if self.max_width < 0:
-            raise ValueError(f'max_width must be >= 0, got {self.max_width}')
+        if self.detect_max_width < 0:
+            raise ValueError(f'detect_max_width must be >= 0, got {self.detect_max_width}')
         if not 0.0 <= self.min_size_ratio < 1.0:
             raise ValueError(f'min_size_ratio must be in [0, 1), got {self.min_size_ratio}')
-        if self.full_every < 1:
-            raise ValueError(f'full_every must be >= 1, got {self.full_every}')
+        if self.full_search_every < 1:
+            raise ValueError(f'full_search_every must be >= 1, got {self.full_search_every}')
         return self
 
 
-STILL_IMAGES = DetectorConfig(track=False)   # images unrelated to each other: no tracking
+STILL_IMAGES = DetectorConfig(track_face=False)   # images unrelated to each other: no tracking
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class FaceDetector:
         if gray.ndim != 2 or gray.dtype != np.uint8:
             raise ValueError(f'detect needs a 2-D uint8 grayscale image, got {gray.dtype} {gray.shape}')
         cfg = self.config
-        if cfg.track and self._last is not None and self._last[1] == gray.shape and self._since_full < cfg.full_every:
+        if cfg.track_face and self._last is not None and self._last[1] == gray.shape and self._since_full < cfg.full_search_every:
             detection = self._detect_near(gray, self._last[0])
             if detection is not None:
                 self._since_full += 1
@@ -162,9 +162,9 @@ class FaceDetector:
         cfg = self.config
         scale = 1.0
         small = gray
-        if cfg.max_width and gray.shape[1] > cfg.max_width:
-            scale = cfg.max_width / gray.shape[1]
-            small = cv2.resize(gray, (cfg.max_width, round(gray.shape[0] * scale)),
+        if cfg.detect_max_width and gray.shape[1] > cfg.detect_max_width:
+            scale = cfg.detect_max_width / gray.shape[1]
+            small = cv2.resize(gray, (cfg.detect_max_width, round(gray.shape[0] * scale)),
                                interpolation=cv2.INTER_AREA)
         min_side = max(cfg.min_size, round(cfg.min_size_ratio * min(gray.shape) * scale))
         max_side = round(cfg.max_size * scale) if cfg.max_size else 0
@@ -177,7 +177,7 @@ class FaceDetector:
             if decision is None and len(faces) == 1:
                 box = tuple(int(round(v / scale)) for v in faces[0])
                 decision = Detection(FACE, box, name)
-                if cfg.lazy:
+                if cfg.lazy_cascades:
                     break
             elif several is None and len(faces) > 1:
                 several = name

@@ -1,57 +1,89 @@
-"""ROS 2 node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or image folder."""
+"""ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or
+image folder. configure opens the source, activate starts publishing, deactivate pauses, cleanup
+releases the source."""
 
 import time
 from collections import OrderedDict
 
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
+from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..core.frame_source import CameraError, FrameSource
 from ..core.health import Rates, camera_level
-from .image_conversion import array_to_image_fields
-from .node_main import run_node
 from .diagnostics import DiagnosticsPublisher
+from .image_conversion import array_to_image_fields
+from .node_main import ManagedNode, run_node
 
 DEFAULT_RATE = 30.0       # frames per second for devices and image folders when frame_rate is 0
 KEEP_FRAME_NAMES = 300    # stamps remembered in frame_names (10 s at 30 Hz)
+PARAMETERS = {
+    'source': ('0', 'camera index, /dev/videoN, a video file, or a folder of images played in name order'),
+    'frame_rate': (0.0, 'frames per second to publish; 0: a video file\'s own rate, else 30'),
+    'width': (640, 'requested capture width (devices only; 0 keeps the default)'),
+    'height': (480, 'requested capture height (devices only; 0 keeps the default)'),
+    'frame_id': ('camera', 'frame_id of the published images'),
+    'loop': (True, 'restart a video file or image folder at its end; else exit there'),
+    'retry': (False, 'keep retrying a camera that cannot be opened or stops delivering'),
+}
 
 
-class CameraNode(Node):
+class CameraNode(ManagedNode):
 
     def __init__(self):
         super().__init__('camera')
-        params = {
-            'source': ('0', 'camera index, /dev/videoN, a video file, or a folder of images played in name order'),
-            'frame_rate': (0.0, 'frames per second to publish; 0: a video file\'s own rate, else 30'),
-            'width': (640, 'requested capture width (devices only; 0 keeps the default)'),
-            'height': (480, 'requested capture height (devices only; 0 keeps the default)'),
-            'frame_id': ('camera', 'frame_id of the published images'),
-            'loop': (True, 'restart a video file or image folder at its end; else exit there'),
-            'retry': (False, 'keep retrying a camera that cannot be opened or stops delivering'),
-        }
-        for name, (default, description) in params.items():
+        for name, (default, description) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
+        self.source = self.timer = None
+        self.frames_published = 0
+        self.frame_names = OrderedDict()   # (sec, nanosec) stamp -> source frame name, the last few
+
+    def on_configure(self, state):
+        return self.configure_or_fail(self._configure, (CameraError, ValueError))
+
+    def _configure(self):
         get = lambda name: self.get_parameter(name).value  # noqa: E731
         if not get('frame_rate') >= 0:
             raise ValueError(f'frame_rate must be >= 0 (0: the video\'s own rate), got {get("frame_rate")}')
         self.frame_id = get('frame_id')
         self.retry = get('retry')
         self._open_args = (get('source'), get('width'), get('height'), get('loop'))
-        self.source = None
         self._open()
-        self.image_publisher = self.create_publisher(Image, 'image_raw', 10)
-        self.info_publisher = self.create_publisher(CameraInfo, 'camera_info', 10)
-        self.frames_published = 0
-        self.finished = False
+        self.image_publisher = self.create_lifecycle_publisher(Image, 'image_raw', 10)
+        self.info_publisher = self.create_lifecycle_publisher(CameraInfo, 'camera_info', 10)
         self.frame_rate = get('frame_rate') or (self.source and self.source.fps) or DEFAULT_RATE
-        self.frame_names = OrderedDict()   # (sec, nanosec) stamp -> source frame name, the last few
-        self.timer = self.create_timer(1.0 / self.frame_rate, self._tick)
         self._rates = Rates(time.monotonic())
         self.diagnostics = DiagnosticsPublisher(self, 'camera', get('source'))
-        self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f'publishing {self.image_publisher.topic_name} from {get("source")!r} '
+        self.diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+
+    def on_activate(self, state):
+        self.timer = self.create_timer(1.0 / self.frame_rate, self._tick)
+        self.get_logger().info(f'publishing {self.image_publisher.topic_name} from {self._open_args[0]!r} '
                                f'at {self.frame_rate:g} Hz')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        self._stop_timer()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        self.destroy_timer(self.diagnostics_timer)
+        self.diagnostics.destroy()
+        for publisher in (self.image_publisher, self.info_publisher):
+            self.destroy_lifecycle_publisher(publisher)
+        if self.source is not None:
+            self.source.release()
+            self.source = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state):
+        self._stop_timer()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_timer(self):
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
 
     def _open(self):
         try:
@@ -71,7 +103,8 @@ class CameraNode(Node):
             frame = self.source.read()
         except CameraError as exc:
             if not self.retry:
-                raise
+                self.failure = str(exc)   # the process ends with this line and status 1
+                return
             self.get_logger().warn(f'{exc}; retrying', throttle_duration_sec=5.0)
             self.source.release()
             self.source = None
@@ -79,7 +112,7 @@ class CameraNode(Node):
         if frame is None:
             self.get_logger().info('end of input reached; stopping')
             self.finished = True
-            self.timer.cancel()
+            self._stop_timer()
             return
         stamp = self.get_clock().now().to_msg()
         encoding, height, width, step, data = array_to_image_fields(frame)
@@ -103,7 +136,7 @@ class CameraNode(Node):
 
 
 def main(args=None):
-    run_node(CameraNode, 'camera', (CameraError, ValueError), args)
+    run_node(CameraNode, 'camera', args)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
-from ..core.frame_source import CameraError
 from .image_conversion import image_to_array
 from ..core.frames import compose_frames
 from ..tools.media import contact_sheet, side_by_side, write_gif
@@ -116,12 +115,18 @@ def main(argv=None):
     # The same wiring as launch/recognizer.launch.py: the recognizer's ``image`` is the camera's image_raw.
     model = ['-p', f'recognizer:model_dir:={args.model}'] if args.model else []
     stop = init_with_stop_signals(['--ros-args', '--params-file', args.params, '-p', f'camera:source:={source}',
-                                   '-p', f'camera:loop:={args.loop}', '-p', f'camera:frame_rate:={rate}', *model, '-r', 'recognizer:image:=image_raw'])
+                                   '-p', f'camera:loop:={args.loop}', '-p', f'camera:frame_rate:={rate}',
+                                   *model, '-r', 'recognizer:image:=image_raw'])
     nodes = []
     try:
         recognizer, camera = RecognizerNode(), CameraNode()
         printer, recorder = EmotionPrinter(camera.frame_names), Recorder()
-        nodes = [recognizer, printer, camera, MirrorNode(), recorder]
+        mirror = MirrorNode()
+        nodes = [recognizer, printer, camera, mirror, recorder]
+        for node in (recognizer, camera, mirror):
+            if not node.autostart():
+                print(f'demo: {node.failure}', flush=True)
+                raise SystemExit(1)
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
@@ -140,9 +145,6 @@ def main(argv=None):
               f'Emotion messages printed {printer.count}', flush=True)
         for path in recorder.write(args.out):
             print(f'wrote {path}', flush=True)
-    except (CameraError, ValueError, FileNotFoundError) as exc:
-        print(f'demo: {exc}', flush=True)
-        raise SystemExit(1)
     finally:
         ignore_stop_signals()
         for node in nodes:

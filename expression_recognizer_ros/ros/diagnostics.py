@@ -18,3 +18,6 @@ class DiagnosticsPublisher:
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])])
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._publisher.publish(array)
+
+    def destroy(self):
+        self._node.destroy_publisher(self._publisher)

@@ -73,6 +73,8 @@ def main(argv=None):
             from .recognizer_node import RecognizerNode
             recognizer = RecognizerNode()
             nodes.append(recognizer)
+            if not recognizer.autostart():
+                raise SystemExit(f'recognizer: {recognizer.failure}')
             executor.add_node(recognizer)
         else:
             child = subprocess.Popen([sys.executable, '-P', '-m', 'expression_recognizer_ros.ros.recognizer_node',

@@ -1,13 +1,50 @@
-"""The ``main()`` of every node: rclpy.init/try/finally as in ros2/examples, a clean exit on Ctrl-C or
-SIGTERM, and a start-up error as one line and exit status 1 instead of a traceback."""
+"""What every node shares: the lifecycle base with its ``autostart`` parameter, and ``main()`` as in
+ros2/examples (rclpy.init/try/finally) with a clean exit on Ctrl-C or SIGTERM and a configuration
+error as one line and exit status 1 instead of a traceback."""
 
 import signal
 import threading
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class ManagedNode(LifecycleNode):
+    """A lifecycle node (ros2/demos lifecycle_py): parameters are declared at construction, resources
+    taken on configure, data flows while active. ``autostart`` (default true) makes a plain
+    ``ros2 run`` configure and activate it at once; the launch file sets it false and drives the
+    transitions itself. A configuration that fails is reported in ``failure``: the process then ends
+    with that line and status 1, as a plain node's start-up error would."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.failure = ''
+        self.finished = False     # set by a node whose input has ended
+        self.declare_parameter('autostart', True, ParameterDescriptor(
+            description='configure and activate at start; false: wait for lifecycle transitions '
+                        '(ros2 lifecycle set, or the launch file)', read_only=True))
+
+    def configure_or_fail(self, configure, errors):
+        """Run ``configure()``; a known error becomes ``failure`` and a FAILURE transition."""
+        try:
+            configure()
+        except errors as exc:
+            self.failure = str(exc)
+            self.get_logger().error(f'configuration failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def autostart(self):
+        """Configure and activate when the ``autostart`` parameter says so; False if that failed."""
+        if not self.get_parameter('autostart').value:
+            return True
+        success = TransitionCallbackReturn.SUCCESS
+        return self.trigger_configure() == success and self.trigger_activate() == success
 
 
 def init_with_stop_signals(args=None):
@@ -31,16 +68,17 @@ def ignore_stop_signals():
         signal.signal(signum, signal.SIG_IGN)
 
 
-def run_node(node_class, name, startup_errors, args=None):
+def run_node(node_class, name, args=None):
     stop = init_with_stop_signals(args)
     node = None
     try:
         node = node_class()
-        while not stop.is_set() and not getattr(node, 'finished', False):
+        node.autostart()
+        while not stop.is_set() and not node.finished and not node.failure:
             rclpy.spin_once(node, timeout_sec=0.1)
-    except startup_errors as exc:
-        print(f'{name}: {exc}', flush=True)
-        raise SystemExit(1)
+        if node.failure:
+            print(f'{name}: {node.failure}', flush=True)
+            raise SystemExit(1)
     finally:
         ignore_stop_signals()
         if node is not None:

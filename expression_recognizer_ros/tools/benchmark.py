@@ -17,7 +17,7 @@ from ..classifiers.ensemble import FisherfaceEnsemble
 from ..core.preprocessing import crop, to_gray
 
 STAGES = ('grayscale', 'detection', 'crop_resize', 'classification', 'frame')
-ORIGINAL_DETECTION = DetectorConfig(lazy=False, max_width=0, min_size_ratio=0.0, track=False)
+ORIGINAL_DETECTION = DetectorConfig(lazy_cascades=False, detect_max_width=0, min_size_ratio=0.0, track_face=False)
 
 
 class OpenCvMembers:

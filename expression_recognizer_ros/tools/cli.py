@@ -190,7 +190,8 @@ def cmd_benchmark(args):
         frames = compose_frames(args.count, seed=args.seed, smallest=0.3, clip=30)
         how = (f'{len(frames)} 640x480 frames composed from the bundled photos (seed {args.seed}): 1-s clips of 30 '
                'in which a face of 48-160 px drifts, the last 5 of each without a face')
-    overrides = {name: getattr(args, name) for name in ('lazy', 'max_width', 'min_size_ratio', 'track')}
+    overrides = {'lazy_cascades': args.lazy, 'detect_max_width': args.max_width,
+                 'min_size_ratio': args.min_size_ratio, 'track_face': args.track}
     config = dataclasses.replace(DetectorConfig(), **{k: v for k, v in overrides.items() if v is not None})
     print(how)
     result = benchmark(frames, load_classifier(args.models), args.models, config, args.threads, args.repeats)
