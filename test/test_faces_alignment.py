@@ -29,11 +29,20 @@ def test_similarity_recovers_a_known_transform():
 
 def test_two_eyes_land_exactly_on_the_template():
     landmarks = np.array([[210, 180], [270, 200], [240, 230], [215, 260], [265, 270]], np.float32)
-    config = AlignmentConfig(size=48)
+    config = AlignmentConfig(size=48, points='eyes', rotate=True)
     errors = fit_error(landmarks, alignment_matrix(landmarks, config), config)
     assert errors[:2].max() < 1e-6
     target = config.target_points()
     assert target[0] == pytest.approx((0.312 * 48, 0.405 * 48))
+
+
+def test_the_default_is_the_upright_five_point_fit():
+    """The default keeps the box-style framing (chosen on Yale, see face_alignment's docstring): no
+    rotation, however tilted the landmarks."""
+    landmarks = np.array([[210, 180], [270, 200], [240, 230], [215, 260], [265, 270]], np.float32)
+    matrix = alignment_matrix(landmarks)
+    assert matrix[0, 1] == 0 and matrix[1, 0] == 0
+    assert AlignmentConfig().points == 'all' and AlignmentConfig().size == 48
 
 
 def test_zoom_shows_more_around_the_face():
@@ -55,9 +64,10 @@ def test_a_tilted_face_comes_out_upright():
         assert align_face(frame, face.landmarks, config).shape == (48, 48)
         return face.landmarks @ matrix[:, :2].T + matrix[:, 2], fit_error(face.landmarks, matrix, config)
 
-    straight, straight_error = warped_landmarks(image, AlignmentConfig())
-    aligned, aligned_error = warped_landmarks(tilted, AlignmentConfig())
-    boxed, boxed_error = warped_landmarks(tilted, AlignmentConfig(rotate=False))
+    rotating = AlignmentConfig(points='eyes', rotate=True)
+    straight, straight_error = warped_landmarks(image, rotating)
+    aligned, aligned_error = warped_landmarks(tilted, rotating)
+    boxed, boxed_error = warped_landmarks(tilted, AlignmentConfig(points='eyes', rotate=False))
     tilt = lambda p: np.degrees(np.arctan2(p[4, 1] - p[3, 1], p[4, 0] - p[3, 0]))  # noqa: E731 mouth line
     assert abs(tilt(aligned) - tilt(straight)) < 4
     assert abs(tilt(boxed) - tilt(straight)) > 10   # 14 degrees: the mouth line stays tilted

@@ -223,7 +223,8 @@ class AttendedSelector:
             return challenger.size > (1.0 + self.margin) * current.size
         w, h = frame_size
         half_diagonal = 0.5 * math.hypot(w, h)
-        return self._distance(challenger, frame_size) + self.margin * half_diagonal < self._distance(current, frame_size)
+        return (self._distance(challenger, frame_size) + self.margin * half_diagonal
+                < self._distance(current, frame_size))
 
     @staticmethod
     def _distance(track, frame_size):
