@@ -159,6 +159,21 @@ def test_random_walkers_keep_their_ids(walker_scores):
     assert len(switches) <= face_frames / 1000
 
 
+def test_small_faces_at_the_default_detection_width(detector, identities):
+    """Six people with 56-80 px faces (people 2-3 m from a 640x480 camera) at detection width 480."""
+    total = found = switches = 0
+    for seed in (1, 2):
+        rng = np.random.default_rng(seed)
+        people = [person(identities, p.identity, p.start, p.end, p.p0, p.p1, *rng.uniform(56, 80, 2))
+                  for p in random_walkers(identities, seed, count=240, people=6)]
+        frames, truths = compose_stream(people, 240, seed=seed)
+        score = run(detector, frames, truths)
+        assert score.false_faces == 0 and not score.attended_violations
+        total, found, switches = total + score.face_frames, found + score.found, switches + score.id_switches
+    print(f'small faces: {found}/{total} found, {switches} ID switches')
+    assert total >= 1000 and found >= 0.99 * total and switches <= total / 1000
+
+
 @pytest.mark.parametrize('same_height', [False, True])
 def test_two_people_crossing_keep_their_ids(detector, identities, same_height):
     frames, truths = compose_stream(crossing(identities, same_height=same_height), 120, seed=7)

@@ -13,7 +13,9 @@ repeated runs; ``scripts/measure_faces.py``):
 - ``max_width=480``: an empty 640x480 frame costs about 10 ms (full size 16-24 ms, 320 px 4.5 ms; the issue's
   budget is 15 ms), and the same with 1, 2 or 5 faces. YuNet needs a face of about 55-60 px in the image
   it sees: at 480 it finds every face whose box side is >= 80 px in the 640x480 frame (65 test faces:
-  48 px 77%, 56 px 91%, 64 px 95%, 80 px 100%); full size finds 98% at 56 px, 320 px only 85% at 80 px.
+  48 px 77%, 56 px 91%, 64 px 95%, 80 px 100%, pasted with little context); full size finds 98% at 56 px,
+  320 px only 85% at 80 px. On composed streams with 56-80 px faces (test_faces_streams) 480 found all
+  1,146 (a width of 256 only 88%).
   Set ``max_width=0`` for people far from the camera (a 640x480, 60-degree camera shows a face at 2 m at
   about 45 px).
 - ``score_threshold=0.8``: profile and three-quarter faces score 0.84-0.89 (OpenCV's 0.9 misses them;
