@@ -159,6 +159,16 @@ def test_random_walkers_keep_their_ids(walker_scores):
     assert len(switches) <= face_frames / 1000
 
 
+@pytest.mark.parametrize('seed', [1, 4])
+def test_attended_nearest_the_centre_keeps_its_rule(detector, identities, seed):
+    """``centre`` mode on walker streams: the attended face changes only when it left or another is
+    nearer the centre by 20% of the half-diagonal."""
+    frames, truths = compose_stream(random_walkers(identities, seed), 300, seed=seed)
+    score = run(detector, frames, truths, mode='centre')
+    print(f'centre mode seed {seed}: {score.attended_changes} attended changes')
+    assert score.attended_changes >= 1 and not score.attended_violations
+
+
 def test_small_faces_at_the_default_detection_width(detector, identities):
     """Six people with 56-80 px faces (people 2-3 m from a 640x480 camera) at detection width 480."""
     total = found = switches = 0
