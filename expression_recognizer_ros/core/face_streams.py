@@ -1,0 +1,210 @@
+"""Composed multi-person streams with known identities, to measure detection and tracking.
+
+Face photos (one identity: a list of BGR images, e.g. one person's expressions) are pasted on a 640x480
+textured background, each person on a path: appearing, moving, growing or shrinking, crossing others
+(a later person is pasted in front) and leaving. Every frame comes with its ground truth: per person
+in view the pasted rectangle and the fraction of it not covered by people in front.
+
+``match_faces`` assigns detections to ground truth; ``score_stream`` runs a detector and a tracker over a
+stream and counts found faces, false faces, ID switches (CLEAR-MOT style: a person's matched track ID
+differs from the one matched before) and attended-face changes that break the hysteresis rule.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Person:
+    """One appearance of ``identity``: from ``start`` to ``end`` (frame indices, end excluded) moving
+    linearly from ``p0`` to ``p1`` (top-left corner) while its width goes from ``w0`` to ``w1`` pixels;
+    ``images`` are shown in turn, ``change_every`` frames each (an expression change)."""
+
+    identity: str
+    images: tuple
+    start: int
+    end: int
+    p0: tuple
+    p1: tuple
+    w0: float
+    w1: float
+    change_every: int = 25
+    face: tuple = (0.0, 0.0, 1.0, 1.0)   # the face's box in fractions of the image (ground truth), or one per image
+
+    def state(self, i):
+        t = (i - self.start) / max(1, self.end - 1 - self.start)
+        x = self.p0[0] + t * (self.p1[0] - self.p0[0])
+        y = self.p0[1] + t * (self.p1[1] - self.p0[1])
+        w = self.w0 + t * (self.w1 - self.w0)
+        k = ((i - self.start) // self.change_every) % len(self.images)
+        face = self.face[k] if isinstance(self.face[0], (tuple, list)) else self.face
+        return int(round(x)), int(round(y)), int(round(w)), self.images[k], face
+
+
+@dataclass
+class Truth:
+    """Ground truth of one frame: identity -> (x, y, w, h) face box (``Person.face`` within the pasted
+    image), identity -> fraction of that face box not covered by people in front, identity -> paste order
+    (higher is in front)."""
+
+    boxes: dict = field(default_factory=dict)
+    visible: dict = field(default_factory=dict)
+    order: dict = field(default_factory=dict)
+
+
+def background(size=(640, 480), seed=0):
+    rng = np.random.default_rng(seed)
+    width, height = size
+    texture = cv2.GaussianBlur(rng.integers(40, 220, (height, width, 3), dtype=np.uint8), (0, 0), 7)
+    ramp = np.linspace(-30, 30, width, dtype=np.float32)[None, :, None]
+    return np.clip(texture.astype(np.float32) + ramp, 0, 255).astype(np.uint8)
+
+
+def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
+    """(frames, truths) for ``count`` frames; ``people`` a list of Person, pasted in list order (later in
+    front). Rectangles are clipped to the frame."""
+    width, height = size
+    base = background(size, seed) if backdrop is None else backdrop
+    frames, truths = [], []
+    for i in range(count):
+        frame = base.copy()
+        truth = Truth()
+        owner = np.full((height, width), -1, np.int16)
+        areas = {}
+        for k, person in enumerate(people):
+            if not person.start <= i < person.end:
+                continue
+            x, y, w, image, (fx, fy, fw, fh) = person.state(i)
+            h = int(round(w * image.shape[0] / image.shape[1]))
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            patch = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if w < image.shape[1] else cv2.INTER_LINEAR)
+            if patch.ndim == 2:
+                patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
+            frame[y0:y1, x0:x1] = patch[y0 - y:y1 - y, x0 - x:x1 - x]
+            owner[y0:y1, x0:x1] = k
+            face = (x + fx * w, y + fy * h, fw * w, fh * h)
+            truth.boxes[person.identity] = face
+            truth.order[person.identity] = k
+            areas[person.identity] = (k, face)
+        for identity, (k, (fx, fy, fw, fh)) in areas.items():
+            x0, y0 = max(0, int(round(fx))), max(0, int(round(fy)))
+            x1, y1 = min(width, int(round(fx + fw))), min(height, int(round(fy + fh)))
+            inside = (owner[y0:y1, x0:x1] == k).sum() if x1 > x0 and y1 > y0 else 0
+            truth.visible[identity] = float(inside) / max(1.0, fw * fh)
+        frames.append(frame)
+        truths.append(truth)
+    return frames, truths
+
+
+def _center(box):
+    return box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+
+
+def match_faces(boxes, truth, min_iou=0.4):
+    """Greedy assignment of detected ``boxes`` to ground-truth face boxes, highest IoU first (at least
+    ``min_iou``), as MOT evaluations do. Returns ({detection index: identity}, unmatched detection indices)."""
+    candidates = []
+    for di, box in enumerate(boxes):
+        for identity, face in truth.boxes.items():
+            overlap = _iou(box, face)
+            if overlap >= min_iou:
+                candidates.append((-overlap, di, identity))
+    matched, used = {}, set()
+    for _, di, identity in sorted(candidates):
+        if di not in matched and identity not in used:
+            matched[di] = identity
+            used.add(identity)
+    return matched, [di for di in range(len(boxes)) if di not in matched]
+
+
+def _iou(a, b):
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    union = a[2] * a[3] + b[2] * b[3] - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+@dataclass
+class StreamScore:
+    face_frames: int = 0          # ground-truth faces expected (visible fraction >= min_visible)
+    found: int = 0                # of those, matched to a detection
+    false_faces: int = 0          # detections matching nobody
+    id_switches: int = 0          # a person's track ID changed although it was matched within max_missed frames
+    re_entries: int = 0           # a new ID after the person went undetected (hidden, gone) for longer
+    switches: list = field(default_factory=list)   # (frame, identity, old track ID, new track ID)
+    tracked_face_frames: int = 0  # expected faces matched to a confirmed track
+    attended_violations: list = field(default_factory=list)   # frames where the rule broke
+    attended_changes: int = 0
+
+    @property
+    def detection_rate(self):
+        return self.found / self.face_frames if self.face_frames else float('nan')
+
+
+def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min_visible=0.9, margin=0.2):
+    """Run ``detector.detect`` and ``tracker.update`` (and ``selector.select``) on every frame."""
+    score = StreamScore()
+    last_track_of, last_frame_of = {}, {}
+    attended_prev, attended_identity_prev = None, None
+    for i, (frame, truth) in enumerate(zip(frames, truths)):
+        faces = detector.detect(frame)
+        matched, unmatched = match_faces([f.box for f in faces], truth)
+        expected = {ident for ident, v in truth.visible.items() if v >= min_visible}
+        score.face_frames += len(expected)
+        score.found += sum(1 for ident in matched.values() if ident in expected)
+        score.false_faces += len(unmatched)
+        tracks = tracker.update(faces, i / fps)
+        visible_tracks = [t for t in tracks if t.visible]
+        by_face = {id(t.face): t for t in visible_tracks}
+        identity_of_track = {}
+        for di, ident in matched.items():
+            track = by_face.get(id(faces[di]))
+            if track is None:
+                continue
+            identity_of_track[track.id] = ident
+            if ident in expected:
+                score.tracked_face_frames += 1
+            previous = last_track_of.get(ident)
+            if previous is not None and previous != track.id:
+                if i - last_frame_of[ident] > tracker.max_missed + 1:
+                    score.re_entries += 1
+                else:
+                    score.id_switches += 1
+                    score.switches.append((i, ident, previous, track.id))
+            last_track_of[ident], last_frame_of[ident] = track.id, i
+        if selector is None:
+            continue
+        frame_size = (frame.shape[1], frame.shape[0])
+        attended = selector.select(tracks, frame_size)
+        attended_identity = identity_of_track.get(attended)
+        if attended != attended_prev and attended_prev is not None:
+            score.attended_changes += 1
+            old = next((t for t in tracks if t.id == attended_prev), None)
+            new = next((t for t in tracks if t.id == attended), None)
+            if old is not None and not _justified(new, old, selector.mode, margin, frame_size):
+                score.attended_violations.append(i)
+        elif (attended_identity is not None and attended_identity_prev is not None
+              and attended_identity != attended_identity_prev and attended_identity_prev in expected):
+            # Same track ID, another person under it (an ID switch on the attended face).
+            score.attended_violations.append(i)
+        attended_prev = attended
+        if attended_identity is not None:
+            attended_identity_prev = attended_identity
+    return score
+
+
+def _justified(new, old, mode, margin, frame_size):
+    """The issue's rule, checked independently of the selector: a change away from a face still in
+    view needs a face larger by more than ``margin`` (or nearer the centre by margin x half-diagonal)."""
+    if new is None:
+        return False
+    if mode == 'largest':
+        return new.size > (1.0 + margin) * old.size
+    cx, cy = frame_size[0] / 2.0, frame_size[1] / 2.0
+    distance = lambda t: math.hypot(_center(t.box)[0] - cx, _center(t.box)[1] - cy)  # noqa: E731
+    return distance(new) + margin * 0.5 * math.hypot(*frame_size) < distance(old)

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Measurements behind the defaults of expression_recognizer_ros/core (issue 12).
+
+  measure_faces.py accuracy   end-to-end Yale accuracy of the shipped models: Haar box vs YuNet box (with
+                              margins) vs landmark alignment
+  measure_faces.py ckplus     CK+48 crops as given vs through YuNet + alignment
+  measure_faces.py timing     ms per 640x480 frame (one OpenCV thread) at several detection widths, on empty
+                              frames and frames with 1, 2, 5 faces; detect + align + classify for one face
+
+Run from the repository root with ../shared beside it. Timings depend on the machine's load: compare
+within one run.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
+YUNET = os.path.join(REPO, 'models', 'yunet')
+
+from expression_recognizer_ros.core.face_alignment import (ARCFACE_TEMPLATE, AlignmentConfig,  # noqa: E402
+                                                          align_face)
+from expression_recognizer_ros.core.face_detection import YuNetConfig, YuNetDetector  # noqa: E402
+from expression_recognizer_ros.core.tracking import FaceTracker  # noqa: E402
+
+
+def square(box, side_from='h'):
+    x, y, w, h = box
+    side = h if side_from == 'h' else np.sqrt(w * h)
+    cx, cy = x + w / 2, y + h / 2
+    return (int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side)), int(round(side)))
+
+
+def haar_like_box(box):
+    """The Haar box YuNet's box corresponds to, by the median relation on the Yale faces (YuNet's box is
+    0.79 of the Haar side wide, 1.04 high, 0.11 and 0.02 of the side right and below its corner)."""
+    x, y, w, h = box
+    side = w / 0.793
+    return (int(round(x - 0.108 * side)), int(round(y - 0.016 * side)), int(round(side)), int(round(side)))
+
+
+def accuracy(args):
+    from expression_recognizer_ros.classifier import load_classifier
+    from expression_recognizer_ros.datasets import load_folder
+    from expression_recognizer_ros.detection import STILL_IMAGES, FaceDetector
+    from expression_recognizer_ros.preprocessing import crop
+
+    dataset = load_folder(os.path.join(SHARED, 'datasets', 'yale'))
+    haar = FaceDetector(STILL_IMAGES)
+    yunet = YuNetDetector(YUNET, YuNetConfig())
+    variants = {'haar box, margin 0': lambda im, hb, f: crop(im, hb, 0.0) if hb else None}
+    for m in (-0.1, 0.0, 0.1, 0.2):
+        variants[f'yunet box, margin {m:+.1f}'] = (
+            lambda m: lambda im, hb, f: crop(im, f.int_box(), m) if f else None)(m)
+    for m in (0.0, 0.1):
+        variants[f'yunet square box (side h), margin {m:+.1f}'] = (
+            lambda m: lambda im, hb, f: crop(im, square(f.box), m) if f else None)(m)
+    for m in (0.0,):
+        variants[f'yunet box mapped to a Haar-like box, margin {m:+.1f}'] = (
+            lambda m: lambda im, hb, f: crop(im, haar_like_box(f.box), m) if f else None)(m)
+    aligned = {
+        'aligned: haar template, eyes, rotate': AlignmentConfig(points='eyes', rotate=True),
+        'aligned: haar template, eyes, upright': AlignmentConfig(points='eyes', rotate=False),
+        'aligned: haar template, 5 points, rotate': AlignmentConfig(points='all', rotate=True),
+        'aligned: haar template, 5 points, upright (DEFAULT)': AlignmentConfig(),
+        'aligned: haar template, eyes, rotate, zoom 0.9': AlignmentConfig(points='eyes', rotate=True, zoom=0.9),
+        'aligned: haar template, eyes, rotate, zoom 1.1': AlignmentConfig(points='eyes', rotate=True, zoom=1.1),
+        'aligned: 5 points, upright, zoom 0.95': AlignmentConfig(zoom=0.95),
+        'aligned: 5 points, upright, zoom 1.05': AlignmentConfig(zoom=1.05),
+        'aligned: 5 points, upright, zoom 1.1': AlignmentConfig(zoom=1.1),
+        'aligned: arcface template, 5 points, rotate': AlignmentConfig(template=ARCFACE_TEMPLATE, points='all',
+                                                                       rotate=True),
+    }
+    for name, cfg in aligned.items():
+        variants[name] = (lambda cfg: lambda im, hb, f: align_face(im, f.landmarks, cfg) if f else None)(cfg)
+    detections = []
+    for im in dataset.images:
+        faces = yunet.detect(im)
+        detections.append((haar.detect(im).box, faces[0] if faces else None))
+    boxes = [h for h, _ in detections]
+    for model_name in args.models:   # how much the figure moves when the Haar box moves by 2 px
+        model = load_classifier(model_name)
+        keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
+        shifted = []
+        for dx in (-2, 0, 2):
+            for dy in (-2, 0, 2):
+                faces = [crop(dataset.images[i], (boxes[i][0] + dx, boxes[i][1] + dy) + tuple(boxes[i][2:]))
+                         for i in keep]
+                shifted.append(np.mean([p.label == dataset.labels[i] for p, i in zip(model.predict(faces), keep)]))
+        print(f'{model_name}: Haar box shifted by up to 2 px: {min(shifted):.1%} .. {max(shifted):.1%} '
+              f'(median {np.median(shifted):.1%})')
+    print(f'Yale: {len(dataset)} images; YuNet found {sum(f is not None for _, f in detections)}, '
+          f'Haar {sum(h is not None for h, _ in detections)}')
+    rows = []
+    for model_name in args.models:
+        model = load_classifier(model_name)
+        keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
+        for name, make in variants.items():
+            faces = [(i, make(dataset.images[i], *detections[i])) for i in keep]
+            found = [(i, face) for i, face in faces if face is not None]
+            predictions = model.predict([face for _, face in found])
+            hits = sum(p.label == dataset.labels[i] for p, (i, _) in zip(predictions, found))
+            rows.append((model_name, name, hits, len(keep), len(found)))
+            print(f'{model_name:20s} {name:50s} {hits / len(keep):6.1%} ({hits}/{len(keep)}, {len(found)} found)')
+    return rows
+
+
+def ckplus(args):
+    """CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation) directly, and
+    through YuNet + alignment: each crop enlarged 4x and padded (edges replicated) so the detector sees a
+    whole face, then aligned with the default AlignmentConfig. A face YuNet misses counts as wrong."""
+    from expression_recognizer_ros.classifier import load_classifier
+    from expression_recognizer_ros.datasets import load_folder
+    dataset = load_folder(os.path.join(SHARED, 'datasets', 'ckplus'))
+    yunet = YuNetDetector(YUNET, YuNetConfig(max_width=0))
+    aligned, missed = [], 0
+    for image in dataset.images:
+        big = cv2.resize(image, (192, 192), interpolation=cv2.INTER_CUBIC)
+        big = cv2.copyMakeBorder(big, 96, 96, 96, 96, cv2.BORDER_REPLICATE)
+        faces = yunet.detect(big)
+        if faces:
+            aligned.append(align_face(big, faces[0].landmarks))
+        else:
+            aligned.append(None)
+            missed += 1
+    print(f'CK+48: {len(dataset)} faces, YuNet missed {missed}')
+    for model_name in args.models:
+        model = load_classifier(model_name)
+        keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
+        direct = model.predict([dataset.images[i] for i in keep])
+        hits = sum(p.label == dataset.labels[i] for p, i in zip(direct, keep))
+        found = [i for i in keep if aligned[i] is not None]
+        via = model.predict([aligned[i] for i in found])
+        hits_aligned = sum(p.label == dataset.labels[i] for p, i in zip(via, found))
+        print(f'{model_name:20s} on {len(keep)} faces of its classes: crops as given {hits / len(keep):.1%}; '
+              f'YuNet + alignment {hits_aligned / len(keep):.1%} ({len(found)} found)')
+
+
+def composed_frame(rng, faces, count, side):
+    frame = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 9)
+    slots = [(20 + (i % 3) * 210, 20 + (i // 3) * 240) for i in range(count)]
+    for (x, y), face in zip(slots, faces):
+        frame[y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+def timing(args):
+    from expression_recognizer_ros.classifier import load_classifier
+    cv2.setNumThreads(1)
+    rng = np.random.default_rng(0)
+    people = sorted(os.listdir(os.path.join(SHARED, 'photos', 'real', 'people')))
+    photos = [cv2.imread(os.path.join(SHARED, 'photos', 'real', 'people', p, f'{p}1.png')) for p in people]
+    frames = {n: [composed_frame(rng, [photos[(k + j) % len(photos)] for j in range(n)], n, args.side)
+                  for k in range(8)] for n in (0, 1, 2, 5)}
+    models = [load_classifier(m) for m in args.models]
+    for width in args.widths:
+        detector = YuNetDetector(YUNET, YuNetConfig(max_width=width))
+        for frame in frames[1][:2]:
+            detector.detect(frame)
+        cells = []
+        for n, batch in frames.items():
+            times, found = [], 0
+            for _ in range(args.repeats):
+                for frame in batch:
+                    t0 = time.perf_counter()
+                    faces = detector.detect(frame)
+                    times.append(time.perf_counter() - t0)
+                    found += len(faces)
+            cells.append(f'{n} faces {np.median(times) * 1e3:6.2f} ms (found {found}/{n * len(batch) * args.repeats})')
+        print(f'width {width or 640:4d}: ' + '; '.join(cells), flush=True)
+        if width == args.classify_width:
+            for model in models:
+                for n in (1, 2, 5):
+                    times, tracker = [], FaceTracker(confirm_after=1)
+                    for r in range(args.repeats):
+                        for k, frame in enumerate(frames[n]):
+                            t0 = time.perf_counter()
+                            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                            faces = detector.detect(frame)
+                            tracks = tracker.update(faces, (r * len(frames[n]) + k) / 15.0)
+                            crops = [align_face(gray, t.face.landmarks) for t in tracks]
+                            if crops:
+                                for track, p in zip(tracks, model.predict(crops)):
+                                    track.smooth(p.scores, track.last_seen)
+                            times.append(time.perf_counter() - t0)
+                    print(f'  {n} face(s), detect + track + align + classify + smooth ({model.id}): '
+                          f'{np.median(times) * 1e3:.2f} ms median', flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='command', required=True)
+    a = sub.add_parser('accuracy')
+    a.add_argument('--models', nargs='+', default=['fisherface-fer2013', 'cnn-fer2013'])
+    c = sub.add_parser('ckplus')
+    c.add_argument('--models', nargs='+', default=['fisherface-fer2013', 'cnn-fer2013', 'fisherface-ckplus'])
+    t = sub.add_parser('timing')
+    t.add_argument('--widths', type=int, nargs='+', default=[0, 480, 320, 256])
+    t.add_argument('--side', type=int, default=150, help='face photo side in the 640x480 frame')
+    t.add_argument('--repeats', type=int, default=3)
+    t.add_argument('--classify-width', type=int, default=480)
+    t.add_argument('--models', nargs='+', default=['fisherface-fer2013', 'cnn-fer2013'])
+    args = parser.parse_args()
+    {'accuracy': accuracy, 'ckplus': ckplus, 'timing': timing}[args.command](args)
+
+
+if __name__ == '__main__':
+    main()
