@@ -46,10 +46,10 @@ def haar_like_box(box):
 
 
 def accuracy(args):
-    from expression_recognizer_ros.classifier import load_classifier
-    from expression_recognizer_ros.datasets import load_folder
-    from expression_recognizer_ros.detection import STILL_IMAGES, FaceDetector
-    from expression_recognizer_ros.preprocessing import crop
+    from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
+    from expression_recognizer_ros.tools.datasets import load_folder
+    from expression_recognizer_ros.core.detection import STILL_IMAGES, FaceDetector
+    from expression_recognizer_ros.core.preprocessing import crop
 
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'yale'))
     haar = FaceDetector(STILL_IMAGES)
@@ -85,7 +85,7 @@ def accuracy(args):
         detections.append((haar.detect(im).box, faces[0] if faces else None))
     boxes = [h for h, _ in detections]
     for model_name in args.models:   # how much the figure moves when the Haar box moves by 2 px
-        model = load_classifier(model_name)
+        model = load_classifier(resolve_model_dir(model_name))
         keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
         shifted = []
         for dx in (-2, 0, 2):
@@ -99,7 +99,7 @@ def accuracy(args):
           f'Haar {sum(h is not None for h, _ in detections)}')
     rows = []
     for model_name in args.models:
-        model = load_classifier(model_name)
+        model = load_classifier(resolve_model_dir(model_name))
         keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
         for name, make in variants.items():
             faces = [(i, make(dataset.images[i], *detections[i])) for i in keep]
@@ -115,8 +115,8 @@ def ckplus(args):
     """CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation) directly, and
     through YuNet + alignment: each crop enlarged 4x and padded (edges replicated) so the detector sees a
     whole face, then aligned with the default AlignmentConfig. A face YuNet misses counts as wrong."""
-    from expression_recognizer_ros.classifier import load_classifier
-    from expression_recognizer_ros.datasets import load_folder
+    from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
+    from expression_recognizer_ros.tools.datasets import load_folder
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'ckplus'))
     yunet = YuNetDetector(YUNET, YuNetConfig(max_width=0))
     aligned, missed = [], 0
@@ -131,7 +131,7 @@ def ckplus(args):
             missed += 1
     print(f'CK+48: {len(dataset)} faces, YuNet missed {missed}')
     for model_name in args.models:
-        model = load_classifier(model_name)
+        model = load_classifier(resolve_model_dir(model_name))
         keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
         direct = model.predict([dataset.images[i] for i in keep])
         hits = sum(p.label == dataset.labels[i] for p, i in zip(direct, keep))
@@ -151,14 +151,14 @@ def composed_frame(rng, faces, count, side):
 
 
 def timing(args):
-    from expression_recognizer_ros.classifier import load_classifier
+    from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
     cv2.setNumThreads(1)
     rng = np.random.default_rng(0)
     people = sorted(os.listdir(os.path.join(SHARED, 'photos', 'real', 'people')))
     photos = [cv2.imread(os.path.join(SHARED, 'photos', 'real', 'people', p, f'{p}1.png')) for p in people]
     frames = {n: [composed_frame(rng, [photos[(k + j) % len(photos)] for j in range(n)], n, args.side)
                   for k in range(8)] for n in (0, 1, 2, 5)}
-    models = [load_classifier(m) for m in args.models]
+    models = [load_classifier(resolve_model_dir(m)) for m in args.models]
     for width in args.widths:
         detector = YuNetDetector(YUNET, YuNetConfig(max_width=width))
         for frame in frames[1][:2]:

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 
 from conftest import CKPLUS, PHOTOS, YALE
@@ -60,7 +62,28 @@ def test_evaluate_end_to_end_on_uncropped_faces(model_dir, tmp_path):
 def test_classify_prints_label_confidence_and_votes(model_dir):
     result = run('classify', '--models', str(model_dir), f'{PHOTOS}/astronaut.png')
     assert result.returncode == 0, result.stderr
-    assert 'confidence' in result.stdout and 'happy=' in result.stdout and 'haarcascade_' in result.stdout
+    assert 'confidence' in result.stdout and 'happy=' in result.stdout
+    assert 'by yunet' in result.stdout
+    original = run('classify', '--models', str(model_dir), '--detector', 'haar_fallback',
+                   f'{PHOTOS}/astronaut.png')
+    assert original.returncode == 0 and 'haarcascade_' in original.stdout
+
+
+def test_classify_prints_every_face_of_a_group(model_dir, tmp_path):
+    """Two people side by side: the original's rule says 'several faces'; YuNet gives both,
+    largest first."""
+    left = cv2.resize(cv2.imread(f'{PHOTOS}/grace_hopper_512x512.jpg'), (300, 300))
+    right = cv2.resize(cv2.imread(f'{PHOTOS}/astronaut.png'), (300, 300))
+    pair = tmp_path / 'pair.png'
+    cv2.imwrite(str(pair), np.hstack([left, np.full((300, 40, 3), 127, np.uint8), right]))
+    result = run('classify', '--models', str(model_dir), str(pair))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert all('2 faces, face ' in line and 'by yunet' in line for line in lines)
+    original = run('classify', '--models', str(model_dir), '--detector', 'haar_fallback',
+                   str(pair))
+    assert original.stdout.strip().endswith('several faces'), original.stdout
 
 
 def test_classify_reports_unreadable_images(model_dir, tmp_path):

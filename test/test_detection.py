@@ -8,7 +8,8 @@ from expression_recognizer_ros.tools.benchmark import iou
 from expression_recognizer_ros.core.detection import (DEFAULT_CASCADES, FACE, NO_FACE, SEVERAL_FACES, STILL_IMAGES,
                                                  DetectorConfig, FaceDetector)
 from expression_recognizer_ros.core.frames import compose_frames
-from expression_recognizer_ros.ros.recognizer_node import DETECTION_PARAMETERS
+from expression_recognizer_ros.core.pipeline import PipelineConfig
+from expression_recognizer_ros.ros.recognizer_node import DETECTION_PARAMETERS, PIPELINE_PARAMETERS
 from expression_recognizer_ros.core.resources import package_path
 
 
@@ -27,9 +28,16 @@ def test_shipped_yaml_states_the_code_defaults():
     """config/recognizer.yaml repeats the defaults for users to edit; it must not drift from the code."""
     with open(package_path('config', 'recognizer.yaml'), encoding='utf-8') as f:
         params = yaml.safe_load(f)['recognizer']['ros__parameters']
-    for name, (field, _) in DETECTION_PARAMETERS.items():
-        default = getattr(DetectorConfig(), field)
+    for name in DETECTION_PARAMETERS:
+        default = getattr(DetectorConfig(), name)
         assert params[name] == (list(default) if isinstance(default, tuple) else default), name
+    for name, (section, field, _) in PIPELINE_PARAMETERS.items():
+        config = PipelineConfig()
+        default = getattr(config if section is None else getattr(config, section), field)
+        value = params
+        for part in name.split('.'):
+            value = value[part]
+        assert value == default, name
 
 
 def gray_frames(**kwargs):

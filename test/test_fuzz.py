@@ -8,14 +8,15 @@ from types import SimpleNamespace
 
 from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
 from expression_recognizer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, image_to_array
-from expression_recognizer_ros.core.pipeline import Recognizer
+from expression_recognizer_ros.core.pipeline import DETECTORS, ExpressionPipeline, PipelineConfig
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(scope='module')
-def recognizer():
-    return Recognizer(load_classifier(default_model_dir()))
+@pytest.fixture(scope='module', params=DETECTORS)
+def recognizer(request):
+    return ExpressionPipeline(load_classifier(default_model_dir()),
+                              PipelineConfig(detector=request.param))
 
 
 messages = st.builds(
@@ -48,9 +49,12 @@ def test_any_array_is_recognized_or_refused_with_a_reason(recognizer, spec):
     shape = (h, w) if channels is None else (h, w, channels)
     image = np.random.default_rng(seed).integers(0, 256, shape).astype(dtype)
     try:
-        result = recognizer.recognize(image)
+        result = recognizer.process(image)
     except ValueError as exc:
         assert str(exc) and (dtype != np.uint8 or channels == 2)
         return
-    assert result.detection.outcome in ('face', 'no_face', 'several_faces')
-    assert (result.prediction is not None) == result.detection.found
+    assert result.num_faces == len(result.faces)
+    assert (result.attended is None) == (not result.faces)
+    if result.detection is not None:   # haar_fallback: the original's outcomes
+        assert result.detection.outcome in ('face', 'no_face', 'several_faces')
+        assert bool(result.faces) == result.detection.found

@@ -74,7 +74,11 @@ def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(n
 
 @pytest.mark.parametrize('args, message', [
     (['-p', 'model_dir:=/no/such/model'], 'no manifest.json'),
-    (['-p', 'cascades:=[no_such_cascade.xml]'], "cascade 'no_such_cascade.xml' not found"),
+    (['-p', 'detector:=haar_fallback', '-p', 'cascades:=[no_such_cascade.xml]'],
+     "cascade 'no_such_cascade.xml' not found"),
+    (['-p', 'detector:=dlib'], "detector must be one of ('yunet', 'haar_fallback'), got 'dlib'"),
+    (['-p', 'attend:=left'], "attend must be one of ('largest', 'centre'), got 'left'"),
+    (['-p', 'yunet.score_threshold:=1.5'], 'score_threshold must be in (0, 1], got 1.5'),
     (['-p', 'reliability:=sometimes'], 'reliability must be best_effort or reliable'),
     (['-p', 'min_size_ratio:=2.0'], 'min_size_ratio must be in [0, 1)'),
 ])

@@ -19,6 +19,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import Image
 
+from expression_recognizer_ros.core.face_streams import Person, compose_stream
 from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.msg import Emotion
 
@@ -37,17 +38,27 @@ LAUNCH_FILE = os.path.join(SHARE, 'launch', 'recognizer.launch.py')
 VIDEO_FPS = 10.0
 
 
+HOLD = 8    # frames per picture in the photo folder: YuNet's tracks report a face after 3 in a row
+
+
 @functools.cache
 def inputs():
-    """A photo folder (composed frames with a face, one with nobody, the two real photos), a 3-s video
-    at 10 fps, and a user's own params file naming the folder."""
+    """A photo folder (composed frames with a face, nobody, the two real photos; each picture HOLD
+    times, nobody 3 x HOLD so the last face's track ends), a 3-s video at 10 fps, a user's own
+    params file naming the folder, and a folder with a composed two-person stream."""
     root = tempfile.mkdtemp(prefix='launch_inputs_')
     folder = os.path.join(root, 'photos')
     os.makedirs(folder)
-    frames = compose_frames(count=4, every_nth_empty=0) + [np.full((480, 640, 3), 127, np.uint8)]
-    frames += [cv2.imread(os.path.join(PHOTOS, name)) for name in ('astronaut.png', 'grace_hopper_512x512.jpg')]
-    for i, frame in enumerate(frames):
-        cv2.imwrite(os.path.join(folder, f'{i:02d}.png'), frame)
+    nobody = np.full((480, 640, 3), 127, np.uint8)
+    pictures = compose_frames(count=4, every_nth_empty=0) + [nobody, nobody, nobody]
+    pictures += [cv2.imread(os.path.join(PHOTOS, name))
+                 for name in ('astronaut.png', 'grace_hopper_512x512.jpg')]
+    for i, frame in enumerate(f for f in pictures for _ in range(HOLD)):
+        cv2.imwrite(os.path.join(folder, f'{i:03d}.png'), frame)
+    people = os.path.join(root, 'people')
+    os.makedirs(people)
+    for i, frame in enumerate(two_people()):
+        cv2.imwrite(os.path.join(people, f'{i:03d}.png'), frame)
     video = os.path.join(root, 'clip.avi')
     writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), VIDEO_FPS, (640, 480))
     for frame in compose_frames(count=30, every_nth_empty=0, clip=30):
@@ -57,7 +68,18 @@ def inputs():
     with open(params, 'w') as f:
         f.write(f'/**/camera:\n  ros__parameters:\n    source: "{folder}"\n    frame_rate: 5.0\n'
                 '/**/recognizer:\n  ros__parameters:\n    min_neighbors: 7\n')
-    return {'folder': folder, 'video': video, 'params': params}
+    return {'folder': folder, 'video': video, 'params': params, 'people': people}
+
+
+def two_people(count=60):
+    """Grace Hopper (larger, left) and the astronaut (right), both in view all along, drifting."""
+    photos = {name: cv2.imread(os.path.join(PHOTOS, name))
+              for name in ('astronaut.png', 'grace_hopper_512x512.jpg')}
+    people = [Person('grace', (photos['grace_hopper_512x512.jpg'],), 0, count, (30, 90), (70, 110),
+                     240, 250),
+              Person('astro', (photos['astronaut.png'],), 0, count, (430, 150), (400, 140), 160,
+                     170)]
+    return compose_stream(people, count)[0]
 
 
 # case: the launch arguments of each included launch file (one pipeline each)
@@ -71,6 +93,7 @@ CASES = {
     'large_data': [{'source': 'folder', 'large_data': 'true'}],
     'two_namespaces': [{'namespace': 'left', 'source': 'folder'}, {'namespace': 'right', 'source': 'video'}],
     'lifecycle': [{'use_camera': 'false', 'image_topic': '/driver/image', 'autostart': 'false'}],
+    'two_people_hri': [{'source': 'people'}],
 }
 
 
@@ -205,6 +228,36 @@ def check_lifecycle(node):
     assert change(Transition.TRANSITION_CLEANUP) and state() == 'unconfigured'
     assert change(Transition.TRANSITION_CONFIGURE) and change(Transition.TRANSITION_ACTIVATE)
     assert answered(node)
+
+
+def check_two_people_hri(node):
+    """Two people in view: /humans/faces/tracked lists both IDs, each ID has its expression topic,
+    and /emotion carries the attended (larger) face's ID and two faces in view."""
+    from hri_msgs.msg import Expression, IdsList, NormalizedRegionOfInterest2D
+
+    tracked = received(node, IdsList, '/humans/faces/tracked', count=5,
+                       until=lambda messages: len(messages[-1].ids) == 2)
+    assert tracked and len(tracked[-1].ids) == 2, [m.ids for m in tracked[-5:]]
+    ids = list(tracked[-1].ids)
+    for face_id in ids:
+        expressions = received(node, Expression, f'/humans/faces/{face_id}/expression', count=2)
+        assert expressions, face_id
+        e = expressions[-1]
+        assert e.expression in ('neutral', 'angry', 'disgusted', 'scared', 'happy', 'sad',
+                                'surprised')
+        assert 0.0 < e.confidence <= 1.0 and -1.0 <= e.valence <= 1.0 and -1.0 <= e.arousal <= 1.0
+        assert e.header.frame_id == 'camera'
+        roi = received(node, NormalizedRegionOfInterest2D, f'/humans/faces/{face_id}/roi', count=1)
+        assert roi and 0.0 <= roi[-1].xmin < roi[-1].xmax <= 1.0
+    emotions = received(node, Emotion, '/emotion', count=5,
+                        until=lambda messages: messages[-1].num_faces == 2)
+    attended = emotions[-1]
+    assert attended.num_faces == 2 and attended.face_detected and attended.face_id in ids
+    assert attended.detector == 'yunet'
+    assert attended.face_roi.x_offset < 320    # Grace, on the left, is the larger face
+    rois = {i: received(node, NormalizedRegionOfInterest2D, f'/humans/faces/{i}/roi', count=1)[-1]
+            for i in ids}
+    assert rois[attended.face_id].xmin < 0.5
 
 
 class TestLaunchArgument(unittest.TestCase):

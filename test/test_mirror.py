@@ -1,4 +1,5 @@
-"""The mirror's two halves without ROS: smoothing scripted sequences, and faces that differ per expression."""
+"""The mirror's two halves without ROS: smoothing scripted sequences in seconds, and faces that
+differ per expression."""
 
 import itertools
 
@@ -10,40 +11,68 @@ from expression_recognizer_ros.core.labels import NEUTRAL
 from expression_recognizer_ros.core.smoothing import ExpressionSmoother
 
 
-def play(smoother, sequence, dt=1 / 15):
-    """Feed (expression or None, confidence) at 15 fps; return what was shown after each."""
-    return [smoother.update(e, c, i * dt) for i, (e, c) in enumerate(sequence)]
+def play(smoother, sequence, fps=15.0):
+    """Feed (expression or None, confidence) at ``fps``; return what was shown after each."""
+    return [smoother.update(e, c, i / fps) for i, (e, c) in enumerate(sequence)]
 
 
 def test_single_frame_noise_never_shows():
-    sequence = [('happy', 0.8)] * 10 + [('angry', 0.9)] + [('happy', 0.8)] * 5 + [('sad', 0.6), ('happy', 0.7)] * 4
+    sequence = [('happy', 0.8)] * 10 + [('angry', 0.9)] + [('happy', 0.8)] * 5 \
+        + [('sad', 0.6), ('happy', 0.7)] * 4
     shown = play(ExpressionSmoother(), sequence)
     assert set(shown) == {NEUTRAL, 'happy'}
-    assert shown[:2] == [NEUTRAL, NEUTRAL] and shown[2] == 'happy'   # shown after `hold` = 3 agreeing faces
+    # hold = 0.5 s: at 15 fps shown from the frame at 0.53 s (the 9th), not before
+    assert shown[:8] == [NEUTRAL] * 8 and shown[8] == 'happy'
 
 
-def test_a_real_change_shows_after_it_holds():
-    shown = play(ExpressionSmoother(), [('happy', 0.8)] * 8 + [('surprised', 0.8)] * 8)
-    change = shown.index('surprised')
-    assert 8 + 3 <= change <= 8 + 6   # needs the window's lead, then `hold` faces
+@pytest.mark.parametrize('fps', [5.0, 15.0, 30.0])
+def test_a_real_change_shows_after_the_same_time_at_any_frame_rate(fps):
+    """hold and window are seconds: the change shows after 0.5-1.0 s whatever the frame rate (it
+    counted messages before, so a faster recognizer made a twitchier robot)."""
+    n = int(2 * fps)
+    sequence = [('happy', 0.8)] * n + [('surprised', 0.8)] * n
+    shown = play(ExpressionSmoother(window=1.0, hold=0.5), sequence,
+                 fps)
+    delay = (shown.index('surprised') - n) / fps
+    assert 0.5 <= delay <= 1.0 + 1 / fps, delay
     assert shown[-1] == 'surprised'
 
 
+def test_twitching_faster_than_hold_never_shows():
+    """A calmly talking person at 30 fps whose frames flip happy/neutral every 0.2 s: the robot
+    shows one of them and stays there, never switching every few frames."""
+    sequence = [('happy' if (i // 6) % 2 else 'neutral', 0.8) for i in range(240)]
+    shown = play(ExpressionSmoother(), sequence, fps=30.0)
+    switches = sum(a != b for a, b in zip(shown, shown[1:]))
+    assert switches <= 1, switches
+
+
 def test_confident_frames_outweigh_unsure_ones():
-    shown = play(ExpressionSmoother(window=5, hold=1), [('sad', 0.2), ('sad', 0.2), ('happy', 0.9)])
+    sequence = [('sad', 0.2), ('sad', 0.2), ('happy', 0.9)]
+    shown = play(ExpressionSmoother(window=1.0, hold=0.0), sequence)
     assert shown[-1] == 'happy'   # 0.9 > 0.4: confidence, not frame count, leads
+
+
+def test_restart_forgets_the_vote_but_keeps_the_face_until_the_new_one_holds():
+    smoother = ExpressionSmoother(window=1.0, hold=0.5)
+    play(smoother, [('happy', 0.9)] * 15)
+    assert smoother.shown == 'happy'
+    smoother.restart()   # another person
+    assert smoother.update('sad', 0.3, 1.0) == 'happy'
+    assert smoother.update('sad', 0.3, 1.3) == 'happy'
+    assert smoother.update('sad', 0.3, 1.55) == 'sad'   # the old person's happy votes are gone
 
 
 def test_relaxes_to_neutral_after_the_timeout_without_faces():
     smoother = ExpressionSmoother(relax_after=2.0)
-    play(smoother, [('happy', 0.9)] * 5)
+    play(smoother, [('happy', 0.9)] * 10)
     assert smoother.update(None, 0.0, 1.0) == 'happy'      # a short gap keeps the face
-    assert smoother.tick(1.9) == 'happy'
-    assert smoother.tick(2.4) == NEUTRAL                   # 2 s after the last face (at 0.27 s)
+    assert smoother.tick(2.5) == 'happy'
+    assert smoother.tick(2.7) == NEUTRAL                   # 2 s after the last face (at 0.6 s)
     assert smoother.update('sad', 0.9, 3.0) == NEUTRAL     # and it starts over: one frame is not enough
 
 
-@pytest.mark.parametrize('bad', [dict(window=0), dict(hold=0), dict(relax_after=-1)])
+@pytest.mark.parametrize('bad', [dict(window=0), dict(hold=-0.1), dict(relax_after=-1)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError):
         ExpressionSmoother(**bad)

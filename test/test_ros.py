@@ -18,7 +18,7 @@ from sensor_msgs.msg import Image
 
 from expression_recognizer_ros.core.face_rendering import render_face
 from expression_recognizer_ros.core.frames import compose_frames
-from expression_recognizer_ros.msg import Emotion
+from expression_recognizer_ros.msg import Emotion, FaceExpressions
 
 from conftest import PHOTOS, REPO
 
@@ -89,7 +89,10 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
     diagnostics = {}
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: diagnostics.update(
         {s.name: s for s in m.status}), 10)
-    recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=image_raw')
+    # Unrelated pictures in a loop: the original's detector, which answers on every frame (YuNet's
+    # tracks wait for three detections in a row of one face: test_launch_arguments' two_people).
+    recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=image_raw',
+                       '-p', 'detector:=haar_fallback')
     camera = start('camera_node', '--params-file', PARAMS, '-p', f'source:={frames_dir}', '-p', 'frame_rate:=4.0')
 
     def settled():
@@ -114,8 +117,10 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
         assert e.expression in e.labels and sum(e.votes) == e.num_models == 10
         assert abs(sum(e.scores) - 1) < 1e-5 and len(e.scores) == len(e.labels)
         assert e.face_roi.width > 40 and e.detector.startswith('haarcascade_frontalface')
+        assert e.num_faces == 1 and len(e.face_id) == 5
         assert e.model == 'fisherface-fer2013'
-    assert all(e.expression == Emotion.UNKNOWN and not e.votes for e in without)
+    assert all(e.expression == Emotion.UNKNOWN and not e.votes and e.face_id == ''
+               and e.num_faces == 0 for e in without)
     later = settled()
     missing = [stamp for stamp in later if stamp not in images]
     assert len(later) >= 5 and not missing, f'Emotion stamps with no such image: {missing}; images: {sorted(images)}'
@@ -126,6 +131,45 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
     assert int(values['frames processed']) > 0 and float(values['last latency (ms)']) > 0
     assert values['model'] == 'fisherface-fer2013' and values['input topic'] == '/image_raw'
     assert diagnostics['camera: camera'].level == DiagnosticStatus.OK
+
+
+def test_every_face_on_emotion_faces_and_the_attended_one_on_emotion(node):
+    """The default (YuNet) over DDS: two people in one frame, sent again with fresh stamps."""
+    left = cv2.resize(cv2.imread(os.path.join(PHOTOS, 'grace_hopper_512x512.jpg')), (300, 300))
+    right = cv2.resize(cv2.imread(os.path.join(PHOTOS, 'astronaut.png')), (220, 220))
+    frame = np.full((480, 640, 3), 127, np.uint8)
+    frame[90:390, 10:310], frame[130:350, 400:620] = left, right
+    image = Image(encoding='bgr8', height=480, width=640, step=640 * 3, data=frame.tobytes())
+    emotions, faces = [], []
+    node.create_subscription(Emotion, 'mf/emotion', emotions.append, 50)
+    node.create_subscription(FaceExpressions, 'mf/emotion/faces', faces.append, 50)
+    publisher = node.create_publisher(Image, 'mf/image', 10)
+    recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', '__ns:=/mf')
+
+    def feed():
+        image.header.stamp = node.get_clock().now().to_msg()
+        publisher.publish(image)
+        rclpy.spin_once(node, timeout_sec=0.1)
+        return any(e.face_detected for e in emotions) and len(faces) >= 5
+    try:
+        assert spin_until(node, feed), f'{len(emotions)} Emotion, {len(faces)} FaceExpressions'
+    finally:
+        log = stop(recognizer)
+    assert 'detector yunet' in log and 'Traceback' not in log
+    assert all(e.detector == 'yunet' for e in emotions)
+    first = [e for e in emotions if not e.face_detected]   # before the tracks are confirmed
+    assert all(e.num_faces == 0 and e.face_id == '' for e in first)
+    reported = [e for e in emotions if e.face_detected]
+    assert {e.num_faces for e in reported} == {2} and len({e.face_id for e in reported}) == 1
+    attended = reported[-1]
+    assert attended.face_roi.x_offset < 320 and attended.face_roi.width > 100   # Grace: the larger
+    full = [f for f in faces if f.faces]
+    assert full and all(len(f.faces) == 2 and f.attended_id == attended.face_id for f in full)
+    last = full[-1]
+    assert last.labels == attended.labels and last.faces[0].id == attended.face_id
+    assert all(f.expression in last.labels and len(f.scores) == len(last.labels)
+               for f in last.faces)
+    assert last.faces[0].roi.width > last.faces[1].roi.width    # largest first
 
 
 def call(node, service_type, name, request):
@@ -154,7 +198,8 @@ def test_runtime_parameters_take_effect_or_are_refused(node, tmp_path):
     emotions = []
     node.create_subscription(Emotion, 'rt/emotion', emotions.append, 50)
     recognizer = start('recognizer_node', '--params-file', PARAMS, '--params-file', str(yaml),
-                       '-r', 'emotion:=rt/emotion', '-r', 'image:=rt/image')
+                       '-r', 'emotion:=rt/emotion', '-r', 'image:=rt/image',
+                       '-p', 'detector:=haar_fallback')
     publisher = node.create_publisher(Image, 'rt/image', 10)
     face = cv2.imread(os.path.join(PHOTOS, 'grace_hopper_512x512.jpg'))
     image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1], step=face.shape[1] * 3,
@@ -244,24 +289,43 @@ def test_stopping_mid_frame_is_clean(node, signals):
 
 
 def test_mirror_node_shows_the_steady_expression_and_relaxes(node):
-    """Scripted Emotion messages from this process; the mirror node's images come back over DDS."""
-    faces = []
+    """Scripted Emotion messages from this process; the mirror node's images and expression
+    messages come back over DDS. It follows the attended ID: another person restarts the vote, so
+    their expression shows only after it has held for `hold` seconds."""
+    faces, expressions = [], []
     node.create_subscription(Image, 'mirror_test/robot_face/image', faces.append, 10)
+    node.create_subscription(Emotion, 'mirror_test/robot_face/expression', expressions.append, 10)
     publisher = node.create_publisher(Emotion, 'mirror_test/emotion', 10)
-    mirror = start('mirror_node', '--params-file', PARAMS, '-r', '__ns:=/mirror_test', '-p', 'relax_after:=1.0')
-    happy = Emotion(face_detected=True, expression=Emotion.HAPPY, confidence=0.8)
+    mirror = start('mirror_node', '--params-file', PARAMS, '-r', '__ns:=/mirror_test',
+                   '-p', 'relax_after:=1.0', '-p', 'hold:=0.5')
+    happy = Emotion(face_detected=True, face_id='aaaaa', expression=Emotion.HAPPY, confidence=0.8)
+    sad = Emotion(face_detected=True, face_id='bbbbb', expression=Emotion.SAD, confidence=0.8)
     try:
-        assert spin_until(node, lambda: faces)
+        assert spin_until(node, lambda: faces and expressions)
         first = faces[-1]
         assert (first.encoding, first.height, first.width, first.step) == ('bgr8', 240, 320, 960)
         assert bytes(first.data) == render_face('neutral').tobytes()
+        assert (expressions[-1].expression, expressions[-1].face_id) == ('neutral', '')
 
         def feed(msg):
             publisher.publish(msg)
             rclpy.spin_once(node, timeout_sec=0.05)
             return faces
-        assert spin_until(node, lambda: bytes(feed(happy)[-1].data) == render_face('happy').tobytes())
-        assert spin_until(node, lambda: bytes(feed(Emotion())[-1].data) == render_face('neutral').tobytes())
+
+        def shows(expression):
+            return bytes(faces[-1].data) == render_face(expression).tobytes()
+        started = time.monotonic()
+        assert spin_until(node, lambda: shows('happy') if feed(happy) else False)
+        assert time.monotonic() - started >= 0.5                   # held for `hold` seconds first
+        assert spin_until(node, lambda: expressions[-1].expression == 'happy')
+        assert expressions[-1].face_id == 'aaaaa' and expressions[-1].face_detected
+        switched = time.monotonic()
+        assert spin_until(node, lambda: shows('sad') if feed(sad) else False)
+        assert time.monotonic() - switched >= 0.5    # the new person's vote starts from nothing
+        assert spin_until(node, lambda: expressions[-1].face_id == 'bbbbb')
+        assert spin_until(node, lambda: shows('neutral') if feed(Emotion()) else False)
+        assert spin_until(node, lambda: expressions[-1].face_id == '' and
+                          not expressions[-1].face_detected)
     finally:
         log = stop(mirror)
     assert 'mirroring /mirror_test/emotion on /mirror_test/robot_face/image' in log

@@ -1,32 +1,213 @@
-"""One frame in, one answer out: grayscale, cascade fallback, crop, classify."""
+"""One frame in, every face's expression out: detect, track, crop or align, classify, smooth and
+choose the attended face.
 
-from dataclasses import dataclass
+``ExpressionPipeline.process(image, now)`` returns a ``FrameResult``: every confirmed face (a
+``FaceResult`` with a stable track ID, largest first) and the attended one. Two detectors:
 
-from .detection import Detection, DetectorConfig, FaceDetector
+- ``yunet`` (the default): OpenCV's YuNet finds every face; ``FaceTracker`` gives each a stable
+  ID (born after ``confirm_after`` frames, kept through ``max_missed`` missed frames); each face is
+  aligned by its five landmarks (``face_alignment``), all faces are classified in one batch, and
+  each track's class scores are smoothed in time (``time_constant`` seconds). ``AttendedSelector``
+  picks the face a single-face consumer follows (``attend``: largest or centre, with hysteresis).
+- ``haar_fallback``: the original's four-cascade chain with its exactly-one rule (``detection``),
+  a Haar box crop with the model's margin, no smoothing and no confirmation delay, so each frame's
+  answer is the original's; the one face still gets a track ID (a new one after every frame
+  without it).
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detection import DetectorConfig, FaceDetector
+from .face_alignment import AlignmentConfig, align_face
+from .face_detection import Face, YuNetConfig, YuNetDetector
 from .preprocessing import crop, to_gray
+from .resources import package_path
+from .tracking import SELECT_MODES, AttendedSelector, FaceTracker
+
+YUNET = 'yunet'
+HAAR_FALLBACK = 'haar_fallback'
+DETECTORS = (YUNET, HAAR_FALLBACK)
 
 
 @dataclass(frozen=True)
-class Recognition:
-    detection: Detection
-    prediction: object = None   # classifier.Prediction when a face was found
+class TrackingConfig:
+    """Face tracks (``tracking.FaceTracker``) and the attended face
+    (``tracking.AttendedSelector``): one place for their defaults."""
+
+    confirm_after: int = 3
+    max_missed: int = 8
+    iou_threshold: float = 0.3
+    max_distance: float = 0.5
+    time_constant: float = 0.5    # seconds, per-face smoothing of the class scores
+    attend: str = 'largest'       # or 'centre'
+    attend_margin: float = 0.2    # hysteresis: a challenger must beat the attended one by this
+
+    def validate(self):
+        """Raise ValueError naming the first bad value."""
+        if self.attend not in SELECT_MODES:
+            raise ValueError(f'attend must be one of {SELECT_MODES}, got {self.attend!r}')
+        if self.confirm_after < 1 or self.max_missed < 0:
+            raise ValueError('confirm_after must be >= 1 and max_missed >= 0, got '
+                             f'{self.confirm_after} and {self.max_missed}')
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError(f'iou_threshold must be in (0, 1], got {self.iou_threshold}')
+        if self.max_distance < 0 or self.time_constant < 0 or self.attend_margin < 0:
+            raise ValueError('max_distance, time_constant and attend_margin must be >= 0')
+        return self
 
 
-class Recognizer:
-    """The detector and a loaded classifier; crops use the margin the model was trained with."""
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Which detector, and the settings of each stage; the defaults are the package's defaults."""
 
-    def __init__(self, classifier, detector_config=DetectorConfig()):
+    detector: str = YUNET
+    yunet: YuNetConfig = YuNetConfig()
+    haar: DetectorConfig = DetectorConfig()
+    alignment: AlignmentConfig = AlignmentConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    yunet_dir: str = ''           # empty: the shipped models/yunet
+
+    def validate(self):
+        """Raise ValueError naming the first bad value."""
+        if self.detector not in DETECTORS:
+            raise ValueError(f'detector must be one of {DETECTORS}, got {self.detector!r}')
+        self.yunet.validate()
+        self.haar.validate()
+        self.alignment.validate()
+        self.tracking.validate()
+        return self
+
+
+STILL_IMAGE_TRACKING = TrackingConfig(confirm_after=1, max_missed=0, time_constant=0.0)
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One tracked face: ``box`` (x, y, w, h) int pixels; ``crop`` the grayscale image the
+    classifier saw; ``prediction`` this frame's raw classifier output (None while the face is
+    missed); ``scores`` the time-smoothed per-label scores (vote shares or probabilities) and
+    ``label``/``confidence`` their arg-max; ``visible`` False during a short miss (the box is then
+    the predicted one)."""
+
+    id: str
+    box: tuple
+    score: float
+    label: str
+    confidence: float
+    scores: tuple
+    prediction: object = None
+    crop: np.ndarray = field(default=None, repr=False, compare=False)
+    visible: bool = True
+
+    @property
+    def size(self):
+        """Side of the box (geometric mean of width and height)."""
+        return float(np.sqrt(max(self.box[2], 0) * max(self.box[3], 0)))
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Every face of a frame, largest first, and the attended one (None when nobody is in view).
+    ``detector``: 'yunet', or the Haar cascade that decided; ``detection``: the Haar path's
+    ``Detection`` (its outcome tells 'no face' from 'several faces'), None for YuNet."""
+
+    faces: tuple
+    attended: FaceResult = None
+    detector: str = ''
+    detection: object = None
+    frame_size: tuple = (0, 0)
+
+    @property
+    def num_faces(self):
+        """Faces in view (confirmed tracks, including those within a short miss)."""
+        return len(self.faces)
+
+
+def score_vector(prediction, n_models):
+    """Per-label scores summing to 1: vote shares for a voting ensemble, else the probabilities."""
+    if prediction.votes is not None:
+        return np.asarray(prediction.votes, np.float64) / max(1, n_models)
+    return np.asarray(prediction.scores, np.float64)
+
+
+class ExpressionPipeline:
+    """The detector, tracker and a loaded classifier. Not thread-safe: one pipeline per thread."""
+
+    def __init__(self, classifier, config=PipelineConfig()):
         self.classifier = classifier
-        self.detector = FaceDetector(detector_config)
+        self.config = config.validate()
+        tracking = config.tracking if config.detector == YUNET else STILL_IMAGE_TRACKING
+        if config.detector == YUNET:
+            model_dir = config.yunet_dir or package_path('models', 'yunet')
+            self.detector = YuNetDetector(model_dir, config.yunet)
+        else:
+            self.detector = FaceDetector(config.haar)
+        self.tracker = FaceTracker(tracking.iou_threshold, tracking.max_distance,
+                                   tracking.confirm_after, tracking.max_missed,
+                                   tracking.time_constant)
+        self.selector = AttendedSelector(tracking.attend, tracking.attend_margin)
 
-    def reconfigure(self, detector_config):
-        """Swap detection parameters; raises ValueError (and keeps the old ones) if they are bad."""
-        self.detector = self.detector.reconfigured(detector_config)
+    @property
+    def detector_name(self):
+        """'yunet' or 'haar_fallback'."""
+        return self.config.detector
 
-    def recognize(self, image):
+    def reconfigure(self, haar_config):
+        """Swap the Haar detection parameters; raises ValueError (keeping the old ones) if bad."""
+        if isinstance(self.detector, FaceDetector):
+            self.detector = self.detector.reconfigured(haar_config)
+        self.config = dataclasses.replace(self.config, haar=haar_config.validate())
+
+    def reset(self):
+        """Forget every track and the attended face: the next image is unrelated to the last."""
+        self.tracker.tracks = []
+        self.selector.attended = None
+
+    def process(self, image, now=None):
+        """All faces of one BGR or grayscale frame; ``now`` in seconds (the image stamp; default:
+        the monotonic clock) drives the tracks' smoothing."""
+        now = time.monotonic() if now is None else float(now)
         gray = to_gray(image)
-        detection = self.detector.detect(gray)
-        if not detection.found:
-            return Recognition(detection)
-        face = crop(gray, detection.box, self.classifier.preprocessing.margin)
-        return Recognition(detection, self.classifier.predict([face])[0])
+        detection = None
+        if self.config.detector == YUNET:
+            faces, name = self.detector.detect(image), YUNET
+        else:
+            detection = self.detector.detect(gray)
+            faces = [Face(detection.box, None, 1.0)] if detection.found else []
+            name = detection.cascade
+        tracks = self.tracker.update(faces, now)
+        seen = [t for t in tracks if t.visible]
+        crops = [self._crop(gray, t) for t in seen]
+        ids = [t.id for t in seen]
+        predictions = dict(zip(ids, self.classifier.predict(crops))) if crops else {}
+        crop_of = dict(zip(ids, crops))
+        results = []
+        for track in tracks:
+            prediction = predictions.get(track.id)
+            if prediction is not None:
+                track.smooth(score_vector(prediction, self.classifier.n_models), now)
+            smoothed = track.smoothed
+            if smoothed is None:
+                continue
+            best = int(np.argmax(smoothed))
+            results.append(FaceResult(
+                track.id, tuple(int(round(v)) for v in track.box),
+                float(getattr(track.face, 'score', 1.0)), self.classifier.labels[best],
+                float(smoothed[best]), tuple(float(v) for v in smoothed), prediction,
+                crop_of.get(track.id), track.visible))
+        height, width = gray.shape[:2]
+        classified = [t for t in tracks if t.smoothed is not None]
+        attended_id = self.selector.select(classified, (width, height))
+        attended = next((r for r in results if r.id == attended_id), None)
+        return FrameResult(tuple(results), attended, name, detection, (width, height))
+
+    def _crop(self, gray, track):
+        landmarks = getattr(track.face, 'landmarks', None)
+        if landmarks is not None:
+            return align_face(gray, landmarks, self.config.alignment)
+        box = tuple(int(round(v)) for v in track.face.box)
+        return crop(gray, box, self.classifier.preprocessing.margin)

@@ -1,7 +1,11 @@
-"""ROS 2 node: Emotion on ``emotion`` in, the robot's mirrored face on ``robot_face/image`` out.
+"""ROS 2 node: Emotion on ``emotion`` in; the robot's mirrored face on ``robot_face/image`` and the
+expression it shows on ``robot_face/expression`` (an Emotion) out.
 
-The consumer a robot builder would otherwise write, and the one to copy: smoothing so the face does
-not twitch on single-frame noise, neutral again when nobody is there, an image at a steady rate.
+The consumer a robot builder would otherwise write, and the one to copy: it follows the attended
+person (``Emotion.face_id``; another person restarts the smoothing), smooths in seconds so the face
+does not twitch on single-frame noise at any frame rate, relaxes to neutral when nobody is there,
+and publishes at a steady rate: the image for a screen, the message for other consumers (speech,
+behaviour) that want the robot's expression rather than the camera's.
 """
 
 from rcl_interfaces.msg import ParameterDescriptor
@@ -15,8 +19,8 @@ from .image_conversion import array_to_image_fields
 from .node_main import ManagedNode, run_node
 
 PARAMETERS = {
-    'window': (5, 'faces in the confidence-weighted vote'),
-    'hold': (3, 'faces in a row an expression must lead the vote before the robot shows it'),
+    'window': (1.0, 'seconds of faces in the confidence-weighted vote'),
+    'hold': (0.5, 'seconds an expression must lead the vote before the robot shows it'),
     'relax_after': (2.0, 'seconds without a face before the robot relaxes to neutral'),
     'publish_rate': (10.0, 'robot face images per second'),
     'width': (320, 'robot face image width'),
@@ -42,8 +46,11 @@ class MirrorNode(ManagedNode):
             raise ValueError('publish_rate must be > 0, width and height >= 32')
         self.smoother = ExpressionSmoother(get('window'), get('hold'), get('relax_after'))
         self.size, self.period = (get('width'), get('height')), 1.0 / get('publish_rate')
+        self.following, self.last_face = '', None   # whom the robot mirrors, and when last seen
         self.subscription = self.create_subscription(Emotion, 'emotion', self._on_emotion, 10)
         self.publisher = self.create_lifecycle_publisher(Image, 'robot_face/image', 1)
+        self.expression_publisher = self.create_lifecycle_publisher(
+            Emotion, 'robot_face/expression', 10)
 
     def on_activate(self, state):
         self.timer = self.create_timer(self.period, self._publish)
@@ -57,21 +64,36 @@ class MirrorNode(ManagedNode):
     def on_cleanup(self, state):
         self.destroy_subscription(self.subscription)
         self.destroy_lifecycle_publisher(self.publisher)
+        self.destroy_lifecycle_publisher(self.expression_publisher)
         return TransitionCallbackReturn.SUCCESS
 
     def _now(self):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_emotion(self, msg):
-        self.smoother.update(msg.expression if msg.face_detected else None, msg.confidence, self._now())
+        now = self._now()
+        if msg.face_detected:
+            if msg.face_id != self.following:
+                self.smoother.restart()      # another person: their own expressions from now on
+                self.following = msg.face_id
+            self.last_face = now
+        expression = msg.expression if msg.face_detected else None
+        self.smoother.update(expression, msg.confidence, now)
 
     def _publish(self):
-        encoding, height, width, step, data = array_to_image_fields(
-            render_face(self.smoother.tick(self._now()), *self.size))
+        shown = self.smoother.tick(self._now())
+        encoding, height, width, step, data = array_to_image_fields(render_face(shown, *self.size))
         image = Image(encoding=encoding, height=height, width=width, step=step, data=data)
         image.header.stamp = self.get_clock().now().to_msg()
         image.header.frame_id = 'robot_face'
         self.publisher.publish(image)
+        if self.last_face is None or self._now() - self.last_face >= self.smoother.relax_after:
+            self.following = ''          # relaxed: nobody followed
+        # The robot's own expression: face_detected/face_id say whom it is mirroring (nobody: false
+        # and ""), expression what its face shows now; the scores stay empty.
+        self.expression_publisher.publish(Emotion(
+            header=image.header, face_detected=bool(self.following), face_id=self.following,
+            expression=shown, model='mirror'))
 
 
 def main(args=None):

@@ -1,4 +1,6 @@
-"""ROS 2 lifecycle node: sensor_msgs/Image on ``image`` in, Emotion on ``emotion`` out.
+"""ROS 2 lifecycle node: sensor_msgs/Image on ``image`` in; Emotion for the attended face on
+``emotion`` and FaceExpressions for every face on ``emotion/faces`` out (``core.pipeline`` does
+the work).
 
 configure reads the parameters and loads the model; activate subscribes and starts the worker;
 deactivate stops both; cleanup lets the model go. Frames arrive on the executor thread and wait in a
@@ -19,9 +21,11 @@ from ..classifiers.registry import load_classifier, resolve_model_dir
 from ..core.debug_view import annotate
 from ..core.detection import DetectorConfig
 from ..core.health import Rates, RecognizerThresholds, recognizer_level
-from ..core.pipeline import Recognizer
-from ..msg import Emotion
+from ..core.face_detection import ModelFileError
+from ..core.pipeline import ExpressionPipeline, PipelineConfig
+from ..msg import Emotion, FaceExpression, FaceExpressions
 from .diagnostics import DiagnosticsPublisher
+from .hri_bridge import HRI_MISSING, HriBridge
 from .image_conversion import array_to_image_fields, image_to_array
 from .node_main import ManagedNode, run_node
 
@@ -41,12 +45,57 @@ DETECTION_PARAMETERS = {
     'track_face': 'search near the last frame\'s face first, falling back to the whole frame',
     'full_search_every': 'with track_face: search the whole frame at least every N frames',
 }
-START_ERRORS = (ValueError, FileNotFoundError)
+PIPELINE_PARAMETERS = {
+    # parameter: (config section, field, description); the defaults are PipelineConfig()'s
+    'detector': (None, 'detector',
+                 'yunet: every face, tracked (default); haar_fallback: the original\'s four Haar '
+                 'cascades and exactly-one rule (the Haar parameters above apply)'),
+    'yunet.score_threshold': ('yunet', 'score_threshold',
+                              'YuNet faces scoring below are dropped, in (0, 1]; 0.8 keeps '
+                              'profile faces (they score 0.84-0.89)'),
+    'yunet.nms_threshold': ('yunet', 'nms_threshold',
+                            'YuNet non-maximum suppression IoU, in (0, 1]'),
+    'yunet.top_k': ('yunet', 'top_k', 'YuNet candidates kept before non-maximum suppression'),
+    'yunet.max_width': ('yunet', 'max_width',
+                        'YuNet sees a copy downscaled to at most this width; 0 for full size '
+                        '(for faces under ~80 px)'),
+    'yunet.min_size': ('yunet', 'min_size',
+                       'YuNet faces with a smaller box side (pixels) are dropped'),
+    'tracking.confirm_after': ('tracking', 'confirm_after',
+                               'frames in a row a face must be detected before it gets an ID and '
+                               'is reported'),
+    'tracking.max_missed': ('tracking', 'max_missed',
+                            'frames a face keeps its ID without a detection'),
+    'tracking.iou_threshold': ('tracking', 'iou_threshold',
+                               'least box overlap (IoU) to continue a track'),
+    'tracking.max_distance': ('tracking', 'max_distance',
+                              'else the largest centre distance, in face sizes, to continue a '
+                              'track'),
+    'tracking.time_constant': ('tracking', 'time_constant',
+                               'seconds: per-face exponential smoothing of the class scores '
+                               '(0: none)'),
+    'attend': ('tracking', 'attend',
+               'the face reported on emotion: largest, or centre (nearest the image centre)'),
+    'attend_margin': ('tracking', 'attend_margin',
+                      'hysteresis: another face must be larger (or nearer the centre, in '
+                      'half-diagonals) by this fraction to take the attention'),
+}
+START_ERRORS = (ValueError, FileNotFoundError, ModelFileError)
 
 
 def _default(field):
     value = getattr(DetectorConfig(), field)
     return list(value) if isinstance(value, tuple) else value
+
+
+def _pipeline_default(name):
+    section, field, _ = PIPELINE_PARAMETERS[name]
+    config = PipelineConfig()
+    return getattr(config if section is None else getattr(config, section), field)
+
+
+def _seconds(stamp):
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class RecognizerNode(ManagedNode):
@@ -60,11 +109,18 @@ class RecognizerNode(ManagedNode):
             description='model directory (manifest.json + model files), or the name of a shipped model '
                         '(fisherface-fer2013, fisherface-ckplus, cnn-fer2013); empty for the default',
             read_only=True))
+        self.declare_parameter('hri', True, ParameterDescriptor(
+            description='also publish the ROS4HRI (REP-155) face topics humans/faces/... when '
+                        'hri_msgs is installed (without it: off, with a one-line notice)',
+            read_only=True))
         self.declare_parameter('reliability', 'reliable', ParameterDescriptor(
             description='image subscription reliability: reliable (no frame lost to the transport), or '
                         'best_effort to connect to a best-effort camera driver', read_only=True))
         for name, description in DETECTION_PARAMETERS.items():
             self.declare_parameter(name, _default(name), ParameterDescriptor(description=description))
+        for name, (_, _, description) in PIPELINE_PARAMETERS.items():
+            self.declare_parameter(name, _pipeline_default(name), ParameterDescriptor(
+                description=description, read_only=True))
         defaults = RecognizerThresholds()
         for name, description in (('min_rate', 'WARN below this many processed frames per second while '
                                                 'frames are dropped'),
@@ -87,10 +143,20 @@ class RecognizerNode(ManagedNode):
         self.reliability = ReliabilityPolicy.BEST_EFFORT if reliability == 'best_effort' \
             else ReliabilityPolicy.RELIABLE
         self.model_dir = resolve_model_dir(self.get_parameter('model_dir').value)
-        self.recognizer = Recognizer(load_classifier(self.model_dir), self._detector_config())
+        classifier = load_classifier(self.model_dir)
+        self.recognizer = ExpressionPipeline(classifier, self._pipeline_config())
         self.classifier = self.recognizer.classifier
         self.publisher = self.create_lifecycle_publisher(Emotion, 'emotion', 10)
+        self.faces_publisher = self.create_lifecycle_publisher(FaceExpressions, 'emotion/faces',
+                                                               10)
         self.debug_publisher = self.create_lifecycle_publisher(Image, 'emotion/debug_image', 1)
+        self.hri = None
+        if self.get_parameter('hri').value:
+            if HRI_MISSING:
+                self.get_logger().info(
+                    f'ROS4HRI topics off: hri_msgs is not installed ({HRI_MISSING})')
+            else:
+                self.hri = HriBridge(self, classifier.labels)
         self.frames_received = self.frames_processed = self.frames_dropped = self.frames_failed = 0
         self.last_latency_ms = self._last_image = None
         self.last_failure = ''
@@ -109,7 +175,9 @@ class RecognizerNode(ManagedNode):
         self._worker.start()
         self.get_logger().info(
             f'listening on {self.subscription.topic_name} ({self.reliability.name.lower()}), publishing '
-            f'{self.publisher.topic_name}; model {self.classifier.id or self.model_dir} '
+            f'{self.publisher.topic_name} and {self.faces_publisher.topic_name}'
+            f'{" and ROS4HRI humans/faces/..." if self.hri is not None else ""}; detector '
+            f'{self.recognizer.detector_name}; model {self.classifier.id or self.model_dir} '
             f'({len(self.classifier.labels)} labels)')
         return super().on_activate(state)
 
@@ -120,8 +188,11 @@ class RecognizerNode(ManagedNode):
     def on_cleanup(self, state):
         self.destroy_timer(self.diagnostics_timer)
         self.diagnostics.destroy()
-        for publisher in (self.publisher, self.debug_publisher):
+        for publisher in (self.publisher, self.faces_publisher, self.debug_publisher):
             self.destroy_lifecycle_publisher(publisher)
+        if self.hri is not None:
+            self.hri.destroy()
+            self.hri = None
         self.recognizer = None
         return TransitionCallbackReturn.SUCCESS
 
@@ -146,6 +217,17 @@ class RecognizerNode(ManagedNode):
         values.update(changes or {})
         values['cascades'] = tuple(values['cascades'])
         return DetectorConfig(**values).validate()
+
+    def _pipeline_config(self):
+        sections = {'yunet': {}, 'tracking': {}}
+        for name, (section, field, _) in PIPELINE_PARAMETERS.items():
+            if section is not None:
+                sections[section][field] = self.get_parameter(name).value
+        default = PipelineConfig()
+        return PipelineConfig(
+            detector=self.get_parameter('detector').value, haar=self._detector_config(),
+            yunet=dataclasses.replace(default.yunet, **sections['yunet']),
+            tracking=dataclasses.replace(default.tracking, **sections['tracking'])).validate()
 
     def _validate_parameters(self, parameters):
         """Refuse a bad detection value with the reason, before it is set."""
@@ -182,39 +264,61 @@ class RecognizerNode(ManagedNode):
     def _process(self, msg):
         try:
             frame = image_to_array(msg)
-            recognition = self.recognizer.recognize(frame)
+            stamp = _seconds(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
+            result = self.recognizer.process(frame, stamp)
         except Exception as exc:  # one bad frame must never stop the node
             self.frames_failed += 1
             self.last_failure = str(exc)
             self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
             return
         self.frames_processed += 1
-        self.publisher.publish(self._emotion(msg.header, recognition))
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.last_latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
+        self.publisher.publish(self._emotion(msg.header, result))
+        self.faces_publisher.publish(self._faces(msg.header, result))
+        if self.hri is not None:
+            self.hri.publish(msg.header, frame, result)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        self.last_latency_ms = (now - _seconds(msg.header.stamp)) * 1e3
         if self.debug_publisher.get_subscription_count() > 0:
-            self._publish_debug(msg.header, frame, recognition)
+            self._publish_debug(msg.header, frame, result)
 
-    def _emotion(self, header, recognition):
-        out = Emotion(header=header, model=self.classifier.id, detector=recognition.detection.cascade)
+    @staticmethod
+    def _roi(box, frame_size):
+        """The box clipped to the frame, as a RegionOfInterest."""
+        x, y, w, h = box
+        x0, y0 = min(max(x, 0), frame_size[0]), min(max(y, 0), frame_size[1])
+        x1, y1 = min(max(x + w, x0), frame_size[0]), min(max(y + h, y0), frame_size[1])
+        return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
+
+    def _emotion(self, header, result):
+        out = Emotion(header=header, model=self.classifier.id, detector=result.detector)
         out.labels = list(self.classifier.labels)
         out.num_models = self.classifier.n_models
-        out.face_detected = recognition.detection.found
-        if recognition.detection.found:
-            x, y, w, h = recognition.detection.box
-            out.face_roi = RegionOfInterest(x_offset=max(x, 0), y_offset=max(y, 0), width=w, height=h)
-            prediction = recognition.prediction
-            out.expression = prediction.label
-            out.confidence = float(prediction.confidence)
-            if prediction.votes is not None:
-                out.votes = list(prediction.votes)
-                out.scores = [v / out.num_models for v in out.votes]
-            else:
-                out.scores = [float(v) for v in prediction.scores]
+        out.num_faces = result.num_faces
+        face = result.attended
+        out.face_detected = face is not None
+        if face is not None:
+            out.face_id = face.id
+            out.face_roi = self._roi(face.box, result.frame_size)
+            out.expression = face.label
+            out.confidence = face.confidence
+            out.scores = list(face.scores)
+            if face.prediction is not None and face.prediction.votes is not None:
+                out.votes = list(face.prediction.votes)
         return out
 
-    def _publish_debug(self, header, frame, recognition):
-        encoding, height, width, step, data = array_to_image_fields(annotate(frame, recognition, self.classifier.labels))
+    def _faces(self, header, result):
+        out = FaceExpressions(header=header, labels=list(self.classifier.labels),
+                              model=self.classifier.id, detector=result.detector)
+        out.attended_id = result.attended.id if result.attended is not None else ''
+        out.faces = [FaceExpression(id=f.id, roi=self._roi(f.box, result.frame_size),
+                                    visible=f.visible, detection_score=f.score, expression=f.label,
+                                    confidence=f.confidence, scores=list(f.scores))
+                     for f in result.faces]
+        return out
+
+    def _publish_debug(self, header, frame, result):
+        encoding, height, width, step, data = array_to_image_fields(
+            annotate(frame, result, self.classifier.labels))
         self.debug_publisher.publish(Image(header=header, encoding=encoding, height=height, width=width,
                                            step=step, data=data))
 

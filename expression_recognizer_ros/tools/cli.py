@@ -17,7 +17,8 @@ from ..classifiers.registry import load_classifier, resolve_model_dir
 from ..core.detection import STILL_IMAGES, DetectorConfig, FaceDetector
 from .evaluation import format_report, plot_report, report
 from ..classifiers.fisherface import DECISIONS
-from ..core.pipeline import Recognizer
+from ..core.pipeline import (DETECTORS, STILL_IMAGE_TRACKING, YUNET, ExpressionPipeline,
+                             PipelineConfig)
 from ..core.preprocessing import FEATURES, Preprocessing, crop
 from .training import CLASSIFIERS, TrainConfig, train
 
@@ -97,13 +98,14 @@ def cmd_evaluate(args):
     missing = Counter()
     if args.detect_faces:
         full = dataset
-        dataset, missing_idx = datasets.crop_faces(full, FaceDetector(STILL_IMAGES), model.preprocessing.margin)
+        dataset, missing_idx = datasets.pipeline_faces(full, still_pipeline(model, args.detector))
         missing = Counter(full.labels[i] for i in missing_idx)
     predictions = model.predict(dataset.images)
     result = report(dataset.labels, [p.label for p in predictions], list(model.labels), sum(missing.values()))
     result['model'] = model.id
     result['dataset'] = {'path': args.dataset, 'split': args.split, 'checksum': dataset.checksum,
-                         'left_out_labels': unknown, 'detect_faces': args.detect_faces}
+                         'left_out_labels': unknown, 'detect_faces': args.detect_faces,
+                         'detector': args.detector if args.detect_faces else None}
     if args.detect_faces:
         result['per_class_end_to_end'] = _per_class_end_to_end(result, missing)
     print(format_report(result))
@@ -156,8 +158,15 @@ def _per_class_end_to_end(result, missing):
     return per
 
 
+def still_pipeline(classifier, detector=YUNET):
+    """The run-time pipeline for unrelated still images: no tracking delay, no smoothing."""
+    return ExpressionPipeline(classifier, PipelineConfig(detector=detector, haar=STILL_IMAGES,
+                                                         tracking=STILL_IMAGE_TRACKING))
+
+
 def cmd_classify(args):
-    recognizer = Recognizer(load_classifier(args.models), STILL_IMAGES)
+    pipeline = still_pipeline(load_classifier(args.models), args.detector)
+    labels = pipeline.classifier.labels
     status = 0
     for path in args.images:
         image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR) if os.path.isfile(path) else None
@@ -165,14 +174,18 @@ def cmd_classify(args):
             print(f'{path}: not a readable image', file=sys.stderr)
             status = 1
             continue
-        result = recognizer.recognize(image)
-        if result.prediction is None:
-            print(f'{path}: {result.detection.outcome.replace("_", " ")}')
+        pipeline.reset()
+        result = pipeline.process(image)
+        if not result.faces:
+            outcome = result.detection.outcome if result.detection is not None else 'no_face'
+            print(f'{path}: {outcome.replace("_", " ")}')
             continue
-        p = result.prediction
-        votes = ' '.join(f'{label}={score:g}' for label, score in zip(recognizer.classifier.labels, p.scores))
-        print(f'{path}: {p.label} (confidence {p.confidence:.2f}; {votes}) face {result.detection.box} '
-              f'by {result.detection.cascade}')
+        for face in result.faces:   # largest first
+            p = face.prediction
+            votes = ' '.join(f'{label}={score:g}' for label, score in zip(labels, p.scores))
+            which = f' {len(result.faces)} faces, face {face.id}' if len(result.faces) > 1 else ''
+            print(f'{path}:{which} {p.label} (confidence {p.confidence:.2f}; {votes}) '
+                  f'face {face.box} by {result.detector}')
     return status
 
 
@@ -190,11 +203,19 @@ def cmd_benchmark(args):
         frames = compose_frames(args.count, seed=args.seed, smallest=0.3, clip=30)
         how = (f'{len(frames)} 640x480 frames composed from the bundled photos (seed {args.seed}): 1-s clips of 30 '
                'in which a face of 48-160 px drifts, the last 5 of each without a face')
-    overrides = {'lazy_cascades': args.lazy, 'detect_max_width': args.max_width,
-                 'min_size_ratio': args.min_size_ratio, 'track_face': args.track}
-    config = dataclasses.replace(DetectorConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {'lazy_cascades': args.lazy, 'min_size_ratio': args.min_size_ratio,
+                 'track_face': args.track}
+    if args.detector == 'haar_fallback':
+        overrides['detect_max_width'] = args.max_width
+    haar = dataclasses.replace(DetectorConfig(),
+                               **{k: v for k, v in overrides.items() if v is not None})
+    config = PipelineConfig(detector=args.detector, haar=haar)
+    if args.max_width is not None and args.detector == YUNET:
+        yunet = dataclasses.replace(config.yunet, max_width=args.max_width)
+        config = dataclasses.replace(config, yunet=yunet)
     print(how)
-    result = benchmark(frames, load_classifier(args.models), args.models, config, args.threads, args.repeats)
+    result = benchmark(frames, load_classifier(args.models), args.models, config, args.threads,
+                       args.repeats, args.count_frames)
     result['input'] = how
     print(format_benchmark(result))
     if args.json:
@@ -247,6 +268,9 @@ def build_parser():
     _add_dataset_args(p)
     p.add_argument('--split', help='FER2013 Usage to evaluate, e.g. PrivateTest')
     p.add_argument('--detect-faces', action='store_true', help='detect -> crop -> classify (end to end)')
+    p.add_argument('--detector', choices=DETECTORS, default=YUNET,
+                   help='with --detect-faces: yunet (largest face, aligned) or haar_fallback '
+                        '(the original)')
     p.add_argument('--margin', type=float, help="crop margin around Haar boxes instead of the model's (tuning)")
     p.add_argument('--json', help='write the figures as JSON here')
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
@@ -259,8 +283,11 @@ def build_parser():
     p.add_argument('--margins', type=float, nargs='+', default=[-0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2])
     p.set_defaults(func=cmd_tune_margin)
 
-    p = sub.add_parser('classify', help='detect the face in images and print the expression')
+    p = sub.add_parser('classify', help='detect the faces in images and print their expressions')
     p.add_argument('images', nargs='+')
+    p.add_argument('--detector', choices=DETECTORS, default=YUNET,
+                   help='yunet (every face, aligned) or haar_fallback (the original: exactly '
+                        'one face)')
     p.add_argument('--models', default=None, help='model directory (default: the shipped default)')
     p.set_defaults(func=cmd_classify)
 
@@ -271,8 +298,14 @@ def build_parser():
     p.add_argument('--seed', type=int, default=0, help='seed of the composed frames')
     p.add_argument('--repeats', type=int, default=3, help='passes over the frames')
     p.add_argument('--threads', type=int, default=1, help='OpenCV threads (1: one core)')
+    p.add_argument('--detector', choices=DETECTORS, default=YUNET,
+                   help='detector of the default pipeline (b)')
+    p.add_argument('--count-frames', type=int, default=30,
+                   help='frames per face count (0, 1, 2, 5 faces) for the per-face-count timing; '
+                        '0 skips it')
     p.add_argument('--lazy', action=argparse.BooleanOptionalAction, help='override the default lazy cascades')
-    p.add_argument('--max-width', type=int, help='override the default detection width (0: full frame)')
+    p.add_argument('--max-width', type=int,
+                   help='override the chosen detector\'s default detection width (0: full frame)')
     p.add_argument('--min-size-ratio', type=float, help='override the default minimum face size ratio')
     p.add_argument('--track', action=argparse.BooleanOptionalAction, help='override the default face tracking')
     p.add_argument('--json', help='write the figures as JSON here')

@@ -153,6 +153,24 @@ def crop_faces(dataset, detector, margin=0.0):
     return cropped, missing
 
 
+def pipeline_faces(dataset, pipeline):
+    """The crop the run-time pipeline classifies for every image's attended (largest) face;
+    returns (faces dataset, indices where it found no face). ``pipeline``: a
+    ``core.pipeline.ExpressionPipeline`` without tracking delay (``STILL_IMAGE_TRACKING``)."""
+    keep, faces, missing = [], [], []
+    for i, image in enumerate(dataset.images):
+        pipeline.reset()
+        attended = pipeline.process(image).attended
+        if attended is not None and attended.crop is not None:
+            keep.append(i)
+            faces.append(attended.crop)
+        else:
+            missing.append(i)
+    cropped = dataset.subset(keep)
+    cropped.images = faces
+    return cropped, missing
+
+
 def subject_folds(subjects, k=5, seed=0):
     """Split image indices into k folds with no subject in two folds (largest subjects placed first)."""
     ids = sorted(set(subjects))

@@ -1,0 +1,122 @@
+"""ROS4HRI (REP-155) face topics from the recognizer's results, for the ROS human-robot-interaction
+stack (pyhri, hri_fullbody, people-aware navigation...) to consume.
+
+Published, relative to the node's namespace (``/humans/faces/...`` without one), every frame:
+- ``humans/faces/tracked`` (hri_msgs/IdsList): the IDs of the faces in view;
+- per face ID, publishers created when the ID appears and destroyed when it goes:
+  ``humans/faces/<id>/roi`` (hri_msgs/NormalizedRegionOfInterest2D: the box in [0, 1] frame
+  coordinates, c = the detector's score), ``humans/faces/<id>/cropped`` (sensor_msgs/Image: the box
+  cut from the source image, as it came), ``humans/faces/<id>/aligned`` (sensor_msgs/Image, mono8:
+  the crop the classifier saw), ``humans/faces/<id>/expression`` (hri_msgs/Expression).
+
+Every message's header is the source image's (capture stamp, camera frame). The expression token
+is the smoothed arg-max label (the package's tokens are hri_msgs/Expression's; CK+'s ``contempt``,
+which hri_msgs lacks, is sent as ``disgusted``, its nearest basic emotion); ``confidence`` is that
+label's smoothed score: a calibrated probability for the CNN, a vote share for the Fisherfaces.
+
+Valence and arousal are the class probabilities' expectation over a circumplex table
+(``CIRCUMPLEX``): each basic expression's approximate place in Russell's circumplex model of affect
+(J. Russell, "A circumplex model of affect", 1980), rounded to one decimal, close to the mean
+valence/arousal that AffectNet's annotators gave each category. So a face 60% happy and 40% neutral
+has valence 0.6 x 0.8 = 0.48 and arousal 0.6 x 0.4 = 0.24; an uncertain face stays near the
+centre.
+
+Without hri_msgs (``import`` fails) the bridge is off and the node says so in one line.
+"""
+
+import numpy as np
+from sensor_msgs.msg import Image
+
+from .image_conversion import array_to_image_fields
+
+try:
+    from hri_msgs.msg import Expression, IdsList, NormalizedRegionOfInterest2D
+    HRI_MISSING = ''
+except ImportError as exc:   # optional: hri_msgs comes from rosdep (ros-<distro>-hri-msgs)
+    Expression = IdsList = NormalizedRegionOfInterest2D = None
+    HRI_MISSING = str(exc)
+
+# label: (valence, arousal), each in [-1, 1]
+CIRCUMPLEX = {
+    'neutral': (0.0, 0.0),
+    'happy': (0.8, 0.4),
+    'surprised': (0.2, 0.8),
+    'scared': (-0.6, 0.7),
+    'angry': (-0.6, 0.6),
+    'disgusted': (-0.7, 0.3),
+    'sad': (-0.7, -0.4),
+    'contempt': (-0.5, 0.2),
+}
+TOKENS = {'contempt': 'disgusted'}   # labels without an hri_msgs/Expression token
+
+
+def valence_arousal(labels, scores):
+    """Expected (valence, arousal) of the class scores over ``CIRCUMPLEX`` (unknown labels count as
+    the centre); scores are normalised first, so vote shares and probabilities both work."""
+    p = np.clip(np.asarray(scores, np.float64), 0.0, None)
+    total = p.sum()
+    if total <= 0:
+        return 0.0, 0.0
+    table = np.array([CIRCUMPLEX.get(label, (0.0, 0.0)) for label in labels])
+    valence, arousal = (p / total) @ table
+    return float(valence), float(arousal)
+
+
+class HriBridge:
+    """Per-face ROS4HRI publishers on ``node``, kept in step with the tracked IDs."""
+
+    def __init__(self, node, labels, prefix='humans/faces'):
+        self.node, self.labels, self.prefix = node, list(labels), prefix
+        self.tracked = node.create_publisher(IdsList, f'{prefix}/tracked', 10)
+        self.faces = {}    # id -> {'roi': publisher, 'cropped': ..., 'aligned': ..., ...}
+
+    def _open(self, face_id):
+        topic = f'{self.prefix}/{face_id}'
+        create = self.node.create_publisher
+        return {'roi': create(NormalizedRegionOfInterest2D, f'{topic}/roi', 10),
+                'cropped': create(Image, f'{topic}/cropped', 10),
+                'aligned': create(Image, f'{topic}/aligned', 10),
+                'expression': create(Expression, f'{topic}/expression', 10)}
+
+    def _close(self, face_id):
+        for publisher in self.faces.pop(face_id).values():
+            self.node.destroy_publisher(publisher)
+
+    def publish(self, header, frame, result):
+        """One frame's ``pipeline.FrameResult``: each face's ROI, crops and expression, then
+        the IDs."""
+        ids = [face.id for face in result.faces]
+        for gone in [i for i in self.faces if i not in ids]:
+            self._close(gone)
+        width, height = result.frame_size
+        for face in result.faces:
+            if face.id not in self.faces:
+                self.faces[face.id] = self._open(face.id)
+            publishers = self.faces[face.id]
+            x, y, w, h = face.box
+            x0, y0 = min(max(x, 0), width), min(max(y, 0), height)
+            x1, y1 = min(max(x + w, x0), width), min(max(y + h, y0), height)
+            publishers['roi'].publish(NormalizedRegionOfInterest2D(
+                header=header, xmin=x0 / width, ymin=y0 / height, xmax=x1 / width,
+                ymax=y1 / height, c=float(face.score)))
+            if face.visible and x1 > x0 and y1 > y0:
+                publishers['cropped'].publish(self._image(header, frame[y0:y1, x0:x1]))
+            if face.crop is not None:
+                publishers['aligned'].publish(self._image(header, face.crop))
+            valence, arousal = valence_arousal(self.labels, face.scores)
+            publishers['expression'].publish(Expression(
+                header=header, expression=TOKENS.get(face.label, face.label), valence=valence,
+                arousal=arousal, confidence=float(face.confidence)))
+        self.tracked.publish(IdsList(header=header, ids=ids))
+
+    @staticmethod
+    def _image(header, array):
+        encoding, height, width, step, data = array_to_image_fields(np.ascontiguousarray(array))
+        return Image(header=header, encoding=encoding, height=height, width=width, step=step,
+                     data=data)
+
+    def destroy(self):
+        """Every publisher, for the node's cleanup."""
+        for face_id in list(self.faces):
+            self._close(face_id)
+        self.node.destroy_publisher(self.tracked)
