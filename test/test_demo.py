@@ -33,6 +33,8 @@ def test_demo_on_a_folder_of_mixed_sizes(tmp_path):
     lines = [line for line in result.stdout.splitlines() if line.startswith('[')]
     for name in names:
         assert sum(f'] {name}: ' in line for line in lines) == 1, result.stdout
+    # unrelated stills: each photo's face reported at once (no three-frame track confirmation)
+    assert all(' of 1 by yunet' in line for line in lines), result.stdout
     assert 'processed 3, dropped (newer frame arrived first) 0' in result.stdout, result.stdout
     assert (out / 'demo.gif').stat().st_size > 0 and cv2.imread(str(out / 'contact_sheet.png')) is not None
 

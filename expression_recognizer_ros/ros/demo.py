@@ -92,7 +92,8 @@ class EmotionPrinter(Node):
         votes = ' '.join(f'{label}:{v}' for label, v in zip(msg.labels, msg.votes) if v)
         roi = msg.face_roi
         print(f'[{stamp:.3f}] {name}: {msg.expression:<9} confidence {msg.confidence:.2f}  votes {votes}  '
-              f'face {roi.width}x{roi.height}@({roi.x_offset},{roi.y_offset}) by {msg.detector}', flush=True)
+              f'face {msg.face_id} {roi.width}x{roi.height}@({roi.x_offset},{roi.y_offset}) of '
+              f'{msg.num_faces} by {msg.detector}', flush=True)
 
 
 def main(argv=None):
@@ -114,9 +115,16 @@ def main(argv=None):
     print(f'demo input: {source}', flush=True)
     # The same wiring as launch/recognizer.launch.py: the recognizer's ``image`` is the camera's image_raw.
     model = ['-p', f'recognizer:model_dir:={args.model}'] if args.model else []
-    stop = init_with_stop_signals(['--ros-args', '--params-file', args.params, '-p', f'camera:source:={source}',
-                                   '-p', f'camera:loop:={args.loop}', '-p', f'camera:frame_rate:={rate}',
-                                   *model, '-r', 'recognizer:image:=image_raw'])
+    # Photos of a folder are unrelated stills: every face reported at once, no track across them.
+    still = []
+    if os.path.isdir(source):
+        for name, value in (('confirm_after', 1), ('max_missed', 0), ('time_constant', 0.0)):
+            still += ['-p', f'recognizer:tracking.{name}:={value}']
+    stop = init_with_stop_signals(['--ros-args', '--params-file', args.params,
+                                   '-p', f'camera:source:={source}',
+                                   '-p', f'camera:loop:={args.loop}',
+                                   '-p', f'camera:frame_rate:={rate}', *model, *still,
+                                   '-r', 'recognizer:image:=image_raw'])
     nodes = []
     try:
         recognizer, camera = RecognizerNode(), CameraNode()
