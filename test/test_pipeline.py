@@ -118,3 +118,19 @@ def test_nobody_in_view_is_no_face_not_an_error(classifier):
     for i in range(5):
         result = pipeline.process(np.full((480, 640, 3), 127, np.uint8), i / 15.0)
         assert result.num_faces == 0 and result.attended is None and result.detector == 'yunet'
+
+
+def test_debug_view_draws_every_face_and_highlights_the_attended_one(classifier, two_people):
+    from expression_recognizer_ros.core.debug_view import AMBER, GREEN, annotate
+    frames, _ = two_people
+    pipeline = ExpressionPipeline(classifier)
+    for i, frame in enumerate(frames[:4]):
+        result = pipeline.process(frame, i / 15.0)
+    assert result.num_faces == 2
+    out = annotate(frames[3], result, classifier.labels)
+    for face in result.faces:
+        x, y, w, h = face.box
+        edge = out[y + h // 2, x - 1:x + 2].reshape(-1, 3)    # the box's left side, 3 px wide
+        colour = GREEN if face is result.attended else AMBER
+        assert any((pixel == colour).all() for pixel in edge), (face.id, edge)
+    assert not (out == frames[3]).all()
