@@ -17,6 +17,7 @@ LABELS = ('angry', 'disgusted', 'scared', 'happy', 'sad', 'surprised', 'neutral'
 
 
 def test_valence_and_arousal_are_the_expectation_over_the_circumplex_table():
+    """The README's table and example: what a consumer of /expression can rely on."""
     assert valence_arousal(LABELS, [0, 0, 0, 1, 0, 0, 0]) == CIRCUMPLEX['happy']
     valence, arousal = valence_arousal(LABELS, [0, 0, 0, 0.6, 0, 0, 0.4])
     assert (round(valence, 6), round(arousal, 6)) == (0.48, 0.24)     # the module text's example
@@ -27,11 +28,13 @@ def test_valence_and_arousal_are_the_expectation_over_the_circumplex_table():
 
 
 def face(face_id, label='happy', box=(10, 20, 100, 100)):
+    """A tracked face certain of one label, as the pipeline would report it."""
     scores = tuple(1.0 if name == label else 0.0 for name in LABELS)
     return FaceResult(face_id, box, 0.9, label, 1.0, scores, crop=np.zeros((48, 48), np.uint8))
 
 
 def test_per_face_publishers_come_and_go_with_the_ids(node):
+    """REP-155: per-ID topics exist while the ID is tracked and go when it goes."""
     from std_msgs.msg import Header
     bridge = HriBridge(node, LABELS, prefix='hri_test/humans/faces')
     expressions, tracked = [], []

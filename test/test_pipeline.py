@@ -19,6 +19,7 @@ from expression_recognizer_ros.core.preprocessing import to_gray
 
 @pytest.fixture(scope='module')
 def classifier():
+    """The shipped default model."""
     return load_classifier(default_model_dir())
 
 
@@ -41,6 +42,7 @@ def person_at(face, truth):
 
 
 def test_every_face_gets_a_stable_id_and_the_largest_is_attended(classifier, two_people):
+    """Two people: both reported with their own IDs from the third frame, the larger attended."""
     frames, truths = two_people
     pipeline = ExpressionPipeline(classifier)
     ids, attended = set(), set()
@@ -96,6 +98,7 @@ def test_scores_are_smoothed_in_seconds_per_face(classifier):
 
 
 def test_haar_fallback_keeps_the_exactly_one_rule(classifier, two_people, photos):
+    """detector haar_fallback answers exactly as the original's FaceDetector and crop."""
     config = PipelineConfig(detector=HAAR_FALLBACK, haar=STILL_IMAGES,
                             tracking=STILL_IMAGE_TRACKING)
     pipeline = ExpressionPipeline(classifier, config)
@@ -114,6 +117,7 @@ def test_haar_fallback_keeps_the_exactly_one_rule(classifier, two_people, photos
 
 
 def test_nobody_in_view_is_no_face_not_an_error(classifier):
+    """Empty frames: no face, no attended face, no exception."""
     pipeline = ExpressionPipeline(classifier)
     for i in range(5):
         result = pipeline.process(np.full((480, 640, 3), 127, np.uint8), i / 15.0)
@@ -121,6 +125,7 @@ def test_nobody_in_view_is_no_face_not_an_error(classifier):
 
 
 def test_debug_view_draws_every_face_and_highlights_the_attended_one(classifier, two_people):
+    """The debug image tells the attended face from the others."""
     from expression_recognizer_ros.core.debug_view import AMBER, GREEN, annotate
     frames, _ = two_people
     pipeline = ExpressionPipeline(classifier)

@@ -117,6 +117,7 @@ def run_default(frames, pipeline, fps=30.0):
 
 
 def iou(a, b):
+    """Intersection over union of two (x, y, w, h) boxes."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
