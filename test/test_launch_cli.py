@@ -120,9 +120,13 @@ def test_default_camera_without_a_webcam(arguments, opened):
     try:
         lines = []
         end = time.monotonic() + 60
-        while time.monotonic() < end and not any('process has died' in line for line in lines):
+        # Wait for both: the camera's end and the recognizer active. A Ctrl-C in the very moment a
+        # process dies, or while launch drives a lifecycle transition (YuNet's load made the
+        # recognizer's configure end near that moment), can abort launch itself (seen here).
+        while time.monotonic() < end and not (any('process has died' in line for line in lines)
+                                              and any('listening on' in line for line in lines)):
             lines.append(launch.stdout.readline())
-        time.sleep(1.0)   # a Ctrl-C in the very moment a process dies can hang launch itself (seen here)
+        time.sleep(1.0)
     finally:
         log = ''.join(lines) + ctrl_c(launch)
     assert f'camera: cannot open {opened} (/dev/video{opened[-1]}): no such device or it is busy' in log, log
