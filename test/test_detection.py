@@ -27,8 +27,8 @@ def test_shipped_yaml_states_the_code_defaults():
     """config/recognizer.yaml repeats the defaults for users to edit; it must not drift from the code."""
     with open(package_path('config', 'recognizer.yaml'), encoding='utf-8') as f:
         params = yaml.safe_load(f)['recognizer']['ros__parameters']
-    for name, (field, _) in DETECTION_PARAMETERS.items():
-        default = getattr(DetectorConfig(), field)
+    for name in DETECTION_PARAMETERS:
+        default = getattr(DetectorConfig(), name)
         assert params[name] == (list(default) if isinstance(default, tuple) else default), name
 
 

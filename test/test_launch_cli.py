@@ -120,9 +120,12 @@ def test_default_camera_without_a_webcam(arguments, opened):
     try:
         lines = []
         end = time.monotonic() + 60
-        while time.monotonic() < end and not any('process has died' in line for line in lines):
+        while time.monotonic() < end and not all(any(text in line for line in lines)
+                                                 for text in ('process has died', 'listening on')):
             lines.append(launch.stdout.readline())
-        time.sleep(1.0)   # a Ctrl-C in the very moment a process dies can hang launch itself (seen here)
+        # Ctrl-C once the recognizer is active: while launch still waits for a node's lifecycle
+        # service, shutting it down can abort launch_ros itself ("terminate called ...", seen here).
+        time.sleep(1.0)
     finally:
         log = ''.join(lines) + ctrl_c(launch)
     assert f'camera: cannot open {opened} (/dev/video{opened[-1]}): no such device or it is busy' in log, log
