@@ -1,11 +1,12 @@
-"""pip install for use without ROS: the core and the ``expression-recognizer`` command.
+"""
+pip install for use without ROS: the core and the ``expression-recognizer`` command.
 
 The ROS build (colcon, CMakeLists.txt) installs the same package plus the Emotion message and nodes.
 The version has one source, package.xml.
 """
 
-import re
 from pathlib import Path
+import re
 
 from setuptools import find_packages, setup
 

@@ -1,4 +1,5 @@
-"""Facial expression recognition for ROS 2: Haar-cascade fallback + Fisherface ensemble.
+"""
+Facial expression recognition for ROS 2: Haar-cascade fallback + Fisherface ensemble.
 
 Four layers, each a subpackage whose docstring says what it may import:
 ``core`` (detection, preprocessing, the pipeline: numpy and cv2 only), ``classifiers`` (the model

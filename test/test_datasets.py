@@ -1,13 +1,12 @@
 import shutil
 
+from conftest import CKPLUS, YALE
 import numpy as np
 import pytest
 
+from expression_recognizer_ros.core.labels import canonical, FER2013_CLASSES
 from expression_recognizer_ros.tools.datasets import load_folder, subject_folds
-from expression_recognizer_ros.core.labels import FER2013_CLASSES, canonical
 from expression_recognizer_ros.tools.training import model_labels
-
-from conftest import CKPLUS, YALE
 
 
 def test_fer2013_rows_splits_and_checksum(fer2013):
@@ -22,6 +21,7 @@ def test_fer2013_rows_splits_and_checksum(fer2013):
 
 def test_fer2013_plain_csv_equals_gzipped(fer2013, tmp_path):
     import gzip
+
     from expression_recognizer_ros.tools.datasets import load_fer2013
     with gzip.open(fer2013_path(), 'rb') as f:
         head = b''.join(f.readline() for _ in range(101))

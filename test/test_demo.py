@@ -5,13 +5,12 @@ import os
 import subprocess
 import sys
 
+from conftest import PHOTOS
 import cv2
 import numpy as np
 
 from expression_recognizer_ros.core.frame_source import FrameSource
 from expression_recognizer_ros.tools.media import contact_sheet, write_gif
-
-from conftest import PHOTOS
 
 
 def test_demo_on_a_folder_of_mixed_sizes(tmp_path):

@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.classifiers.registry import load_classifier
 from expression_recognizer_ros.classifiers.ensemble import train_ensemble
-from expression_recognizer_ros.core.preprocessing import Preprocessing, prepare_batch
+from expression_recognizer_ros.classifiers.registry import load_classifier
+from expression_recognizer_ros.core.preprocessing import prepare_batch, Preprocessing
 
 SPEC = Preprocessing(size=32, equalize=True, features='hog')
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from expression_recognizer_ros.classifiers.fisherface import FisherfaceModel, train_fisherface
-from expression_recognizer_ros.core.preprocessing import Preprocessing, prepare_batch
+from expression_recognizer_ros.core.preprocessing import prepare_batch, Preprocessing
 
 
 @pytest.fixture(scope='module')

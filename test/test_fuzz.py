@@ -1,14 +1,16 @@
 """Bounded-time fuzzing of what a frame from the network meets first: message conversion and the
 pipeline's entry point. Either an answer or a ValueError that says why; never anything else."""
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 from types import SimpleNamespace
 
+from hypothesis import given, HealthCheck, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+
 from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
-from expression_recognizer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, image_to_array
 from expression_recognizer_ros.core.pipeline import Recognizer
+from expression_recognizer_ros.ros.image_conversion import image_to_array, SUPPORTED_ENCODINGS
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

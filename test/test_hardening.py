@@ -5,16 +5,16 @@ import shutil
 import subprocess
 import time
 
+from conftest import PHOTOS
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image
-
-from conftest import PHOTOS
-from expression_recognizer_ros.msg import Emotion
 from test_ros import LIB, PARAMS, spin_until, start, stop
+
+from expression_recognizer_ros.msg import Emotion
 
 FACE = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
 

@@ -1,7 +1,14 @@
 """Diagnostics levels from rates and thresholds (the nodes publish what these return)."""
 
-from expression_recognizer_ros.core.health import ERROR, OK, WARN, Rates, RecognizerThresholds, camera_level, \
-    recognizer_level
+from expression_recognizer_ros.core.health import (
+    camera_level,
+    ERROR,
+    OK,
+    Rates,
+    recognizer_level,
+    RecognizerThresholds,
+    WARN,
+)
 
 T = RecognizerThresholds(min_rate=5.0, max_latency_ms=200.0, stale_after=5.0)
 

@@ -9,9 +9,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from conftest import REPO
+import pytest
 
 PACKAGE = 'expression_recognizer_ros'
 SOURCE = os.path.join(REPO, PACKAGE)
@@ -25,7 +24,7 @@ BLOCKED = ('rclpy', 'torch', 'rcl_interfaces', 'sensor_msgs', 'std_msgs', 'diagn
 
 # Runs in a fresh interpreter: any import of a BLOCKED top-level name raises ImportError, then every
 # module of core and classifiers is imported by name.
-IMPORT_ALL = f'''
+IMPORT_ALL = f"""
 import importlib, importlib.abc, os, pkgutil, sys
 
 class Block(importlib.abc.MetaPathFinder):
@@ -42,7 +41,7 @@ for layer in ('core', 'classifiers'):
         print(f'{{layer}}.{{module.name}}')
 leaked = sorted(m for m in sys.modules if m.split('.')[0] in {BLOCKED!r})
 assert not leaked, leaked
-'''
+"""
 
 
 def imported_modules(path, package):

@@ -4,12 +4,12 @@ the figures; bounds are loose, since this is a shared machine, not a benchmark."
 
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from test_ros import PARAMS, start, stop
 
 from expression_recognizer_ros.ros.latency import StampedFrames
-from test_ros import PARAMS, start, stop
 
 SECONDS = 60
 

@@ -1,22 +1,23 @@
-"""The one interface over every model backend: ``Classifier``, ``Prediction`` and the manifest.
+"""
+The one interface over every model backend: ``Classifier``, ``Prediction`` and the manifest.
 
 A model directory holds ``manifest.json`` and the backend's files. Every backend answers ``predict``
 with a ``Prediction`` per face, so nodes and tools never care which backend they run. This module
 imports no backend; ``registry`` picks one by the manifest's ``backend``.
 """
 
+from dataclasses import dataclass
 import hashlib
 import json
 import os
 import platform
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import scipy
 
 from .. import __version__
-from ..core.preprocessing import Preprocessing, prepare_batch
+from ..core.preprocessing import prepare_batch, Preprocessing
 
 MANIFEST = 'manifest.json'
 FORMAT_VERSION = 1
@@ -24,9 +25,11 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Prediction:
-    """label: the decision; confidence: winning votes / models (ensemble) or probability;
+    """
+    label: the decision; confidence: winning votes / models (ensemble) or probability;
     scores: one value per classifier label, in the classifier's label order (votes or probabilities);
-    votes: the same counts as integers when the backend votes (``Classifier.n_models`` voters), else None."""
+    votes: the same counts as integers when the backend votes (``Classifier.n_models`` voters), else None.
+    """
 
     label: str
     confidence: float
@@ -90,7 +93,8 @@ def write_manifest(model_dir, manifest):
 
 
 class Classifier:
-    """The contract every backend keeps (subclasses set ``BACKEND`` and implement ``predict_vectors``,
+    """
+    The contract every backend keeps (subclasses set ``BACKEND`` and implement ``predict_vectors``,
     ``save`` and ``from_manifest``).
 
     labels: label names, the order of ``Prediction.scores``; preprocessing: the manifest's; manifest: as
@@ -122,8 +126,10 @@ class Classifier:
         return self.predict_vectors(self.features(faces))
 
     def predict_members(self, X):
-        """(predictions, member labels): the member labels are an (n, n_models) array of label indices,
-        one column per voting model, or None for a backend that does not vote."""
+        """
+        (predictions, member labels): the member labels are an (n, n_models) array of label indices,
+        one column per voting model, or None for a backend that does not vote.
+        """
         return self.predict_vectors(X), None
 
     def save_manifest(self, model_dir, manifest, files, **extra):

@@ -1,4 +1,5 @@
-"""Fisherfaces (PCA then LDA) trained in NumPy/SciPy, stored in OpenCV's own model format.
+"""
+Fisherfaces (PCA then LDA) trained in NumPy/SciPy, stored in OpenCV's own model format.
 
 OpenCV's ``FisherFaceRecognizer.train`` uses a general eigen-solver on a D x D matrix and took over
 20 minutes for ten FER2013 models here; solving the symmetric generalized problem Sb v = l Sw v with
@@ -91,7 +92,8 @@ def _squared_distances(A, B):
 
 
 def train_fisherface(X, y, decision='centroid-prior', pca_components=0):
-    """Train one Fisherface model on rows X (float64, n x D) with integer class indices y.
+    """
+    Train one Fisherface model on rows X (float64, n x D) with integer class indices y.
 
     As OpenCV: PCA to ``n - c`` components (``pca_components`` > 0 keeps fewer, a regularizer), then
     LDA to ``c - 1`` components; ``neighbour`` keeps OpenCV's unit-length directions in the PCA space,

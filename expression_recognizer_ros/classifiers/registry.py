@@ -2,19 +2,21 @@
 
 import os
 
-from ..core.resources import package_path
 from .base import read_manifest
 from .cnn import CnnClassifier
 from .ensemble import FisherfaceEnsemble
 from .svm import LinearSvm
+from ..core.resources import package_path
 
 DEFAULT_MODEL = 'fisherface-fer2013'  # chosen by end-to-end accuracy on the Yale faces: models/README.md
 BACKENDS = {cls.BACKEND: cls for cls in (FisherfaceEnsemble, LinearSvm, CnnClassifier)}
 
 
 def load_classifier(model_dir):
-    """Load a model directory, or a shipped model by name (``cnn-fer2013``); the manifest's ``backend``
-    picks the class."""
+    """
+    Load a model directory, or a shipped model by name (``cnn-fer2013``); the manifest's ``backend``
+    picks the class.
+    """
     model_dir = resolve_model_dir(model_dir)
     manifest = read_manifest(model_dir)
     backend = BACKENDS.get(manifest['backend'])

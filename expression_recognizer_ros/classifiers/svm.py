@@ -1,4 +1,5 @@
-"""The original's FER2013 baseline: a linear SVM on raw pixels, kept to compare on the same splits.
+"""
+The original's FER2013 baseline: a linear SVM on raw pixels, kept to compare on the same splits.
 
 scikit-learn trains it (an optional dependency, training only); inference is one NumPy product.
 """

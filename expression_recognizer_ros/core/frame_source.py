@@ -12,11 +12,13 @@ class CameraError(RuntimeError):
 
 
 class FrameSource:
-    """``read()`` returns the next BGR frame, or None at the end of a file or folder without ``loop``.
+    """
+    ``read()`` returns the next BGR frame, or None at the end of a file or folder without ``loop``.
 
     ``name`` says which frame ``read()`` returned last (an image's file name, or ``frame N`` of a
     video or device), so that output can be traced back to its input; ``fps`` is a video file's own
-    frame rate (None for devices and folders)."""
+    frame rate (None for devices and folders).
+    """
 
     def __init__(self, source, width=0, height=0, loop=True):
         self.source = str(source)

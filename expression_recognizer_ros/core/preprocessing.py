@@ -1,4 +1,5 @@
-"""Turning a frame and a face box into the exact input a model was trained on.
+"""
+Turning a frame and a face box into the exact input a model was trained on.
 
 A model's manifest records its ``Preprocessing``; inference rebuilds it from there, so training and
 run time cannot drift apart.
@@ -14,9 +15,11 @@ FEATURES = ('pixels', 'hog')
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """size: side of the square model input; equalize: histogram equalization of the crop;
+    """
+    size: side of the square model input; equalize: histogram equalization of the crop;
     margin: fraction of the detected box's side added on every side before cropping (negative
-    crops tighter), so run-time Haar crops match the framing of the training faces."""
+    crops tighter), so run-time Haar crops match the framing of the training faces.
+    """
 
     size: int = 48
     equalize: bool = False

@@ -1,4 +1,5 @@
-"""ROS layer: the nodes and what only they need.
+"""
+ROS layer: the nodes and what only they need.
 
 Lives here: the camera, recognizer and mirror nodes, their shared ``node_main``, ``image_conversion``
 (sensor_msgs/Image fields to arrays and back), ``diagnostics`` (the DiagnosticArray publisher), the

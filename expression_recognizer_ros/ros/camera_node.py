@@ -1,25 +1,27 @@
-"""ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or
+"""
+ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or
 image folder. configure opens the source, activate starts publishing, deactivate pauses, cleanup
-releases the source."""
+releases the source.
+"""
 
-import time
 from collections import OrderedDict
+import time
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
 
-from ..core.frame_source import CameraError, FrameSource
-from ..core.health import Rates, camera_level
 from .diagnostics import DiagnosticsPublisher
 from .image_conversion import array_to_image_fields
 from .node_main import ManagedNode, run_node
+from ..core.frame_source import CameraError, FrameSource
+from ..core.health import camera_level, Rates
 
 DEFAULT_RATE = 30.0       # frames per second for devices and image folders when frame_rate is 0
 KEEP_FRAME_NAMES = 300    # stamps remembered in frame_names (10 s at 30 Hz)
 PARAMETERS = {
     'source': ('0', 'camera index, /dev/videoN, a video file, or a folder of images played in name order'),
-    'frame_rate': (0.0, 'frames per second to publish; 0: a video file\'s own rate, else 30'),
+    'frame_rate': (0.0, "frames per second to publish; 0: a video file's own rate, else 30"),
     'width': (640, 'requested capture width (devices only; 0 keeps the default)'),
     'height': (480, 'requested capture height (devices only; 0 keeps the default)'),
     'frame_id': ('camera', 'frame_id of the published images'),

@@ -1,5 +1,7 @@
-"""One status on ``/diagnostics``, published the same way by every node; levels and reasons come from
-``core/health.py``."""
+"""
+One status on ``/diagnostics``, published the same way by every node; levels and reasons come from
+``core/health.py``.
+"""
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 

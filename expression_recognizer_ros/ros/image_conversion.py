@@ -1,4 +1,5 @@
-"""sensor_msgs/Image <-> NumPy without cv_bridge (ROS 2's cv_bridge is on no registry here).
+"""
+sensor_msgs/Image <-> NumPy without cv_bridge (ROS 2's cv_bridge is on no registry here).
 
 Works on any object with the message's fields, so it needs no ROS import. Every failure is a
 ValueError that says what was wrong with the message.

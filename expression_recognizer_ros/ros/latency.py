@@ -1,4 +1,5 @@
-"""ROS end-to-end latency: 640x480 frames published at a fixed rate, stamp to Emotion arrival.
+"""
+ROS end-to-end latency: 640x480 frames published at a fixed rate, stamp to Emotion arrival.
 
 ``--processes`` (default): this process publishes the frames and receives the Emotions, the recognizer
 runs as its own process, so every frame crosses DDS twice, as on a robot. ``--one-process``: all in
@@ -19,8 +20,10 @@ import numpy as np
 
 
 class StampedFrames:
-    """Publishes 640x480 frames (a face drifting in 1-s clips) in turn, stamped when sent, and collects
-    the latency of every Emotion that answers one. Shared with the load test."""
+    """
+    Publishes 640x480 frames (a face drifting in 1-s clips) in turn, stamped when sent, and collects
+    the latency of every Emotion that answers one. Shared with the load test.
+    """
 
     def __init__(self, node, image_topic, emotion_topic):
         from sensor_msgs.msg import Image

@@ -1,4 +1,5 @@
-"""Tools layer: offline work run from the command line, never by a node.
+"""
+Tools layer: offline work run from the command line, never by a node.
 
 Lives here: the ``expression-recognizer`` command line (``cli``), training (``training``,
 ``cnn_training``), ``evaluation``, the ``benchmark``, dataset loaders (``datasets``) and the demo's

@@ -1,20 +1,21 @@
-"""Loading labelled faces: the FER2013 CSV and the ``<root>/<emotion>/*.<ext>`` folder layout.
+"""
+Loading labelled faces: the FER2013 CSV and the ``<root>/<emotion>/*.<ext>`` folder layout.
 
 Labels are mapped onto the canonical vocabulary (``core/labels.py``); a folder whose name is no known
 expression keeps its lower-cased name, so evaluation can report it and training can refuse it.
 """
 
+from dataclasses import dataclass, field
 import gzip
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from ..core.frame_source import IMAGE_EXTENSIONS
-from ..core.labels import CANONICAL, FER2013_CLASSES, canonical
+from ..core.labels import CANONICAL, canonical, FER2013_CLASSES
 from ..core.preprocessing import crop
 
 # CK+ names files S010_004_00000017.png; Yale names them subject01.happy.gif.

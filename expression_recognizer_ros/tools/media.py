@@ -12,8 +12,10 @@ def side_by_side(left, right, height=240):
 
 
 def pad_to_same_size(images, value=255):
-    """BGR images centred on canvases of the largest height and width, so photos of mixed sizes and
-    aspect ratios can share a grid or an animation."""
+    """
+    BGR images centred on canvases of the largest height and width, so photos of mixed sizes and
+    aspect ratios can share a grid or an animation.
+    """
     h, w = max(im.shape[0] for im in images), max(im.shape[1] for im in images)
     padded = []
     for im in images:

@@ -1,4 +1,5 @@
-"""Training a model directory from a dataset, with an honest held-out figure.
+"""
+Training a model directory from a dataset, with an honest held-out figure.
 
 FER2013: fit on Training, report on PublicTest and PrivateTest. Folder datasets: k-fold by subject
 where file names carry subject ids (frames of one person never on both sides), then fit on all.
@@ -8,12 +9,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..classifiers.svm import train_linear_svm
 from .datasets import crop_faces, subject_folds
-from ..core.detection import STILL_IMAGES, FaceDetector
 from ..classifiers.ensemble import train_ensemble
+from ..classifiers.svm import train_linear_svm
+from ..core.detection import FaceDetector, STILL_IMAGES
 from ..core.labels import CANONICAL
-from ..core.preprocessing import Preprocessing, prepare_batch
+from ..core.preprocessing import prepare_batch, Preprocessing
 
 CLASSIFIERS = ('fisherface', 'svm')
 
