@@ -1,8 +1,8 @@
 """
 pip install for use without ROS: the core and the ``expression-recognizer`` command.
 
-The ROS build (colcon, CMakeLists.txt) installs the same package plus the Emotion message and nodes.
-The version has one source, package.xml.
+The ROS build (colcon, CMakeLists.txt) installs the same package plus the Emotion message and
+nodes. The version has one source, package.xml.
 """
 
 from pathlib import Path

@@ -1,8 +1,10 @@
 """The `ros2` command lines the README shows, as a user types them: `ros2 launch` in a process group as a
-terminal runs it, `ros2 topic echo`, `ros2 param set/get`, stopped with Ctrl-C (SIGINT to the group, so
-each node gets it twice) and with SIGTERM; and the default launch on a machine without a webcam.
+terminal runs it, `ros2 topic echo`, `ros2 param set/get`, stopped with Ctrl-C (SIGINT to the
+group, so each node gets it twice) and with SIGTERM; and the default launch on a machine without a
+webcam.
 
-The launch tools are not wheels: `make test` installs them from ../shared/ros2-extras; a ROS 2 install
+The launch tools are not wheels: `make test` installs them from ../shared/ros2-extras; a ROS 2
+install
 has them. Without them these tests are skipped, with that reason."""
 
 import os
@@ -96,7 +98,8 @@ def test_readme_commands_and_ctrl_c(photo_folder):
 
 def test_sigterm_to_each_node(photo_folder):
     """SIGTERM, as a service manager stops a process, to each node while frames flow: each exits 0, and
-    launch ends by itself once its nodes have. (SIGTERM to ros2 launch itself makes launch leave at once
+    launch ends by itself once its nodes have. (SIGTERM to ros2 launch itself makes launch leave at
+    once
     and orphan its nodes, by launch's design: stop launch with SIGINT.)"""
     import psutil
     launch = ros2_launch(f'source:={photo_folder}', 'use_mirror:=true')

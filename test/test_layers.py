@@ -1,7 +1,7 @@
 """The layers stay layers: core and classifiers import without ROS or PyTorch, and no module climbs.
 
-core/ may import numpy and cv2 only; classifiers/ may import core; neither imports ros/ or tools/ (nor
-the generated msg/, which only the ROS build provides). tools/ never imports ros/.
+core/ may import numpy and cv2 only; classifiers/ may import core; neither imports ros/ or tools/
+(nor the generated msg/, which only the ROS build provides). tools/ never imports ros/.
 """
 
 import ast
@@ -22,8 +22,8 @@ FORBIDDEN = {
 BLOCKED = ('rclpy', 'torch', 'rcl_interfaces', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs', 'launch',
            'launch_ros')
 
-# Runs in a fresh interpreter: any import of a BLOCKED top-level name raises ImportError, then every
-# module of core and classifiers is imported by name.
+# Runs in a fresh interpreter: any import of a BLOCKED top-level name raises ImportError, then
+# every module of core and classifiers is imported by name.
 IMPORT_ALL = f"""
 import importlib, importlib.abc, os, pkgutil, sys
 

@@ -24,8 +24,8 @@ def test_twice_the_processing_rate_for_a_minute(node):
     latencies, stats = frames.latencies_ms, {}
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: stats.update(
         {v.key: v.value for s in m.status if s.name == 'recognizer: expression recognition' for v in s.values}), 10)
-    # Whole-frame detection every frame (no tracking, the original's 5 px minimum): about 15 fps here, so
-    # that this Python publisher can send twice that.
+    # Whole-frame detection every frame (no tracking, the original's 5 px minimum): about 15 fps
+    # here, so that this Python publisher can send twice that.
     recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=load/image',
                        '-r', 'emotion:=load/emotion', '-p', 'track_face:=false', '-p', 'min_size_ratio:=0.0')
 

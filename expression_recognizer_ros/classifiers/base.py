@@ -1,9 +1,9 @@
 """
 The one interface over every model backend: ``Classifier``, ``Prediction`` and the manifest.
 
-A model directory holds ``manifest.json`` and the backend's files. Every backend answers ``predict``
-with a ``Prediction`` per face, so nodes and tools never care which backend they run. This module
-imports no backend; ``registry`` picks one by the manifest's ``backend``.
+A model directory holds ``manifest.json`` and the backend's files. Every backend answers
+``predict`` with a ``Prediction`` per face, so nodes and tools never care which backend they run.
+This module imports no backend; ``registry`` picks one by the manifest's ``backend``.
 """
 
 from dataclasses import dataclass
@@ -27,8 +27,9 @@ FORMAT_VERSION = 1
 class Prediction:
     """
     label: the decision; confidence: winning votes / models (ensemble) or probability;
-    scores: one value per classifier label, in the classifier's label order (votes or probabilities);
-    votes: the same counts as integers when the backend votes (``Classifier.n_models`` voters), else None.
+    scores: one value per classifier label, in the classifier's label order (votes or
+    probabilities); votes: the same counts as integers when the backend votes
+    (``Classifier.n_models`` voters), else None.
     """
 
     label: str
@@ -97,8 +98,9 @@ class Classifier:
     The contract every backend keeps (subclasses set ``BACKEND`` and implement ``predict_vectors``,
     ``save`` and ``from_manifest``).
 
-    labels: label names, the order of ``Prediction.scores``; preprocessing: the manifest's; manifest: as
-    read or written; n_models: how many models vote (1 unless the backend is an ensemble).
+    labels: label names, the order of ``Prediction.scores``; preprocessing: the manifest's;
+    manifest: as read or written; n_models: how many models vote (1 unless the backend is an
+    ensemble).
     """
 
     BACKEND = ''
@@ -127,8 +129,8 @@ class Classifier:
 
     def predict_members(self, X):
         """
-        (predictions, member labels): the member labels are an (n, n_models) array of label indices,
-        one column per voting model, or None for a backend that does not vote.
+        (predictions, member labels): the member labels are an (n, n_models) array of label
+        indices, one column per voting model, or None for a backend that does not vote.
         """
         return self.predict_vectors(X), None
 

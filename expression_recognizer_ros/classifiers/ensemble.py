@@ -2,8 +2,8 @@
 The Fisherface ensemble: N models on random subsets of the training set, majority vote.
 
 Voting: each model votes for its nearest reference point's label; the label with most votes wins.
-Tie-break (deterministic): among tied labels, the one whose voters' mean distance is smallest, then the
-first in label order. ``confidence`` = winning votes / N.
+Tie-break (deterministic): among tied labels, the one whose voters' mean distance is smallest, then
+the first in label order. ``confidence`` = winning votes / N.
 """
 
 import os

@@ -2,10 +2,11 @@
 Fisherfaces (PCA then LDA) trained in NumPy/SciPy, stored in OpenCV's own model format.
 
 OpenCV's ``FisherFaceRecognizer.train`` uses a general eigen-solver on a D x D matrix and took over
-20 minutes for ten FER2013 models here; solving the symmetric generalized problem Sb v = l Sw v with
-``scipy.linalg.eigh`` gives the same subspace in seconds. Files are written with ``cv2.FileStorage`` in
-the layout of ``cv2.face.BasicFaceRecognizer``, and read back through OpenCV itself, so
-``cv2.face.FisherFaceRecognizer.read`` + ``predict`` and ``FisherfaceModel.predict`` agree.
+20 minutes for ten FER2013 models here; solving the symmetric generalized problem Sb v = l Sw v
+with ``scipy.linalg.eigh`` gives the same subspace in seconds. Files are written with
+``cv2.FileStorage`` in the layout of ``cv2.face.BasicFaceRecognizer``, and read back through OpenCV
+itself, so ``cv2.face.FisherFaceRecognizer.read`` + ``predict`` and ``FisherfaceModel.predict``
+agree.
 
 Three decision rules in the projected space, all expressible in that file format:
 ``neighbour`` keeps every training projection (OpenCV's 1-nearest-neighbour, the original);
@@ -95,9 +96,9 @@ def train_fisherface(X, y, decision='centroid-prior', pca_components=0):
     """
     Train one Fisherface model on rows X (float64, n x D) with integer class indices y.
 
-    As OpenCV: PCA to ``n - c`` components (``pca_components`` > 0 keeps fewer, a regularizer), then
-    LDA to ``c - 1`` components; ``neighbour`` keeps OpenCV's unit-length directions in the PCA space,
-    the centroid rules scale them to unit within-class variance.
+    As OpenCV: PCA to ``n - c`` components (``pca_components`` > 0 keeps fewer, a regularizer),
+    then LDA to ``c - 1`` components; ``neighbour`` keeps OpenCV's unit-length directions in the
+    PCA space, the centroid rules scale them to unit within-class variance.
     """
     if decision not in DECISIONS:
         raise ValueError(f'decision must be one of {DECISIONS}, got {decision!r}')

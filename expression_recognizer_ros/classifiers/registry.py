@@ -14,8 +14,8 @@ BACKENDS = {cls.BACKEND: cls for cls in (FisherfaceEnsemble, LinearSvm, CnnClass
 
 def load_classifier(model_dir):
     """
-    Load a model directory, or a shipped model by name (``cnn-fer2013``); the manifest's ``backend``
-    picks the class.
+    Load a model directory, or a shipped model by name (``cnn-fer2013``); the manifest's
+    ``backend`` picks the class.
     """
     model_dir = resolve_model_dir(model_dir)
     manifest = read_manifest(model_dir)

@@ -23,9 +23,9 @@ def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smalles
     """
     Frames with one photo at varied scale and position on a textured background; every
     ``every_nth_empty``-th frame has no face. The photo's side is drawn from ``smallest`` times the
-    frame height up to the height (the face is about a third of it). With ``clip`` > 1, frames come in
-    clips of that length in which the photo drifts a few pixels per frame, as in a camera stream, and
-    the empty frames are the last of each clip.
+    frame height up to the height (the face is about a third of it). With ``clip`` > 1, frames come
+    in clips of that length in which the photo drifts a few pixels per frame, as in a camera
+    stream, and the empty frames are the last of each clip.
     Deterministic for a seed.
     """
     rng = np.random.default_rng(seed)

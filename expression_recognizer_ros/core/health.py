@@ -1,6 +1,6 @@
 """
-A node's health for ``/diagnostics``: counters turned into rates over each reporting period, and one
-level (OK, WARN, ERROR) with the reason, from thresholds the user sets. No ROS import.
+A node's health for ``/diagnostics``: counters turned into rates over each reporting period, and
+one level (OK, WARN, ERROR) with the reason, from thresholds the user sets. No ROS import.
 """
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """
-ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or
-image folder. configure opens the source, activate starts publishing, deactivate pauses, cleanup
+ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file
+or image folder. configure opens the source, activate starts publishing, deactivate pauses, cleanup
 releases the source.
 """
 

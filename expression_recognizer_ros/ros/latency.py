@@ -1,11 +1,12 @@
 """
 ROS end-to-end latency: 640x480 frames published at a fixed rate, stamp to Emotion arrival.
 
-``--processes`` (default): this process publishes the frames and receives the Emotions, the recognizer
-runs as its own process, so every frame crosses DDS twice, as on a robot. ``--one-process``: all in
-one process with one executor (recognition runs in the node's worker thread) (intra-process transport still goes through DDS here).
-``--transport`` sets FASTDDS_BUILTIN_TRANSPORTS for every participant (Fast DDS's default is UDP plus
-shared memory; LARGE_DATA adds TCP for large samples and prefers shared memory).
+``--processes`` (default): this process publishes the frames and receives the Emotions, the
+recognizer runs as its own process, so every frame crosses DDS twice, as on a robot.
+``--one-process``: all in one process with one executor (recognition runs in the node's worker
+thread) (intra-process transport still goes through DDS here). ``--transport`` sets
+FASTDDS_BUILTIN_TRANSPORTS for every participant (Fast DDS's default is UDP plus shared memory;
+LARGE_DATA adds TCP for large samples and prefers shared memory).
 
   python -m expression_recognizer_ros.ros.latency --rate 30 --seconds 20 --transport LARGE_DATA
 """
@@ -21,8 +22,8 @@ import numpy as np
 
 class StampedFrames:
     """
-    Publishes 640x480 frames (a face drifting in 1-s clips) in turn, stamped when sent, and collects
-    the latency of every Emotion that answers one. Shared with the load test.
+    Publishes 640x480 frames (a face drifting in 1-s clips) in turn, stamped when sent, and
+    collects the latency of every Emotion that answers one. Shared with the load test.
     """
 
     def __init__(self, node, image_topic, emotion_topic):

@@ -21,8 +21,8 @@ class ManagedNode(LifecycleNode):
     A lifecycle node (ros2/demos lifecycle_py): parameters are declared at construction, resources
     taken on configure, data flows while active. ``autostart`` (default true) makes a plain
     ``ros2 run`` configure and activate it at once; the launch file sets it false and drives the
-    transitions itself. A configuration that fails is reported in ``failure``: the process then ends
-    with that line and status 1, as a plain node's start-up error would.
+    transitions itself. A configuration that fails is reported in ``failure``: the process then
+    ends with that line and status 1, as a plain node's start-up error would.
     """
 
     def __init__(self, name):
@@ -55,10 +55,11 @@ def init_with_stop_signals(args=None):
     """
     rclpy.init, with SIGINT and SIGTERM only asking the spin loop to stop (the returned event).
 
-    rclpy's own handlers raise KeyboardInterrupt wherever the main thread is. A terminal's Ctrl-C under
-    ``ros2 launch`` arrives twice (the terminal signals the process group, launch forwards it again), and
-    the second one landed inside destroy_node: tracebacks, and an abort from a half-joined thread. Here
-    every further signal is a no-op, so cleanup always runs to the end and the exit status is 0.
+    rclpy's own handlers raise KeyboardInterrupt wherever the main thread is. A terminal's Ctrl-C
+    under ``ros2 launch`` arrives twice (the terminal signals the process group, launch forwards it
+    again), and the second one landed inside destroy_node: tracebacks, and an abort from a
+    half-joined thread. Here every further signal is a no-op, so cleanup always runs to the end and
+    the exit status is 0.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()

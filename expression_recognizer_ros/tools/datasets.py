@@ -1,8 +1,9 @@
 """
 Loading labelled faces: the FER2013 CSV and the ``<root>/<emotion>/*.<ext>`` folder layout.
 
-Labels are mapped onto the canonical vocabulary (``core/labels.py``); a folder whose name is no known
-expression keeps its lower-cased name, so evaluation can report it and training can refuse it.
+Labels are mapped onto the canonical vocabulary (``core/labels.py``); a folder whose name is no
+known expression keeps its lower-cased name, so evaluation can report it and training can refuse
+it.
 """
 
 from dataclasses import dataclass, field
