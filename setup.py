@@ -10,7 +10,8 @@ import re
 
 from setuptools import find_packages, setup
 
-VERSION = re.search(r'<version>([^<]+)</version>', (Path(__file__).parent / 'package.xml').read_text()).group(1)
+PACKAGE_XML = (Path(__file__).parent / 'package.xml').read_text()
+VERSION = re.search(r'<version>([^<]+)</version>', PACKAGE_XML).group(1)
 
 setup(
     name='expression_recognizer_ros',
@@ -22,5 +23,6 @@ setup(
     install_requires=['numpy', 'scipy', 'opencv-contrib-python-headless<5'],
     # Pinned versions: requirements*.txt. torch: take the CPU build (see requirements-train.txt).
     extras_require={'train': ['scikit-learn', 'matplotlib'], 'cnn': ['torch', 'onnx']},
-    entry_points={'console_scripts': ['expression-recognizer = expression_recognizer_ros.tools.cli:main']},
+    entry_points={'console_scripts': [
+        'expression-recognizer = expression_recognizer_ros.tools.cli:main']},
 )

@@ -11,5 +11,6 @@ from importlib import metadata
 
 try:
     __version__ = metadata.version('expression_recognizer_ros')
-except metadata.PackageNotFoundError:  # installed by colcon's install(DIRECTORY), without pip metadata
+except metadata.PackageNotFoundError:
+    # installed by colcon's install(DIRECTORY), without pip metadata
     __version__ = 'unknown'

@@ -35,10 +35,12 @@ class Prediction:
     label: str
     confidence: float
     scores: tuple
-    votes: tuple = None  # votes per label (in label order) from a voting ensemble; None for other backends
+    # votes per label (in label order) from a voting ensemble; None for other backends
+    votes: tuple = None
 
 
 def file_sha256(path):
+    """Hex SHA-256 of a file, read in 1 MiB blocks: the manifest's check against corrupt models."""
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -47,8 +49,10 @@ def file_sha256(path):
 
 
 def library_versions():
-    return {'expression_recognizer_ros': __version__, 'opencv': cv2.__version__, 'numpy': np.__version__,
-            'scipy': scipy.__version__, 'python': platform.python_version()}
+    """Versions of this package and the libraries a model's numbers depend on, for the manifest."""
+    return {'expression_recognizer_ros': __version__, 'opencv': cv2.__version__,
+            'numpy': np.__version__, 'scipy': scipy.__version__,
+            'python': platform.python_version()}
 
 
 def read_manifest(model_dir):
@@ -63,11 +67,13 @@ def read_manifest(model_dir):
         raise ValueError(f'{path}: unreadable manifest ({exc})') from None
     if not isinstance(manifest, dict):
         raise ValueError(f'{path}: the manifest must be a JSON object')
-    missing = [k for k in ('format_version', 'backend', 'labels', 'preprocessing', 'files') if k not in manifest]
+    missing = [k for k in ('format_version', 'backend', 'labels', 'preprocessing', 'files')
+               if k not in manifest]
     if missing:
         raise ValueError(f'{path}: missing fields {missing}')
     if manifest['format_version'] != FORMAT_VERSION:
-        raise ValueError(f'{path}: format_version {manifest["format_version"]}, this code reads {FORMAT_VERSION}')
+        raise ValueError(f'{path}: format_version {manifest["format_version"]}, '
+                         f'this code reads {FORMAT_VERSION}')
     labels = manifest['labels']
     if not isinstance(labels, list) or len(labels) < 2 or len(set(labels)) != len(labels):
         raise ValueError(f'{path}: labels must be a list of at least two distinct names')
@@ -80,12 +86,15 @@ def read_manifest(model_dir):
         if not os.path.isfile(file_path):
             raise ValueError(f'{model_dir}: model file {entry["file"]} is missing')
         if file_sha256(file_path) != entry['sha256']:
-            raise ValueError(f'{model_dir}: model file {entry["file"]} does not match its checksum (corrupt?)')
+            raise ValueError(f'{model_dir}: model file {entry["file"]} '
+                             'does not match its checksum (corrupt?)')
     return manifest
 
 
 def write_manifest(model_dir, manifest):
-    data = dict(manifest, format_version=FORMAT_VERSION, preprocessing=manifest['preprocessing'].to_dict(),
+    """Write ``manifest.json`` with the format version and a checksum of every listed file."""
+    data = dict(manifest, format_version=FORMAT_VERSION,
+                preprocessing=manifest['preprocessing'].to_dict(),
                 files=[{'file': name, 'sha256': file_sha256(os.path.join(model_dir, name))}
                        for name in manifest['files']])
     with open(os.path.join(model_dir, MANIFEST), 'w', encoding='utf-8') as f:
@@ -135,7 +144,7 @@ class Classifier:
         return self.predict_vectors(X), None
 
     def save_manifest(self, model_dir, manifest, files, **extra):
-        """Record this classifier's backend, labels, preprocessing and ``files`` over ``manifest``."""
+        """Write this classifier's backend, labels, preprocessing, ``files`` over ``manifest``."""
         self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
                              preprocessing=self.preprocessing, files=files, **extra)
         write_manifest(model_dir, self.manifest)

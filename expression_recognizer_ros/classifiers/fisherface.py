@@ -28,6 +28,8 @@ DECISIONS = ('neighbour', 'centroid', 'centroid-prior')
 
 @dataclass
 class FisherfaceModel:
+    """One Fisherface model: the subspace and its labelled reference points, as in OpenCV."""
+
     mean: np.ndarray          # (D,)
     eigenvectors: np.ndarray  # (D, k) projection W
     eigenvalues: np.ndarray   # (k,)
@@ -71,7 +73,8 @@ class FisherfaceModel:
         try:
             recognizer.read(str(path))
         except cv2.error as exc:
-            raise ValueError(f'{path}: not a readable OpenCV Fisherface model ({exc.err})') from None
+            raise ValueError(
+                f'{path}: not a readable OpenCV Fisherface model ({exc.err})') from None
         W = recognizer.getEigenVectors()
         projections = recognizer.getProjections()
         labels = recognizer.getLabels()
@@ -80,9 +83,11 @@ class FisherfaceModel:
             raise ValueError(f'{path}: Fisherface model is empty or incomplete')
         model = cls(mean=mean.ravel().astype(np.float64), eigenvectors=W.astype(np.float64),
                     eigenvalues=recognizer.getEigenValues().ravel().astype(np.float64),
-                    projections=np.vstack([p.reshape(1, -1) for p in projections]).astype(np.float64),
+                    projections=np.vstack([p.reshape(1, -1)
+                                           for p in projections]).astype(np.float64),
                     labels=labels.ravel().astype(np.int32))
-        if model.mean.size != W.shape[0] or model.projections.shape != (model.labels.size, W.shape[1]):
+        if (model.mean.size != W.shape[0]
+                or model.projections.shape != (model.labels.size, W.shape[1])):
             raise ValueError(f'{path}: Fisherface model matrices have inconsistent shapes')
         return model
 
@@ -119,7 +124,8 @@ def train_fisherface(X, y, decision='centroid-prior', pca_components=0):
     within = Z - class_means[np.searchsorted(present, y)]
     Sw = within.T @ within
     Sb = (class_means * counts[:, None]).T @ class_means
-    Sw += np.eye(k_pca) * (1e-9 * np.trace(Sw) / k_pca)  # keeps eigh well-posed on rank-deficient data
+    # keeps eigh well-posed on rank-deficient data
+    Sw += np.eye(k_pca) * (1e-9 * np.trace(Sw) / k_pca)
     values, vectors = linalg.eigh(Sb, Sw)
     order = np.argsort(values)[::-1][:c - 1]
     values, V = values[order], vectors[:, order]

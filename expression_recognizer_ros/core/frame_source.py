@@ -33,19 +33,22 @@ class FrameSource:
             self._files = sorted(os.path.join(self.source, f) for f in os.listdir(self.source)
                                  if f.lower().endswith(IMAGE_EXTENSIONS))
             if not self._files:
-                raise CameraError(f'image folder {self.source!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
+                raise CameraError(f'image folder {self.source!r} holds no images '
+                                  f'({", ".join(IMAGE_EXTENSIONS)})')
             return
         if self.source.isdigit():
-            target, tried = int(self.source), f'camera index {self.source} (/dev/video{self.source})'
+            target = int(self.source)
+            tried = f'camera index {self.source} (/dev/video{self.source})'
         elif self.source.startswith('/dev/'):
             target, tried = self.source, f'video device {self.source}'
         elif os.path.isfile(self.source):
             target, tried = self.source, f'video file {self.source}'
         else:
-            raise CameraError(f'source {self.source!r} is neither a camera index, a /dev/video device, '
-                              'a video file nor an image folder')
+            raise CameraError(f'source {self.source!r} is neither a camera index, '
+                              'a /dev/video device, a video file nor an image folder')
         level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error says it in one line
+        # our error says it in one line
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self._capture = cv2.VideoCapture(target)
         finally:

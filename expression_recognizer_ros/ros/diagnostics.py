@@ -7,6 +7,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 
 class DiagnosticsPublisher:
+    """Publishes one node's status (level, message, key values) on ``/diagnostics``."""
 
     def __init__(self, node, name, hardware_id):
         self._node = node

@@ -44,7 +44,7 @@ class ManagedNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def autostart(self):
-        """Configure and activate when the ``autostart`` parameter says so; False if that failed."""
+        """Configure and activate when the ``autostart`` parameter says so; False if it failed."""
         if not self.get_parameter('autostart').value:
             return True
         success = TransitionCallbackReturn.SUCCESS
@@ -78,6 +78,7 @@ def ignore_stop_signals():
 
 
 def run_node(node_class, name, args=None):
+    """A node's process: spin until a stop signal, its end or its failure (then exit 1)."""
     stop = init_with_stop_signals(args)
     node = None
     try:
