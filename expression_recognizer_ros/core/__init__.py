@@ -1,4 +1,5 @@
-"""Core layer: one frame in, one answer out, with no ROS and no training code.
+"""
+Core layer: one frame in, one answer out, with no ROS and no training code.
 
 Lives here: face detection (``detection``), crop and feature preparation (``preprocessing``), the
 detect-crop-classify loop (``pipeline``), label names (``labels``), smoothing, face drawing
