@@ -133,7 +133,7 @@ def test_default_camera_without_a_webcam(arguments, opened):
                                                  for text in ('process has died', 'listening on')):
             lines.append(launch.stdout.readline())
         # Ctrl-C once the recognizer is active: while launch still waits for a node's lifecycle
-        # service, shutting it down can abort launch_ros itself ("terminate called ...", seen here).
+        # service, shutting it down can abort launch_ros itself ("terminate called", seen here).
         time.sleep(1.0)
     finally:
         log = ''.join(lines) + ctrl_c(launch)
