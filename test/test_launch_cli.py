@@ -61,13 +61,13 @@ def ros2(*arguments, timeout=60):
                           timeout=timeout).stdout
 
 
-def echo_once(topic, timeout=60):
+def echo_once(topic, *options, timeout=60):
     """``ros2 topic echo --once``, once the topic is there: echo without a type gives up on a topic
     that has no publisher yet, as a user sees right after ``ros2 launch``."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and topic not in ros2('topic', 'list').split():
         time.sleep(0.5)
-    return ros2('topic', 'echo', '--once', topic)
+    return ros2('topic', 'echo', '--once', *options, topic)
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -110,6 +110,9 @@ def test_sigterm_to_each_node(photo_folder):
     launch = ros2_launch(f'source:={photo_folder}', 'use_mirror:=true')
     try:
         assert 'face_detected:' in echo_once('/emotion')
+        # All three active (the mirror publishes only then): a node ended while launch still waits
+        # for its lifecycle service keeps launch waiting for it.
+        assert 'stamp:' in echo_once('/robot_face/image', '--field', 'header')
         nodes = psutil.Process(launch.pid).children()
         assert len(nodes) == 3
         for process in nodes:
