@@ -65,6 +65,11 @@ def cmd_train_cnn(args):
     if args.write_pack:
         print(f'wrote {args.write_pack} ({write_pack(dataset, args.write_pack)})')
         return 0
+    if args.recalibrate:
+        from .cnn_training import recalibrate
+        recalibrate(resolve_model_dir(args.recalibrate), dataset, command_line())
+        print(f'updated {args.recalibrate}/manifest.json')
+        return 0
     if not args.out:
         raise SystemExit('train-cnn: --out is required (unless --write-pack)')
     config = CnnConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -75,7 +80,8 @@ def cmd_train_cnn(args):
                        teacher_arch=args.teacher_arch, teacher_widths=tuple(args.teacher_widths),
                        teacher_depths=tuple(args.teacher_depths), teacher_share=args.teacher_share,
                        teacher_epochs=args.teacher_epochs, distill_weight=args.distill_weight,
-                       weight_decay=args.weight_decay, checkpoints=args.checkpoints or '')
+                       weight_decay=args.weight_decay, checkpoints=args.checkpoints or '',
+                       calibrate_bias=args.calibrate_bias)
     classifier, onnx_bytes, metrics = train_cnn(dataset, Preprocessing(margin=args.margin), config)
     import torch
     labels = 'FER+ votes mixed with the original labels' if args.ferplus else 'original'
@@ -269,6 +275,10 @@ def build_parser():
     p.add_argument('--teacher-epochs', type=int, default=0, help='epochs per teacher (default: --epochs)')
     p.add_argument('--distill-weight', type=float, default=0.7, help='share of the teachers in the targets')
     p.add_argument('--checkpoints', help='folder for the best weights of each network (.pt)')
+    p.add_argument('--calibrate-bias', action='store_true',
+                   help='fit one logit offset per class with the temperature on PublicTest')
+    p.add_argument('--recalibrate', metavar='MODEL_DIR', help='no training: fit temperature and per-class '
+                   'offsets of this CNN on PublicTest (OpenCV DNN) and write them into its manifest')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--limit', type=int, default=0, help='train on the first N Training faces only (smoke test)')
     p.add_argument('--margin', type=float, default=0.0, help='run-time crop margin around Haar boxes')

@@ -56,6 +56,7 @@ class CnnConfig:
     teacher_epochs: int = 0       # with epochs > 0: epochs per teacher (0 = epochs)
     distill_weight: float = 0.7   # student target = (1 - w) * label target + w * mean teacher probabilities
     checkpoints: str = ''         # folder for the teachers' and the student's best weights (state_dict .pt)
+    calibrate_bias: bool = False  # fit one logit offset per class with the temperature on PublicTest
 
 
 def _torch():
@@ -159,7 +160,8 @@ def write_pack(dataset, path):
     np.savez(path, residuals_xz=np.frombuffer(lzma.compress(_med_residuals(images).tobytes(),
                                                                 preset=9 | lzma.PRESET_EXTREME), np.uint8),
              shape=np.array(images.shape), emotion=np.array([FER2013_CLASSES.index(dataset.labels[i]) for i in rows], np.int8),
-             usage=np.array([PACK_SPLITS.index(usage[i]) for i in rows], np.int8), rows=rows.astype(np.int32),
+             usage=np.array([PACK_SPLITS.index(usage[i]) for i in rows], np.int8),
+             rows=np.array([int(dataset.paths[i].rsplit(':', 1)[1]) for i in rows], np.int32),  # rows in the CSV
              source_checksum=np.array(dataset.checksum), images_sha256=np.array(hashlib.sha256(images).hexdigest()))
     return pack_checksum(path)
 
@@ -221,6 +223,61 @@ def fit_temperature(logits, truth):
         z = z - z.max(axis=1, keepdims=True)
         return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
     return math.exp(minimize_scalar(nll, bounds=(-3, 3), method='bounded').x)
+
+
+def fit_bias_temperature(logits, truth):
+    """One logit offset per class (mean zero) and a temperature, minimizing the negative log-likelihood of
+    held-out labels ("bias-corrected temperature scaling"): corrects the class prior as well as the scale."""
+    from scipy.optimize import minimize
+
+    def nll(p):
+        z = (logits + p[1:]) / math.exp(p[0])
+        z = z - z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
+    p = minimize(nll, np.zeros(1 + logits.shape[1]), method='L-BFGS-B').x
+    return math.exp(p[0]), p[1:] - p[1:].mean()
+
+
+def bias_cross_validation(logits, truth, repeats=5, seed=0):
+    """Accuracy without and with the fitted offsets, each half of the faces scored by a fit on the other
+    half (``repeats`` random halvings): whether the offsets help faces they were not fitted on."""
+    rng, scores = np.random.default_rng(seed), []
+    for _ in range(repeats):
+        halves = np.array_split(rng.permutation(len(truth)), 2)
+        for fit_on, score_on in ((0, 1), (1, 0)):
+            _, bias = fit_bias_temperature(logits[halves[fit_on]], truth[halves[fit_on]])
+            z, t = logits[halves[score_on]], truth[halves[score_on]]
+            scores.append(((z.argmax(1) == t).mean(), ((z + bias).argmax(1) == t).mean()))
+    plain, with_bias = np.mean(scores, axis=0)
+    return {'plain_accuracy': float(plain), 'bias_accuracy': float(with_bias), 'halvings': 2 * repeats}
+
+
+def recalibrate(model_dir, dataset, command='', log=print):
+    """Fit temperature and per-class offsets of a trained CNN on PublicTest through OpenCV's DNN alone,
+    and write them into its manifest (no PyTorch needed; the network file is unchanged)."""
+    from .classifier import load_classifier, write_manifest
+    model = load_classifier(model_dir)
+    if not isinstance(model, CnnClassifier):
+        raise ValueError(f'{model_dir}: --recalibrate is for CNN models')
+    public = [i for i, u in enumerate(dataset.usage or []) if u == 'PublicTest']
+    if not public:
+        raise ValueError('--recalibrate needs FER2013 PublicTest faces')
+    truth = np.array([model.labels.index(dataset.labels[i]) for i in public])
+    logits = model.logits(model.features(list(dataset.images[public])))
+    temperature, bias = fit_bias_temperature(logits, truth)
+    check = bias_cross_validation(logits, truth)
+    info = {'command': command, 'temperature': temperature, 'bias': dict(zip(model.labels, bias.tolist())),
+            'PublicTest_accuracy_before': float((logits.argmax(1) == truth).mean()),
+            'PublicTest_accuracy_after': float(((logits + bias).argmax(1) == truth).mean()),
+            'PublicTest_2fold': check}
+    log(f'temperature {temperature:.3f}, offsets {np.round(bias, 3).tolist()}; PublicTest '
+        f'{info["PublicTest_accuracy_before"]:.4f} -> {info["PublicTest_accuracy_after"]:.4f}; 2-fold on '
+        f'PublicTest {check["plain_accuracy"]:.4f} -> {check["bias_accuracy"]:.4f}')
+    manifest = dict(model.manifest, files=[entry['file'] for entry in model.manifest['files']])
+    manifest['cnn'] = dict(manifest['cnn'], temperature=temperature, bias=[float(b) for b in bias])
+    manifest['metrics'] = dict(manifest['metrics'], recalibration=info)
+    write_manifest(model_dir, manifest)
+    return info
 
 
 def expected_calibration_error(probabilities, truth, bins=15):
@@ -410,6 +467,15 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
                 'PrivateTest_ece_after': expected_calibration_error(softmax(z_private / temperature), truth[private]),
             })
         log(f'{name}: ' + ', '.join(f'{k} {v:.3f}' for k, v in calibration[name].items()))
+    bias = None
+    if config.calibrate_bias:
+        z_public = logits_of(net, public)
+        temperature, bias = fit_bias_temperature(z_public, truth[public])
+        calibration['bias'] = {'temperature': temperature, 'bias': bias.tolist(),
+                               'PublicTest_accuracy': float(((z_public + bias).argmax(1) == truth[public]).mean()),
+                               'PublicTest_2fold': bias_cross_validation(z_public, truth[public])}
+        log(f'bias: temperature {temperature:.3f}, offsets {np.round(bias, 3).tolist()}, PublicTest '
+            f'{calibration["bias"]["PublicTest_accuracy"]:.3f}')
     metrics['calibration'] = calibration
     if len(private):
         metrics['PrivateTest'] = {'accuracy': calibration['plain']['PrivateTest_accuracy'], 'n': len(private)}
@@ -421,7 +487,8 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     buffer = io.BytesIO()
     torch.onnx.export(net, torch.zeros(1, 1, 48, 48), buffer, dynamo=False, input_names=['face'],
                       output_names=['logits'], dynamic_axes={'face': {0: 'n'}, 'logits': {0: 'n'}})
-    classifier = CnnClassifier(vocabulary, None, preprocessing, calibration['plain']['temperature'])
+    classifier = CnnClassifier(vocabulary, None, preprocessing,
+                               calibration['bias' if bias is not None else 'plain']['temperature'], bias=bias)
     metrics['onnx_check'] = _check_export(buffer.getvalue(), logits_of(net, public[:512]),
                                           faces[torch.from_numpy(public[:512])].numpy())
     log(f'ONNX in OpenCV DNN vs PyTorch on 512 PublicTest faces: {metrics["onnx_check"]}')
