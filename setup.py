@@ -1,15 +1,17 @@
-"""pip install for use without ROS: the core and the ``expression-recognizer`` command.
+"""
+pip install for use without ROS: the core and the ``expression-recognizer`` command.
 
-The ROS build (colcon, CMakeLists.txt) installs the same package plus the Emotion message and nodes.
-The version has one source, package.xml.
+The ROS build (colcon, CMakeLists.txt) installs the same package plus the Emotion message and
+nodes. The version has one source, package.xml.
 """
 
-import re
 from pathlib import Path
+import re
 
 from setuptools import find_packages, setup
 
-VERSION = re.search(r'<version>([^<]+)</version>', (Path(__file__).parent / 'package.xml').read_text()).group(1)
+PACKAGE_XML = (Path(__file__).parent / 'package.xml').read_text()
+VERSION = re.search(r'<version>([^<]+)</version>', PACKAGE_XML).group(1)
 
 setup(
     name='expression_recognizer_ros',
@@ -21,5 +23,6 @@ setup(
     install_requires=['numpy', 'scipy', 'opencv-contrib-python-headless<5'],
     # Pinned versions: requirements*.txt. torch: take the CPU build (see requirements-train.txt).
     extras_require={'train': ['scikit-learn', 'matplotlib'], 'cnn': ['torch', 'onnx']},
-    entry_points={'console_scripts': ['expression-recognizer = expression_recognizer_ros.tools.cli:main']},
+    entry_points={'console_scripts': [
+        'expression-recognizer = expression_recognizer_ros.tools.cli:main']},
 )

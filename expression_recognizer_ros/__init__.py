@@ -1,4 +1,5 @@
-"""Facial expression recognition for ROS 2: Haar-cascade fallback + Fisherface ensemble.
+"""
+Facial expression recognition for ROS 2: Haar-cascade fallback + Fisherface ensemble.
 
 Four layers, each a subpackage whose docstring says what it may import:
 ``core`` (detection, preprocessing, the pipeline: numpy and cv2 only), ``classifiers`` (the model
@@ -10,5 +11,6 @@ from importlib import metadata
 
 try:
     __version__ = metadata.version('expression_recognizer_ros')
-except metadata.PackageNotFoundError:  # installed by colcon's install(DIRECTORY), without pip metadata
+except metadata.PackageNotFoundError:
+    # installed by colcon's install(DIRECTORY), without pip metadata
     __version__ = 'unknown'

@@ -1,4 +1,5 @@
-"""Shared fixtures. Real data comes from ../shared beside the repository; its absence is an error."""
+"""Shared fixtures. Real data comes from ../shared beside the repository; its absence is an
+error."""
 
 import os
 import random
@@ -6,7 +7,8 @@ import random
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
+SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED',
+                        os.path.join(os.path.dirname(REPO), 'shared'))
 CKPLUS = os.path.join(SHARED, 'datasets', 'ckplus')
 FER2013 = os.path.join(SHARED, 'datasets', 'fer2013', 'fer2013.csv.gz')
 YALE = os.path.join(SHARED, 'datasets', 'yale')
@@ -37,7 +39,8 @@ def fer2013():
 @pytest.fixture(scope='session')
 def photos():
     import cv2
-    return {name: cv2.imread(os.path.join(PHOTOS, name)) for name in ('astronaut.png', 'grace_hopper_512x512.jpg')}
+    return {name: cv2.imread(os.path.join(PHOTOS, name))
+            for name in ('astronaut.png', 'grace_hopper_512x512.jpg')}
 
 
 @pytest.fixture(scope='session')

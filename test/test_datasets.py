@@ -1,13 +1,12 @@
 import shutil
 
+from conftest import CKPLUS, YALE
 import numpy as np
 import pytest
 
+from expression_recognizer_ros.core.labels import canonical, FER2013_CLASSES
 from expression_recognizer_ros.tools.datasets import load_folder, subject_folds
-from expression_recognizer_ros.core.labels import FER2013_CLASSES, canonical
 from expression_recognizer_ros.tools.training import model_labels
-
-from conftest import CKPLUS, YALE
 
 
 def test_fer2013_rows_splits_and_checksum(fer2013):
@@ -22,6 +21,7 @@ def test_fer2013_rows_splits_and_checksum(fer2013):
 
 def test_fer2013_plain_csv_equals_gzipped(fer2013, tmp_path):
     import gzip
+
     from expression_recognizer_ros.tools.datasets import load_fer2013
     with gzip.open(fer2013_path(), 'rb') as f:
         head = b''.join(f.readline() for _ in range(101))
@@ -39,11 +39,13 @@ def fer2013_path():
 def test_ckplus_folder_labels_and_subjects(ckplus):
     assert len(ckplus) == 981 and not ckplus.skipped
     assert len(set(ckplus.subjects)) == 118
-    assert model_labels(ckplus.labels) == ['angry', 'disgusted', 'scared', 'happy', 'sad', 'surprised', 'contempt']
+    assert model_labels(ckplus.labels) == ['angry', 'disgusted', 'scared', 'happy', 'sad',
+                                           'surprised', 'contempt']
 
 
 def test_aliases():
-    assert canonical('Anger') == 'angry' and canonical('fearful') == 'scared' and canonical('surprise') == 'surprised'
+    assert canonical('Anger') == 'angry' and canonical('fearful') == 'scared'
+    assert canonical('surprise') == 'surprised'
     assert canonical('sleepy') is None
 
 
@@ -61,7 +63,8 @@ def test_corrupt_and_empty_files_are_skipped_and_counted(tmp_path):
     (tmp_path / 'happy' / 'S999_001_00000002.png').write_bytes(b'')
     data = load_folder(str(tmp_path))
     assert len(data) == 207 + 84
-    assert sorted(p.rsplit('/', 1)[1] for p, _ in data.skipped) == ['S999_001_00000001.png', 'S999_001_00000002.png']
+    assert sorted(p.rsplit('/', 1)[1] for p, _ in data.skipped) == ['S999_001_00000001.png',
+                                                                     'S999_001_00000002.png']
 
 
 def test_empty_folder_is_an_error(tmp_path):

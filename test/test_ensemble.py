@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.classifiers.registry import load_classifier
 from expression_recognizer_ros.classifiers.ensemble import train_ensemble
-from expression_recognizer_ros.core.preprocessing import Preprocessing, prepare_batch
+from expression_recognizer_ros.classifiers.registry import load_classifier
+from expression_recognizer_ros.core.preprocessing import prepare_batch, Preprocessing
 
 SPEC = Preprocessing(size=32, equalize=True, features='hog')
 
@@ -17,7 +17,8 @@ def trained(small_ckplus, tmp_path_factory):
     labels = sorted(set(small_ckplus.labels))
     y = np.array([labels.index(label) for label in small_ckplus.labels])
     X = prepare_batch(small_ckplus.images, SPEC)
-    ensemble = train_ensemble(X, y, labels, SPEC, n_models=5, fraction=0.8, seed=3, pca_components=60)
+    ensemble = train_ensemble(X, y, labels, SPEC, n_models=5, fraction=0.8, seed=3,
+                              pca_components=60)
     model_dir = str(tmp_path_factory.mktemp('model'))
     ensemble.save(model_dir, {'id': 'test-model'})
     return ensemble, model_dir, small_ckplus
@@ -39,13 +40,15 @@ def test_prediction_carries_votes_and_confidence(trained):
 
 
 def test_the_classifier_contract_says_who_votes(trained):
-    """The node and held_out read n_models, Prediction.votes and predict_members, never the backend type."""
+    """The node and held_out read n_models, Prediction.votes and predict_members, never the
+    backend type."""
     from expression_recognizer_ros.classifiers.base import Classifier
     from expression_recognizer_ros.classifiers.svm import train_linear_svm
     ensemble, _, data = trained
     X = ensemble.features(data.images[::10])
     predictions, members = ensemble.predict_members(X)
-    assert isinstance(ensemble, Classifier) and ensemble.n_models == 5 and members.shape == (len(X), 5)
+    assert isinstance(ensemble, Classifier) and ensemble.n_models == 5
+    assert members.shape == (len(X), 5)
     assert predictions == ensemble.predict_vectors(X)
     assert all(p.votes == p.scores and sum(p.votes) == 5 for p in predictions)
     labels = sorted(set(data.labels))
@@ -61,7 +64,8 @@ def test_members_see_different_subsets_from_a_recorded_seed(trained, small_ckplu
     assert not np.allclose(means[0], means[1])
     labels = sorted(set(small_ckplus.labels))
     y = np.array([labels.index(label) for label in small_ckplus.labels])
-    again = train_ensemble(prepare_batch(small_ckplus.images, SPEC), y, labels, SPEC, 5, 0.8, 3, pca_components=60)
+    again = train_ensemble(prepare_batch(small_ckplus.images, SPEC), y, labels, SPEC, 5, 0.8, 3,
+                           pca_components=60)
     np.testing.assert_allclose(again.members[4].eigenvectors, ensemble.members[4].eigenvectors)
 
 

@@ -3,14 +3,15 @@ import numpy as np
 import pytest
 
 from expression_recognizer_ros.classifiers.fisherface import FisherfaceModel, train_fisherface
-from expression_recognizer_ros.core.preprocessing import Preprocessing, prepare_batch
+from expression_recognizer_ros.core.preprocessing import prepare_batch, Preprocessing
 
 
 @pytest.fixture(scope='module')
 def data(small_ckplus):
     labels = sorted(set(small_ckplus.labels))
     y = np.array([labels.index(label) for label in small_ckplus.labels], dtype=np.int32)
-    return np.array(small_ckplus.images), prepare_batch(small_ckplus.images, Preprocessing(size=32)), y
+    X = prepare_batch(small_ckplus.images, Preprocessing(size=32))
+    return np.array(small_ckplus.images), X, y
 
 
 @pytest.mark.parametrize('decision', ['neighbour', 'centroid', 'centroid-prior'])
@@ -23,7 +24,8 @@ def test_opencv_reads_our_file_and_predicts_like_numpy(tmp_path, data, decision)
     recognizer = cv2.face.FisherFaceRecognizer_create()
     recognizer.read(path)
     ours, _ = model.predict(X[test])
-    theirs = [recognizer.predict(cv2.resize(im, (32, 32), interpolation=cv2.INTER_AREA))[0] for im in images[test]]
+    theirs = [recognizer.predict(cv2.resize(im, (32, 32), interpolation=cv2.INTER_AREA))[0]
+              for im in images[test]]
     assert list(ours) == theirs
     assert (ours == y[test]).mean() > 0.5  # well above chance (1/7): the subspace is real
 

@@ -1,14 +1,16 @@
 """Bounded-time fuzzing of what a frame from the network meets first: message conversion and the
 pipeline's entry point. Either an answer or a ValueError that says why; never anything else."""
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 from types import SimpleNamespace
 
+from hypothesis import given, HealthCheck, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+
 from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
-from expression_recognizer_ros.ros.image_conversion import SUPPORTED_ENCODINGS, image_to_array
 from expression_recognizer_ros.core.pipeline import DETECTORS, ExpressionPipeline, PipelineConfig
+from expression_recognizer_ros.ros.image_conversion import image_to_array, SUPPORTED_ENCODINGS
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -21,7 +23,8 @@ def recognizer(request):
 
 messages = st.builds(
     SimpleNamespace,
-    encoding=st.one_of(st.sampled_from(SUPPORTED_ENCODINGS + ('32FC1', '', 'BGR8', 'jpeg')), st.text(max_size=12)),
+    encoding=st.one_of(st.sampled_from(SUPPORTED_ENCODINGS + ('32FC1', '', 'BGR8', 'jpeg')),
+                       st.text(max_size=12)),
     height=st.integers(-2, 70), width=st.integers(-2, 70), step=st.integers(-1, 300),
     is_bigendian=st.integers(0, 1), data=st.binary(max_size=20000))
 
@@ -39,7 +42,8 @@ def test_any_message_converts_or_is_refused_with_a_reason(msg):
 
 
 arrays = st.tuples(st.integers(1, 160), st.integers(1, 160), st.sampled_from([None, 1, 3, 4, 2]),
-                   st.sampled_from([np.uint8, np.uint8, np.float32, np.uint16]), st.integers(0, 2 ** 32 - 1))
+                   st.sampled_from([np.uint8, np.uint8, np.float32, np.uint16]),
+                   st.integers(0, 2 ** 32 - 1))
 
 
 @FUZZ

@@ -1,20 +1,21 @@
-"""Bad input and faults against real node processes: each refused with its reason, the node alive."""
+"""Bad input and faults against real node processes: each refused with its reason, the node
+alive."""
 
 import os
 import shutil
 import subprocess
 import time
 
+from conftest import PHOTOS
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image
-
-from conftest import PHOTOS
-from expression_recognizer_ros.msg import Emotion
 from test_ros import LIB, PARAMS, spin_until, start, stop
+
+from expression_recognizer_ros.msg import Emotion
 
 FACE = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
 
@@ -54,7 +55,8 @@ BAD = {
 
 
 @pytest.mark.parametrize('case', list(BAD))
-def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(node, recognizer, case):
+def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(
+        node, recognizer, case):
     publisher, emotions, failures = recognizer
     change, reason = BAD[case]
     stamp = 1000 + list(BAD).index(case)
@@ -83,7 +85,8 @@ def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(n
     (['-p', 'min_size_ratio:=2.0'], 'min_size_ratio must be in [0, 1)'),
 ])
 def test_bad_start_up_settings_are_one_clear_line(args, message):
-    result = subprocess.run([os.path.join(LIB, 'recognizer_node'), '--ros-args', '--params-file', PARAMS, *args],
+    result = subprocess.run([os.path.join(LIB, 'recognizer_node'), '--ros-args',
+                             '--params-file', PARAMS, *args],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert message in result.stdout, result.stdout + result.stderr
@@ -97,9 +100,11 @@ def test_corrupt_model_file_is_a_clear_start_up_error(tmp_path):
     with open(model / 'fisherface_03.yml', 'r+b') as f:
         f.seek(2000)
         f.write(b'garbage')
-    result = subprocess.run([os.path.join(LIB, 'recognizer_node'), '--ros-args', '-p', f'model_dir:={model}'],
+    result = subprocess.run([os.path.join(LIB, 'recognizer_node'), '--ros-args',
+                             '-p', f'model_dir:={model}'],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and 'fisherface_03.yml does not match its checksum' in result.stdout
+    assert result.returncode == 1
+    assert 'fisherface_03.yml does not match its checksum' in result.stdout
 
 
 def camera_log_until(process, text, timeout=20):
@@ -125,8 +130,8 @@ def test_camera_that_disappears_mid_stream(node, tmp_path, retry):
         cv2.imwrite(str(folder / f'{i}.png'), np.full((48, 64, 3), 60 * i, np.uint8))
     images = []
     node.create_subscription(Image, f'cam_{retry}/image_raw', images.append, 10)
-    camera = start('camera_node', '-r', f'__ns:=/cam_{retry}', '-p', f'source:={folder}', '-p', 'frame_rate:=10.0',
-                   '-p', f'retry:={str(retry).lower()}')
+    camera = start('camera_node', '-r', f'__ns:=/cam_{retry}', '-p', f'source:={folder}',
+                   '-p', 'frame_rate:=10.0', '-p', f'retry:={str(retry).lower()}')
     try:
         assert spin_until(node, lambda: len(images) >= 3)
         folder.rename(away)                                  # the device is gone
@@ -138,7 +143,8 @@ def test_camera_that_disappears_mid_stream(node, tmp_path, retry):
         camera_log_until(camera, 'retrying')
         away.rename(folder)                                  # and back
         count = len(images)
-        assert spin_until(node, lambda: len(images) >= count + 3), 'no frames after the source came back'
+        assert spin_until(node, lambda: len(images) >= count + 3), \
+            'no frames after the source came back'
     finally:
         log = stop(camera)
     assert 'Traceback' not in log

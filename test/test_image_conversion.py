@@ -21,8 +21,9 @@ def bgr(photos):
 
 def test_bgr8_round_trip(bgr):
     encoding, h, w, step, data = array_to_image_fields(bgr)
-    np.testing.assert_array_equal(image_to_array(SimpleNamespace(encoding=encoding, height=h, width=w, step=step,
-                                                                 is_bigendian=0, data=data)), bgr)
+    msg = SimpleNamespace(encoding=encoding, height=h, width=w, step=step, is_bigendian=0,
+                          data=data)
+    np.testing.assert_array_equal(image_to_array(msg), bgr)
 
 
 @pytest.mark.parametrize('encoding, convert', [
@@ -37,19 +38,23 @@ def test_colour_encodings(bgr, encoding, convert):
 def test_mono8_and_mono16(bgr):
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     np.testing.assert_array_equal(image_to_array(message(gray, 'mono8')), gray)
-    np.testing.assert_array_equal(image_to_array(message(gray.astype(np.uint16) << 8, 'mono16')), gray)
+    np.testing.assert_array_equal(image_to_array(message(gray.astype(np.uint16) << 8, 'mono16')),
+                                  gray)
 
 
 def test_padded_rows(bgr):
     padded = np.zeros((bgr.shape[0], bgr.shape[1] * 3 + 8), np.uint8)
     padded[:, :bgr.shape[1] * 3] = bgr.reshape(bgr.shape[0], -1)
     out = image_to_array(SimpleNamespace(encoding='bgr8', height=bgr.shape[0], width=bgr.shape[1],
-                                         step=padded.shape[1], is_bigendian=0, data=padded.tobytes()))
+                                         step=padded.shape[1], is_bigendian=0,
+                                         data=padded.tobytes()))
     np.testing.assert_array_equal(out, bgr)
 
 
-@pytest.mark.parametrize('encoding, code', [('yuv422', 'COLOR_BGR2YUV_UYVY'), ('uyvy', 'COLOR_BGR2YUV_UYVY'),
-                                            ('yuv422_yuy2', 'COLOR_BGR2YUV_YUYV'), ('yuyv', 'COLOR_BGR2YUV_YUYV')])
+@pytest.mark.parametrize('encoding, code', [('yuv422', 'COLOR_BGR2YUV_UYVY'),
+                                            ('uyvy', 'COLOR_BGR2YUV_UYVY'),
+                                            ('yuv422_yuy2', 'COLOR_BGR2YUV_YUYV'),
+                                            ('yuyv', 'COLOR_BGR2YUV_YUYV')])
 def test_yuv422_variants_decode_to_the_right_picture(bgr, encoding, code):
     packed = cv2.cvtColor(bgr, getattr(cv2, code))
     out = image_to_array(message(packed, encoding))
@@ -68,8 +73,10 @@ def test_bayer_patterns_decode_to_the_right_picture(bgr, encoding):
         mosaic[dy::2, dx::2] = bgr[dy::2, dx::2, channel]
     out = image_to_array(message(mosaic, encoding))
     assert np.abs(out.astype(int) - bgr.astype(int)).mean() < 25
-    swapped = image_to_array(message(mosaic, 'bayer_bggr8' if encoding == 'bayer_rggb8' else 'bayer_rggb8'))
-    assert np.abs(swapped.astype(int) - bgr.astype(int)).mean() > np.abs(out.astype(int) - bgr.astype(int)).mean() + 5
+    swapped = image_to_array(
+        message(mosaic, 'bayer_bggr8' if encoding == 'bayer_rggb8' else 'bayer_rggb8'))
+    error = np.abs(out.astype(int) - bgr.astype(int)).mean()
+    assert np.abs(swapped.astype(int) - bgr.astype(int)).mean() > error + 5
 
 
 @pytest.mark.parametrize('change, text', [
@@ -90,5 +97,5 @@ def test_bad_messages_are_refused_with_a_reason(bgr, change, text):
 @pytest.mark.parametrize('encoding, width', [('uyvy', 1), ('yuv422_yuy2', 3)])
 def test_odd_width_yuv422_is_refused_with_a_reason(encoding, width):
     with pytest.raises(ValueError, match='odd'):
-        image_to_array(SimpleNamespace(encoding=encoding, height=1, width=width, step=2 * width, is_bigendian=0,
-                                       data=b'\0' * 2 * width))
+        image_to_array(SimpleNamespace(encoding=encoding, height=1, width=width, step=2 * width,
+                                       is_bigendian=0, data=b'\0' * 2 * width))

@@ -90,7 +90,6 @@ CASES = {
     'existing_driver': [{'use_camera': 'false', 'image_topic': '/driver/image'}],
     'params_file': [{'params_file': 'params'}],
     'mirror': [{'source': 'folder', 'use_mirror': 'true'}],
-    'large_data': [{'source': 'folder', 'large_data': 'true'}],
     'two_namespaces': [{'namespace': 'left', 'source': 'folder'}, {'namespace': 'right', 'source': 'video'}],
     'lifecycle': [{'use_camera': 'false', 'image_topic': '/driver/image', 'autostart': 'false'}],
     'two_people_hri': [{'source': 'people'}],
@@ -184,18 +183,6 @@ def check_params_file(node):
 def check_mirror(node):
     faces = received(node, Image, '/robot_face/image')
     assert faces and (faces[0].width, faces[0].height, faces[0].encoding) == (320, 240, 'bgr8')
-
-
-def check_large_data(node):
-    """On one host too, a peer on Fast DDS's default transports (this test's node) sees nothing of
-    nodes launched with large_data:=true (measured; the README says so); a LARGE_DATA peer receives."""
-    import subprocess
-    env = dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA')
-    echo = subprocess.run(['ros2', 'topic', 'echo', '--once', '--no-daemon', '/emotion',
-                           'expression_recognizer_ros/msg/Emotion'], env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert 'face_detected:' in echo.stdout, echo.stdout + echo.stderr
-    assert not received(node, Emotion, '/emotion', count=1, timeout=8.0)
 
 
 def check_two_namespaces(node):

@@ -1,7 +1,8 @@
-"""The layers stay layers: core and classifiers import without ROS or PyTorch, and no module climbs.
+"""The layers stay layers: core and classifiers import without ROS or PyTorch, and no module
+climbs.
 
-core/ may import numpy and cv2 only; classifiers/ may import core; neither imports ros/ or tools/ (nor
-the generated msg/, which only the ROS build provides). tools/ never imports ros/.
+core/ may import numpy and cv2 only; classifiers/ may import core; neither imports ros/ or tools/
+(nor the generated msg/, which only the ROS build provides). tools/ never imports ros/.
 """
 
 import ast
@@ -9,9 +10,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from conftest import REPO
+import pytest
 
 PACKAGE = 'expression_recognizer_ros'
 SOURCE = os.path.join(REPO, PACKAGE)
@@ -20,12 +20,12 @@ FORBIDDEN = {
     'classifiers': ('ros', 'tools', 'msg'),
     'tools': ('ros', 'msg'),
 }
-BLOCKED = ('rclpy', 'torch', 'rcl_interfaces', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs', 'launch',
-           'launch_ros')
+BLOCKED = ('rclpy', 'torch', 'rcl_interfaces', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs',
+           'launch', 'launch_ros')
 
-# Runs in a fresh interpreter: any import of a BLOCKED top-level name raises ImportError, then every
-# module of core and classifiers is imported by name.
-IMPORT_ALL = f'''
+# Runs in a fresh interpreter: any import of a BLOCKED top-level name raises ImportError, then
+# every module of core and classifiers is imported by name.
+IMPORT_ALL = f"""
 import importlib, importlib.abc, os, pkgutil, sys
 
 class Block(importlib.abc.MetaPathFinder):
@@ -42,7 +42,7 @@ for layer in ('core', 'classifiers'):
         print(f'{{layer}}.{{module.name}}')
 leaked = sorted(m for m in sys.modules if m.split('.')[0] in {BLOCKED!r})
 assert not leaked, leaked
-'''
+"""
 
 
 def imported_modules(path, package):
@@ -78,12 +78,13 @@ def layer_files(layer):
 
 def test_core_and_classifiers_import_without_ros_or_torch():
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE='1')
-    result = subprocess.run([sys.executable, '-P', '-c', IMPORT_ALL], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = subprocess.run([sys.executable, '-P', '-c', IMPORT_ALL], capture_output=True,
+                            text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     imported = set(result.stdout.split())
     for layer in ('core', 'classifiers'):
-        expected = {f'{layer}.{os.path.basename(p)[:-3]}' for p in layer_files(layer)} - {f'{layer}.__init__'}
+        expected = ({f'{layer}.{os.path.basename(p)[:-3]}' for p in layer_files(layer)}
+                    - {f'{layer}.__init__'})
         assert expected <= imported, expected - imported
 
 
@@ -108,6 +109,6 @@ def test_the_check_sees_a_climbing_import(tmp_path, source):
 
 def test_the_check_allows_a_lower_layer(tmp_path):
     path = tmp_path / 'fine.py'
-    path.write_text('import numpy\nfrom .. import __version__\nfrom ..core.preprocessing import prepare\n'
-                    'from .base import Prediction\n')
+    path.write_text('import numpy\nfrom .. import __version__\n'
+                    'from ..core.preprocessing import prepare\nfrom .base import Prediction\n')
     assert violations(str(path), 'classifiers') == []

@@ -1,15 +1,15 @@
-"""Load: a publisher at twice the recognizer's processing rate for 60 s, between processes. The node
-must stay current (newest frame first, drops counted), with bounded latency and flat memory. Prints
-the figures; bounds are loose, since this is a shared machine, not a benchmark."""
+"""Load: a publisher at twice the recognizer's processing rate for 60 s, between processes. The
+node must stay current (newest frame first, drops counted), with bounded latency and flat memory.
+Prints the figures; bounds are loose, since this is a shared machine, not a benchmark."""
 
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
+from test_ros import PARAMS, start, stop
 
 from expression_recognizer_ros.ros.latency import StampedFrames
-from test_ros import PARAMS, start, stop
 
 SECONDS = 60
 
@@ -23,11 +23,13 @@ def test_twice_the_processing_rate_for_a_minute(node):
     frames = StampedFrames(node, 'load/image', 'load/emotion')
     latencies, stats = frames.latencies_ms, {}
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: stats.update(
-        {v.key: v.value for s in m.status if s.name == 'recognizer: expression recognition' for v in s.values}), 10)
-    # Whole-frame detection every frame (no tracking, the original's 5 px minimum): about 15 fps here, so
-    # that this Python publisher can send twice that.
+        {v.key: v.value for s in m.status if s.name == 'recognizer: expression recognition'
+         for v in s.values}), 10)
+    # Whole-frame detection every frame (no tracking, the original's 5 px minimum): about 15 fps
+    # here, so that this Python publisher can send twice that.
     recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=load/image',
-                       '-r', 'emotion:=load/emotion', '-p', 'track_face:=false', '-p', 'min_size_ratio:=0.0')
+                       '-r', 'emotion:=load/emotion', '-p', 'track_face:=false',
+                       '-p', 'min_size_ratio:=0.0')
 
     def run(rate, seconds):
         timer = node.create_timer(1.0 / rate, frames.publish) if rate else None
@@ -38,13 +40,15 @@ def test_twice_the_processing_rate_for_a_minute(node):
             node.destroy_timer(timer)
 
     def counts():
-        """The node's own counters once it is idle: two diagnostics periods after the last frame, every
-        frame sent so far is either counted by the node or was lost before it (keep-last-1 queue)."""
+        """The node's own counters once it is idle: two diagnostics periods after the last frame,
+        every frame sent so far is either counted by the node or was lost before it (keep-last-1
+        queue)."""
         run(0, 2.5)
-        return {k: int(stats[f'frames {k}']) for k in ('received', 'processed', 'dropped', 'failed')}
+        return {k: int(stats[f'frames {k}'])
+                for k in ('received', 'processed', 'dropped', 'failed')}
 
     try:
-        run(60.0, 8.0)                                   # warm up, and measure the processing capacity
+        run(60.0, 8.0)   # warm up, and measure the processing capacity
         assert latencies, 'no Emotion during warm-up'
         rate = float(stats['processing rate (fps)'])
         first, sent_before = counts(), frames.sent
@@ -58,10 +62,11 @@ def test_twice_the_processing_rate_for_a_minute(node):
     n = {k: last[k] - first[k] for k in last}            # the window's frames, exactly
     lat = np.array([ms for ms, stamp in zip(latencies, frames.stamps) if stamp >= t0])
     sent = frames.sent - sent_before
-    print(f'\nprocessing rate {rate:.1f} fps; published {sent} frames at {sent / SECONDS:.1f} Hz for '
-          f'{SECONDS} s; the node received {n["received"]} (lost before it in the keep-last-1 queue: '
-          f'{sent - n["received"]}), processed {n["processed"]}, dropped {n["dropped"]} (newest first); '
-          f'Emotion received {len(lat)}; latency ms p50 {np.median(lat):.1f}, p99 {np.percentile(lat, 99):.1f}, '
+    print(f'\nprocessing rate {rate:.1f} fps; published {sent} frames at {sent / SECONDS:.1f} Hz '
+          f'for {SECONDS} s; the node received {n["received"]} (lost before it in the keep-last-1 '
+          f'queue: {sent - n["received"]}), processed {n["processed"]}, dropped {n["dropped"]} '
+          f'(newest first); Emotion received {len(lat)}; latency ms p50 {np.median(lat):.1f}, '
+          f'p99 {np.percentile(lat, 99):.1f}, '
           f'max {lat.max():.1f}; RSS {before:.1f} -> {after:.1f} MB')
     assert 'Traceback' not in log
     assert sent > 1.5 * rate * SECONDS               # the load was real ...

@@ -1,4 +1,5 @@
-"""Classifier layer: the model backends behind one contract.
+"""
+Classifier layer: the model backends behind one contract.
 
 Lives here: ``base`` (the ``Classifier`` contract every backend keeps, ``Prediction``, the manifest
 reader and writer), one module per backend (``ensemble`` with ``fisherface``, ``cnn``, ``svm``) and

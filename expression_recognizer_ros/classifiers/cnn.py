@@ -2,9 +2,13 @@
 
 The network sees the prepared face standardized per image (zero mean, unit variance: lighting and
 contrast matter less) and answers one logit per label; logits divided by the temperature fitted on
-held-out faces give probabilities that mean what they say (``calibration`` in the manifest).
+held-out faces give probabilities that mean what they say (``calibration`` in the manifest). A model may
+also carry one logit offset per label (``cnn.bias``, fitted with the temperature on held-out faces), added
+before the division: it corrects a prior the training targets shifted (FER+ votes answer neutral more
+often than FER2013's own labels).
 """
 
+import math
 import os
 
 import cv2
@@ -32,12 +36,17 @@ def softmax(logits):
 class CnnClassifier(Classifier):
     BACKEND = 'cnn-onnx'
 
-    def __init__(self, labels, net, preprocessing, temperature=1.0, flip=False, manifest=None):
-        """flip: average the logits of the face and its mirror image (twice the work, a little more accurate)."""
+    def __init__(self, labels, net, preprocessing, temperature=1.0, flip=False, manifest=None,
+                 bias=None):
+        """Flip: average the logits of a face and its mirror image (twice the work).
+
+        bias: one offset per label added to the logits before the temperature (None: no offsets).
+        """
         super().__init__(labels, preprocessing, manifest)
         self.net = net
         self.temperature = float(temperature)
         self.flip = bool(flip)
+        self.bias = None if bias is None else np.asarray(bias, np.float64)
 
     def logits(self, blob):
         """Raw logits for a standardized (n, 1, s, s) blob, mirror-averaged when ``flip`` is set."""
@@ -56,7 +65,10 @@ class CnnClassifier(Classifier):
     def predict_vectors(self, blob):
         if len(blob) == 0:
             return []
-        probabilities = softmax(self.logits(blob) / self.temperature)
+        logits = self.logits(blob)
+        if self.bias is not None:
+            logits = logits + self.bias
+        probabilities = softmax(logits / self.temperature)
         best = probabilities.argmax(axis=1)
         return [Prediction(self.labels[b], float(p[b]), tuple(float(v) for v in p))
                 for b, p in zip(best, probabilities)]
@@ -66,8 +78,10 @@ class CnnClassifier(Classifier):
         with open(os.path.join(model_dir, NETWORK), 'wb') as f:
             f.write(onnx_bytes)
         self.net = read_network(model_dir)
-        self.save_manifest(model_dir, manifest, [NETWORK],
-                           cnn=dict(manifest.get('cnn', {}), temperature=self.temperature, flip=self.flip))
+        cnn = dict(manifest.get('cnn', {}), temperature=self.temperature, flip=self.flip)
+        if self.bias is not None:
+            cnn['bias'] = [float(b) for b in self.bias]
+        self.save_manifest(model_dir, manifest, [NETWORK], cnn=cnn)
 
     @classmethod
     def from_manifest(cls, model_dir, manifest):
@@ -75,8 +89,12 @@ class CnnClassifier(Classifier):
         temperature = options.get('temperature', 1.0)
         if not isinstance(temperature, (int, float)) or not temperature > 0:
             raise ValueError(f'{model_dir}: cnn.temperature must be a positive number, got {temperature!r}')
+        bias = options.get('bias')
+        if bias is not None and (not isinstance(bias, list) or len(bias) != len(manifest['labels'])
+                                 or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bias)):
+            raise ValueError(f'{model_dir}: cnn.bias must be one finite number per label, got {bias!r}')
         model = cls(manifest['labels'], read_network(model_dir), manifest['preprocessing'], temperature,
-                    options.get('flip', False), manifest)
+                    options.get('flip', False), manifest, bias)
         size = manifest['preprocessing'].size
         out = model.logits(np.zeros((1, 1, size, size), np.float32))
         if out.shape != (1, len(model.labels)):

@@ -1,8 +1,9 @@
-"""The Fisherface ensemble: N models on random subsets of the training set, majority vote.
+"""
+The Fisherface ensemble: N models on random subsets of the training set, majority vote.
 
 Voting: each model votes for its nearest reference point's label; the label with most votes wins.
-Tie-break (deterministic): among tied labels, the one whose voters' mean distance is smallest, then the
-first in label order. ``confidence`` = winning votes / N.
+Tie-break (deterministic): among tied labels, the one whose voters' mean distance is smallest, then
+the first in label order. ``confidence`` = winning votes / N.
 """
 
 import os
@@ -14,6 +15,8 @@ from .fisherface import FisherfaceModel, train_fisherface
 
 
 class FisherfaceEnsemble(Classifier):
+    """Fisherface models that vote; the label with most votes wins (see the module's tie-break)."""
+
     BACKEND = 'fisherface-ensemble'
 
     def __init__(self, labels, members, preprocessing, manifest=None):
@@ -35,7 +38,8 @@ class FisherfaceEnsemble(Classifier):
         dists = np.empty(votes.shape)
         for j, m in enumerate(self.members):
             z = Z[:, self._slices[j]:self._slices[j + 1]]
-            d2 = (z * z).sum(1)[:, None] - 2.0 * z @ m.projections.T + (m.projections ** 2).sum(1)[None, :]
+            d2 = ((z * z).sum(1)[:, None] - 2.0 * z @ m.projections.T
+                  + (m.projections ** 2).sum(1)[None, :])
             nearest = np.argmin(d2, axis=1)
             votes[:, j] = m.labels[nearest]
             dists[:, j] = np.sqrt(np.maximum(d2[np.arange(len(X)), nearest], 0.0))
@@ -57,7 +61,8 @@ class FisherfaceEnsemble(Classifier):
         tied = np.flatnonzero(counts == counts.max())
         winner = min(tied, key=lambda c: (dists[votes == c].mean(), c))
         counts = tuple(int(c) for c in counts)
-        return Prediction(self.labels[winner], counts[winner] / len(self.members), counts, votes=counts)
+        return Prediction(self.labels[winner], counts[winner] / len(self.members), counts,
+                          votes=counts)
 
     def save(self, model_dir, manifest):
         os.makedirs(model_dir, exist_ok=True)
@@ -70,24 +75,27 @@ class FisherfaceEnsemble(Classifier):
 
     @classmethod
     def from_manifest(cls, model_dir, manifest):
-        members = [FisherfaceModel.read(os.path.join(model_dir, e['file'])) for e in manifest['files']]
+        members = [FisherfaceModel.read(os.path.join(model_dir, e['file']))
+                   for e in manifest['files']]
         n_labels = len(manifest['labels'])
         dim = manifest['preprocessing'].dimension
         for entry, m in zip(manifest['files'], members):
             if m.mean.size != dim:
-                raise ValueError(f'{model_dir}/{entry["file"]}: input size {m.mean.size} does not match the '
-                                 f'manifest preprocessing ({dim})')
+                raise ValueError(f'{model_dir}/{entry["file"]}: input size {m.mean.size} '
+                                 f'does not match the manifest preprocessing ({dim})')
             if m.labels.min() < 0 or m.labels.max() >= n_labels:
-                raise ValueError(f'{model_dir}/{entry["file"]}: class index outside the manifest labels')
+                raise ValueError(f'{model_dir}/{entry["file"]}: '
+                                 'class index outside the manifest labels')
         n_models = manifest.get('ensemble', {}).get('n_models', len(members))
         if n_models != len(members):
-            raise ValueError(f'{model_dir}: manifest says {n_models} models, lists {len(members)} files')
+            raise ValueError(f'{model_dir}: manifest says {n_models} models, '
+                             f'lists {len(members)} files')
         return cls(manifest['labels'], members, manifest['preprocessing'], manifest)
 
 
 def train_ensemble(X, y, labels, preprocessing, n_models=10, fraction=0.8, seed=0,
                    decision='centroid-prior', pca_components=0):
-    """Train N members, member i on ``numpy.random.default_rng([seed, i])``'s choice of the rows."""
+    """Train N members, member i on ``numpy.random.default_rng([seed, i])``'s pick of rows."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f'fraction must be in (0, 1], got {fraction}')
     if n_models < 1:
@@ -98,5 +106,6 @@ def train_ensemble(X, y, labels, preprocessing, n_models=10, fraction=0.8, seed=
     members = []
     for i in range(n_models):
         rows = np.sort(np.random.default_rng([seed, i]).choice(len(y), size, replace=False))
-        members.append(train_fisherface(X[rows], y[rows], decision=decision, pca_components=pca_components))
+        members.append(train_fisherface(X[rows], y[rows], decision=decision,
+                                        pca_components=pca_components))
     return FisherfaceEnsemble(labels, members, preprocessing)

@@ -1,10 +1,12 @@
-"""Fisherfaces (PCA then LDA) trained in NumPy/SciPy, stored in OpenCV's own model format.
+"""
+Fisherfaces (PCA then LDA) trained in NumPy/SciPy, stored in OpenCV's own model format.
 
 OpenCV's ``FisherFaceRecognizer.train`` uses a general eigen-solver on a D x D matrix and took over
-20 minutes for ten FER2013 models here; solving the symmetric generalized problem Sb v = l Sw v with
-``scipy.linalg.eigh`` gives the same subspace in seconds. Files are written with ``cv2.FileStorage`` in
-the layout of ``cv2.face.BasicFaceRecognizer``, and read back through OpenCV itself, so
-``cv2.face.FisherFaceRecognizer.read`` + ``predict`` and ``FisherfaceModel.predict`` agree.
+20 minutes for ten FER2013 models here; solving the symmetric generalized problem Sb v = l Sw v
+with ``scipy.linalg.eigh`` gives the same subspace in seconds. Files are written with
+``cv2.FileStorage`` in the layout of ``cv2.face.BasicFaceRecognizer``, and read back through OpenCV
+itself, so ``cv2.face.FisherFaceRecognizer.read`` + ``predict`` and ``FisherfaceModel.predict``
+agree.
 
 Three decision rules in the projected space, all expressible in that file format:
 ``neighbour`` keeps every training projection (OpenCV's 1-nearest-neighbour, the original);
@@ -26,6 +28,8 @@ DECISIONS = ('neighbour', 'centroid', 'centroid-prior')
 
 @dataclass
 class FisherfaceModel:
+    """One Fisherface model: the subspace and its labelled reference points, as in OpenCV."""
+
     mean: np.ndarray          # (D,)
     eigenvectors: np.ndarray  # (D, k) projection W
     eigenvalues: np.ndarray   # (k,)
@@ -69,7 +73,8 @@ class FisherfaceModel:
         try:
             recognizer.read(str(path))
         except cv2.error as exc:
-            raise ValueError(f'{path}: not a readable OpenCV Fisherface model ({exc.err})') from None
+            raise ValueError(
+                f'{path}: not a readable OpenCV Fisherface model ({exc.err})') from None
         W = recognizer.getEigenVectors()
         projections = recognizer.getProjections()
         labels = recognizer.getLabels()
@@ -78,9 +83,11 @@ class FisherfaceModel:
             raise ValueError(f'{path}: Fisherface model is empty or incomplete')
         model = cls(mean=mean.ravel().astype(np.float64), eigenvectors=W.astype(np.float64),
                     eigenvalues=recognizer.getEigenValues().ravel().astype(np.float64),
-                    projections=np.vstack([p.reshape(1, -1) for p in projections]).astype(np.float64),
+                    projections=np.vstack([p.reshape(1, -1)
+                                           for p in projections]).astype(np.float64),
                     labels=labels.ravel().astype(np.int32))
-        if model.mean.size != W.shape[0] or model.projections.shape != (model.labels.size, W.shape[1]):
+        if (model.mean.size != W.shape[0]
+                or model.projections.shape != (model.labels.size, W.shape[1])):
             raise ValueError(f'{path}: Fisherface model matrices have inconsistent shapes')
         return model
 
@@ -91,11 +98,12 @@ def _squared_distances(A, B):
 
 
 def train_fisherface(X, y, decision='centroid-prior', pca_components=0):
-    """Train one Fisherface model on rows X (float64, n x D) with integer class indices y.
+    """
+    Train one Fisherface model on rows X (float64, n x D) with integer class indices y.
 
-    As OpenCV: PCA to ``n - c`` components (``pca_components`` > 0 keeps fewer, a regularizer), then
-    LDA to ``c - 1`` components; ``neighbour`` keeps OpenCV's unit-length directions in the PCA space,
-    the centroid rules scale them to unit within-class variance.
+    As OpenCV: PCA to ``n - c`` components (``pca_components`` > 0 keeps fewer, a regularizer),
+    then LDA to ``c - 1`` components; ``neighbour`` keeps OpenCV's unit-length directions in the
+    PCA space, the centroid rules scale them to unit within-class variance.
     """
     if decision not in DECISIONS:
         raise ValueError(f'decision must be one of {DECISIONS}, got {decision!r}')
@@ -116,7 +124,8 @@ def train_fisherface(X, y, decision='centroid-prior', pca_components=0):
     within = Z - class_means[np.searchsorted(present, y)]
     Sw = within.T @ within
     Sb = (class_means * counts[:, None]).T @ class_means
-    Sw += np.eye(k_pca) * (1e-9 * np.trace(Sw) / k_pca)  # keeps eigh well-posed on rank-deficient data
+    # keeps eigh well-posed on rank-deficient data
+    Sw += np.eye(k_pca) * (1e-9 * np.trace(Sw) / k_pca)
     values, vectors = linalg.eigh(Sb, Sw)
     order = np.argsort(values)[::-1][:c - 1]
     values, V = values[order], vectors[:, order]

@@ -1,4 +1,5 @@
-"""The original's FER2013 baseline: a linear SVM on raw pixels, kept to compare on the same splits.
+"""
+The original's FER2013 baseline: a linear SVM on raw pixels, kept to compare on the same splits.
 
 scikit-learn trains it (an optional dependency, training only); inference is one NumPy product.
 """
@@ -13,6 +14,8 @@ WEIGHTS = 'linear_svm.npz'
 
 
 class LinearSvm(Classifier):
+    """The linear SVM baseline: one score per label from a NumPy product, the highest wins."""
+
     BACKEND = 'linear-svm'
 
     def __init__(self, labels, coef, intercept, preprocessing, manifest=None):
@@ -22,11 +25,13 @@ class LinearSvm(Classifier):
 
     def predict_vectors(self, X):
         scores = (np.asarray(X, dtype=np.float64) / 255.0) @ self.coef.T + self.intercept
-        return [Prediction(self.labels[int(np.argmax(s))], 1.0, tuple(float(v) for v in s)) for s in scores]
+        return [Prediction(self.labels[int(np.argmax(s))], 1.0, tuple(float(v) for v in s))
+                for s in scores]
 
     def save(self, model_dir, manifest):
         os.makedirs(model_dir, exist_ok=True)
-        np.savez_compressed(os.path.join(model_dir, WEIGHTS), coef=self.coef, intercept=self.intercept)
+        np.savez_compressed(os.path.join(model_dir, WEIGHTS), coef=self.coef,
+                            intercept=self.intercept)
         self.save_manifest(model_dir, manifest, [WEIGHTS])
 
     @classmethod
@@ -42,10 +47,12 @@ class LinearSvm(Classifier):
 
 
 def train_linear_svm(X, y, labels, preprocessing, seed=0):
+    """Train the baseline with scikit-learn; labels the training set lacks never win."""
     try:
         from sklearn.svm import LinearSVC
     except ImportError:
-        raise RuntimeError('the SVM baseline needs scikit-learn: pip install scikit-learn') from None
+        raise RuntimeError(
+            'the SVM baseline needs scikit-learn: pip install scikit-learn') from None
     svm = LinearSVC(C=0.01, dual=False, random_state=seed).fit(np.asarray(X) / 255.0, y)
     coef = np.zeros((len(labels), svm.coef_.shape[1]))
     intercept = np.full(len(labels), -np.inf)

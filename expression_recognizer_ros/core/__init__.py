@@ -1,4 +1,5 @@
-"""Core layer: one frame in, every face's answer out, with no ROS and no training code.
+"""
+Core layer: one frame in, every face's answer out, with no ROS and no training code.
 
 Lives here: the original's Haar face detection (``detection``), YuNet detection of every face
 behind a checked model file (``face_detection``), landmark alignment of a face crop

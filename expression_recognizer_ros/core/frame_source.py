@@ -12,11 +12,13 @@ class CameraError(RuntimeError):
 
 
 class FrameSource:
-    """``read()`` returns the next BGR frame, or None at the end of a file or folder without ``loop``.
+    """
+    ``read()`` returns the next BGR frame, or None at the end of a file or folder without ``loop``.
 
     ``name`` says which frame ``read()`` returned last (an image's file name, or ``frame N`` of a
     video or device), so that output can be traced back to its input; ``fps`` is a video file's own
-    frame rate (None for devices and folders)."""
+    frame rate (None for devices and folders).
+    """
 
     def __init__(self, source, width=0, height=0, loop=True):
         self.source = str(source)
@@ -31,19 +33,22 @@ class FrameSource:
             self._files = sorted(os.path.join(self.source, f) for f in os.listdir(self.source)
                                  if f.lower().endswith(IMAGE_EXTENSIONS))
             if not self._files:
-                raise CameraError(f'image folder {self.source!r} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
+                raise CameraError(f'image folder {self.source!r} holds no images '
+                                  f'({", ".join(IMAGE_EXTENSIONS)})')
             return
         if self.source.isdigit():
-            target, tried = int(self.source), f'camera index {self.source} (/dev/video{self.source})'
+            target = int(self.source)
+            tried = f'camera index {self.source} (/dev/video{self.source})'
         elif self.source.startswith('/dev/'):
             target, tried = self.source, f'video device {self.source}'
         elif os.path.isfile(self.source):
             target, tried = self.source, f'video file {self.source}'
         else:
-            raise CameraError(f'source {self.source!r} is neither a camera index, a /dev/video device, '
-                              'a video file nor an image folder')
+            raise CameraError(f'source {self.source!r} is neither a camera index, '
+                              'a /dev/video device, a video file nor an image folder')
         level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error says it in one line
+        # our error says it in one line
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self._capture = cv2.VideoCapture(target)
         finally:

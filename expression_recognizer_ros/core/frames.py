@@ -9,6 +9,7 @@ PHOTOS = ('astronaut.png', 'grace_hopper_512x512.jpg')
 
 
 def bundled_photos():
+    """The photos shipped in media/, loaded as BGR: the faces of the synthetic frames."""
     photos = []
     for name in PHOTOS:
         path = package_path('media', name)
@@ -20,16 +21,19 @@ def bundled_photos():
 
 
 def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smallest=0.5, clip=1):
-    """Frames with one photo at varied scale and position on a textured background; every
+    """
+    Frames with one photo at varied scale and position on a textured background; every
     ``every_nth_empty``-th frame has no face. The photo's side is drawn from ``smallest`` times the
-    frame height up to the height (the face is about a third of it). With ``clip`` > 1, frames come in
-    clips of that length in which the photo drifts a few pixels per frame, as in a camera stream, and
-    the empty frames are the last of each clip.
-    Deterministic for a seed."""
+    frame height up to the height (the face is about a third of it). With ``clip`` > 1, frames come
+    in clips of that length in which the photo drifts a few pixels per frame, as in a camera
+    stream, and the empty frames are the last of each clip.
+    Deterministic for a seed.
+    """
     rng = np.random.default_rng(seed)
     width, height = size
     photos = bundled_photos()
-    background = cv2.GaussianBlur(rng.integers(60, 200, (height, width, 3), dtype=np.uint8), (0, 0), 9)
+    background = cv2.GaussianBlur(rng.integers(60, 200, (height, width, 3), dtype=np.uint8),
+                                  (0, 0), 9)
     frames = []
     for i in range(count):
         frame = background.copy()
@@ -39,7 +43,8 @@ def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smalles
             x0, y0 = rng.integers(0, width - start + 1), rng.integers(0, height - start + 1)
             vx, vy, vs = rng.uniform(-4, 4), rng.uniform(-3, 3), rng.uniform(-2, 2)
         if clip > 1:
-            empty = every_nth_empty and i % clip >= clip - clip // every_nth_empty  # the person left
+            # the person left
+            empty = every_nth_empty and i % clip >= clip - clip // every_nth_empty
         else:
             empty = every_nth_empty and i % every_nth_empty == every_nth_empty - 1
         if empty:
@@ -49,6 +54,7 @@ def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smalles
         side = int(np.clip(start + vs * j, 24, height))
         x = int(np.clip(x0 + vx * j, 0, width - side))
         y = int(np.clip(y0 + vy * j, 0, height - side))
-        frame[y:y + side, x:x + side] = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+        frame[y:y + side, x:x + side] = cv2.resize(photo, (side, side),
+                                                   interpolation=cv2.INTER_AREA)
         frames.append(frame)
     return frames

@@ -1,7 +1,8 @@
-"""The one label vocabulary of the package.
+"""
+The one label vocabulary of the package.
 
-Canonical names are ROS4HRI's ``hri_msgs/Expression`` tokens, so a bridge to ROS4HRI is the identity.
-Dataset folder names and FER2013's class indices map onto them through ``ALIASES``.
+Canonical names are ROS4HRI's ``hri_msgs/Expression`` tokens, so a bridge to ROS4HRI is the
+identity. Dataset folder names and FER2013's class indices map onto them through ``ALIASES``.
 """
 
 NEUTRAL = 'neutral'

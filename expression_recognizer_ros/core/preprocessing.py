@@ -1,4 +1,5 @@
-"""Turning a frame and a face box into the exact input a model was trained on.
+"""
+Turning a frame and a face box into the exact input a model was trained on.
 
 A model's manifest records its ``Preprocessing``; inference rebuilds it from there, so training and
 run time cannot drift apart.
@@ -14,9 +15,11 @@ FEATURES = ('pixels', 'hog')
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """size: side of the square model input; equalize: histogram equalization of the crop;
+    """
+    size: side of the square model input; equalize: histogram equalization of the crop;
     margin: fraction of the detected box's side added on every side before cropping (negative
-    crops tighter), so run-time Haar crops match the framing of the training faces."""
+    crops tighter), so run-time Haar crops match the framing of the training faces.
+    """
 
     size: int = 48
     equalize: bool = False
@@ -28,9 +31,12 @@ class Preprocessing:
         if not 8 <= int(self.size) <= 256:
             raise ValueError(f'preprocessing size must be in [8, 256], got {self.size}')
         if self.features not in FEATURES:
-            raise ValueError(f'preprocessing features must be one of {FEATURES}, got {self.features!r}')
-        if self.features == 'hog' and (self.hog_cell < 2 or self.size % self.hog_cell or self.size < 2 * self.hog_cell):
-            raise ValueError(f'hog_cell {self.hog_cell} must divide size {self.size} at least twice')
+            raise ValueError(f'preprocessing features must be one of {FEATURES}, '
+                             f'got {self.features!r}')
+        if self.features == 'hog' and (self.hog_cell < 2 or self.size % self.hog_cell
+                                       or self.size < 2 * self.hog_cell):
+            raise ValueError(f'hog_cell {self.hog_cell} must divide size {self.size} '
+                             'at least twice')
         if not -0.4 <= float(self.margin) <= 1.0:
             raise ValueError(f'preprocessing margin must be in [-0.4, 1.0], got {self.margin}')
 
@@ -70,7 +76,10 @@ def to_gray(image):
 
 
 def crop(gray, box, margin=0.0):
-    """Crop box (x, y, w, h) grown by ``margin`` on each side; parts outside the frame replicate its edge."""
+    """
+    Crop box (x, y, w, h) grown by ``margin`` on each side; parts outside the frame replicate its
+    edge.
+    """
     x, y, w, h = box
     dx, dy = round(w * margin), round(h * margin)
     x0, y0, x1, y1 = x - dx, y - dy, x + w + dx, y + h + dy
@@ -89,7 +98,8 @@ def prepare(face, spec):
         raise ValueError('empty face crop')
     if face.shape[:2] != (size, size):
         shrinking = face.shape[0] > size or face.shape[1] > size
-        face = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        face = cv2.resize(face, (size, size),
+                          interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     if spec.equalize:
         face = cv2.equalizeHist(face)
     return face
@@ -97,7 +107,8 @@ def prepare(face, spec):
 
 def _hog(spec):
     cell = int(spec.hog_cell)
-    return cv2.HOGDescriptor((spec.size, spec.size), (2 * cell, 2 * cell), (cell, cell), (cell, cell), 9)
+    return cv2.HOGDescriptor((spec.size, spec.size), (2 * cell, 2 * cell), (cell, cell),
+                             (cell, cell), 9)
 
 
 def prepare_batch(faces, spec):

@@ -1,4 +1,7 @@
-"""Files shipped with the package (models, media): beside the source tree, or in the ROS share directory."""
+"""
+Files shipped with the package (models, media): beside the source tree, or in the ROS share
+directory.
+"""
 
 import os
 
@@ -7,7 +10,7 @@ SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def package_path(*parts):
-    """Path of a shipped file or folder; colcon installs them under share/, not beside the modules."""
+    """Path of a shipped file or folder; colcon installs them under share/, not beside modules."""
     local = os.path.join(SOURCE_ROOT, *parts)
     if os.path.exists(local):
         return local

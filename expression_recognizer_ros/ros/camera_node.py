@@ -1,25 +1,28 @@
-"""ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file or
-image folder. configure opens the source, activate starts publishing, deactivate pauses, cleanup
-releases the source."""
+"""
+ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file
+or image folder. configure opens the source, activate starts publishing, deactivate pauses, cleanup
+releases the source.
+"""
 
-import time
 from collections import OrderedDict
+import time
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
 
-from ..core.frame_source import CameraError, FrameSource
-from ..core.health import Rates, camera_level
 from .diagnostics import DiagnosticsPublisher
 from .image_conversion import array_to_image_fields
 from .node_main import ManagedNode, run_node
+from ..core.frame_source import CameraError, FrameSource
+from ..core.health import camera_level, Rates
 
 DEFAULT_RATE = 30.0       # frames per second for devices and image folders when frame_rate is 0
 KEEP_FRAME_NAMES = 300    # stamps remembered in frame_names (10 s at 30 Hz)
 PARAMETERS = {
-    'source': ('0', 'camera index, /dev/videoN, a video file, or a folder of images played in name order'),
-    'frame_rate': (0.0, 'frames per second to publish; 0: a video file\'s own rate, else 30'),
+    'source': ('0', 'camera index, /dev/videoN, a video file, '
+                    'or a folder of images played in name order'),
+    'frame_rate': (0.0, "frames per second to publish; 0: a video file's own rate, else 30"),
     'width': (640, 'requested capture width (devices only; 0 keeps the default)'),
     'height': (480, 'requested capture height (devices only; 0 keeps the default)'),
     'frame_id': ('camera', 'frame_id of the published images'),
@@ -29,14 +32,17 @@ PARAMETERS = {
 
 
 class CameraNode(ManagedNode):
+    """Publishes a device's, video file's or image folder's frames on ``image_raw``."""
 
     def __init__(self):
         super().__init__('camera')
         for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
+            self.declare_parameter(
+                name, default, ParameterDescriptor(description=description, read_only=True))
         self.source = self.timer = None
         self.frames_published = 0
-        self.frame_names = OrderedDict()   # (sec, nanosec) stamp -> source frame name, the last few
+        # (sec, nanosec) stamp -> source frame name, the last few
+        self.frame_names = OrderedDict()
 
     def on_configure(self, state):
         return self.configure_or_fail(self._configure, (CameraError, ValueError))
@@ -44,7 +50,8 @@ class CameraNode(ManagedNode):
     def _configure(self):
         get = lambda name: self.get_parameter(name).value  # noqa: E731
         if not get('frame_rate') >= 0:
-            raise ValueError(f'frame_rate must be >= 0 (0: the video\'s own rate), got {get("frame_rate")}')
+            raise ValueError(f"frame_rate must be >= 0 (0: the video's own rate), "
+                             f'got {get("frame_rate")}')
         self.frame_id = get('frame_id')
         self.retry = get('retry')
         self._open_args = (get('source'), get('width'), get('height'), get('loop'))
@@ -58,8 +65,8 @@ class CameraNode(ManagedNode):
 
     def on_activate(self, state):
         self.timer = self.create_timer(1.0 / self.frame_rate, self._tick)
-        self.get_logger().info(f'publishing {self.image_publisher.topic_name} from {self._open_args[0]!r} '
-                               f'at {self.frame_rate:g} Hz')
+        self.get_logger().info(f'publishing {self.image_publisher.topic_name} '
+                               f'from {self._open_args[0]!r} at {self.frame_rate:g} Hz')
         return super().on_activate(state)
 
     def on_deactivate(self, state):
@@ -97,7 +104,8 @@ class CameraNode(ManagedNode):
         if self.source is None:
             self._open()
             if self.source is None:
-                self.get_logger().warn(f'waiting for {self._open_args[0]!r}', throttle_duration_sec=5.0)
+                self.get_logger().warn(f'waiting for {self._open_args[0]!r}',
+                                       throttle_duration_sec=5.0)
                 return
         try:
             frame = self.source.read()
@@ -136,6 +144,7 @@ class CameraNode(ManagedNode):
 
 
 def main(args=None):
+    """Run the camera node (the ``camera_node`` executable)."""
     run_node(CameraNode, 'camera', args)
 
 

@@ -1,10 +1,13 @@
-"""One status on ``/diagnostics``, published the same way by every node; levels and reasons come from
-``core/health.py``."""
+"""
+One status on ``/diagnostics``, published the same way by every node; levels and reasons come from
+``core/health.py``.
+"""
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 
 class DiagnosticsPublisher:
+    """Publishes one node's status (level, message, key values) on ``/diagnostics``."""
 
     def __init__(self, node, name, hardware_id):
         self._node = node

@@ -1,4 +1,5 @@
-"""sensor_msgs/Image <-> NumPy without cv_bridge (ROS 2's cv_bridge is on no registry here).
+"""
+sensor_msgs/Image <-> NumPy without cv_bridge (ROS 2's cv_bridge is on no registry here).
 
 Works on any object with the message's fields, so it needs no ROS import. Every failure is a
 ValueError that says what was wrong with the message.
@@ -34,7 +35,8 @@ def image_to_array(msg):
     """Return a BGR (h, w, 3) or grayscale (h, w) uint8 array for a sensor_msgs/Image."""
     encoding = msg.encoding.lower()
     if encoding not in _ENCODINGS:
-        raise ValueError(f'unsupported image encoding {msg.encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
+        raise ValueError(f'unsupported image encoding {msg.encoding!r}; '
+                         f'supported: {", ".join(SUPPORTED_ENCODINGS)}')
     channels, dtype, conversion = _ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
@@ -43,13 +45,15 @@ def image_to_array(msg):
         raise ValueError(f'image {width}x{height} exceeds the {MAX_PIXELS}-pixel limit')
     row_bytes = width * channels * np.dtype(dtype).itemsize
     if step < row_bytes:
-        raise ValueError(f'step {step} is smaller than a {encoding} row of {width} pixels ({row_bytes} bytes)')
+        raise ValueError(f'step {step} is smaller than a {encoding} row of {width} pixels '
+                         f'({row_bytes} bytes)')
     buffer = np.frombuffer(msg.data, np.uint8)  # rclpy gives array.array: no copy
     if buffer.size < step * (height - 1) + row_bytes:
-        raise ValueError(f'truncated image data: {buffer.size} bytes for {height} rows of step {step}')
+        raise ValueError(f'truncated image data: {buffer.size} bytes for {height} rows '
+                         f'of step {step}')
     rows = np.lib.stride_tricks.as_strided(buffer, (height, row_bytes), (step, 1))
     pixels = rows.view(dtype if not msg.is_bigendian else np.dtype(dtype).newbyteorder('>'))
-    pixels = pixels.reshape(height, width, channels) if channels > 1 else pixels.reshape(height, width)
+    pixels = pixels.reshape((height, width, channels) if channels > 1 else (height, width))
     if dtype == np.uint16:
         return (pixels >> 8).astype(np.uint8)
     if conversion is None:
@@ -59,13 +63,16 @@ def image_to_array(msg):
     try:
         return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
     except cv2.error as exc:   # e.g. a Bayer mosaic too small to demosaic
-        raise ValueError(f'cannot convert a {width}x{height} {encoding} image: {str(exc).strip()[-120:]}') from None
+        raise ValueError(f'cannot convert a {width}x{height} {encoding} image: '
+                         f'{str(exc).strip()[-120:]}') from None
 
 
 def array_to_image_fields(array):
     """(encoding, height, width, step, data) for a BGR or grayscale uint8 array."""
     array = np.ascontiguousarray(array)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
-        raise ValueError(f'expected a BGR or grayscale uint8 image, got {array.dtype} {array.shape}')
+    if (array.dtype != np.uint8 or array.ndim not in (2, 3)
+            or (array.ndim == 3 and array.shape[2] != 3)):
+        raise ValueError('expected a BGR or grayscale uint8 image, '
+                         f'got {array.dtype} {array.shape}')
     encoding = 'bgr8' if array.ndim == 3 else 'mono8'
     return encoding, array.shape[0], array.shape[1], array.strides[0], array.tobytes()

@@ -1,12 +1,14 @@
-"""What every node shares: the lifecycle base with its ``autostart`` parameter, and ``main()`` as in
+"""
+What every node shares: the lifecycle base with its ``autostart`` parameter, and ``main()`` as in
 ros2/examples (rclpy.init/try/finally) with a clean exit on Ctrl-C or SIGTERM and a configuration
-error as one line and exit status 1 instead of a traceback."""
+error as one line and exit status 1 instead of a traceback.
+"""
 
 import signal
 import threading
 
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+import rclpy
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
@@ -15,11 +17,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class ManagedNode(LifecycleNode):
-    """A lifecycle node (ros2/demos lifecycle_py): parameters are declared at construction, resources
+    """
+    A lifecycle node (ros2/demos lifecycle_py): parameters are declared at construction, resources
     taken on configure, data flows while active. ``autostart`` (default true) makes a plain
     ``ros2 run`` configure and activate it at once; the launch file sets it false and drives the
-    transitions itself. A configuration that fails is reported in ``failure``: the process then ends
-    with that line and status 1, as a plain node's start-up error would."""
+    transitions itself. A configuration that fails is reported in ``failure``: the process then
+    ends with that line and status 1, as a plain node's start-up error would.
+    """
 
     def __init__(self, name):
         super().__init__(name)
@@ -40,7 +44,7 @@ class ManagedNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def autostart(self):
-        """Configure and activate when the ``autostart`` parameter says so; False if that failed."""
+        """Configure and activate when the ``autostart`` parameter says so; False if it failed."""
         if not self.get_parameter('autostart').value:
             return True
         success = TransitionCallbackReturn.SUCCESS
@@ -48,12 +52,15 @@ class ManagedNode(LifecycleNode):
 
 
 def init_with_stop_signals(args=None):
-    """rclpy.init, with SIGINT and SIGTERM only asking the spin loop to stop (the returned event).
+    """
+    rclpy.init, with SIGINT and SIGTERM only asking the spin loop to stop (the returned event).
 
-    rclpy's own handlers raise KeyboardInterrupt wherever the main thread is. A terminal's Ctrl-C under
-    ``ros2 launch`` arrives twice (the terminal signals the process group, launch forwards it again), and
-    the second one landed inside destroy_node: tracebacks, and an abort from a half-joined thread. Here
-    every further signal is a no-op, so cleanup always runs to the end and the exit status is 0."""
+    rclpy's own handlers raise KeyboardInterrupt wherever the main thread is. A terminal's Ctrl-C
+    under ``ros2 launch`` arrives twice (the terminal signals the process group, launch forwards it
+    again), and the second one landed inside destroy_node: tracebacks, and an abort from a
+    half-joined thread. Here every further signal is a no-op, so cleanup always runs to the end and
+    the exit status is 0.
+    """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     for signum in STOP_SIGNALS:
@@ -62,13 +69,16 @@ def init_with_stop_signals(args=None):
 
 
 def ignore_stop_signals():
-    """From cleanup on: Python restores the default handlers while it exits, and a late second Ctrl-C
-    then killed the process (exit -2); ignored signals stay ignored."""
+    """
+    From cleanup on: Python restores the default handlers while it exits, and a late second Ctrl-C
+    then killed the process (exit -2); ignored signals stay ignored.
+    """
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
 
 
 def run_node(node_class, name, args=None):
+    """A node's process: spin until a stop signal, its end or its failure (then exit 1)."""
     stop = init_with_stop_signals(args)
     node = None
     try:

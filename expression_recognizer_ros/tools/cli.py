@@ -61,23 +61,44 @@ def cmd_train(args):
 
 def cmd_train_cnn(args):
     from .cnn_training import CnnConfig, train_cnn
+    from .cnn_training import describe_network, load_training_data, pack_checksum, write_pack
+    dataset = load_training_data(args.dataset)
+    print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
+    if args.write_pack:
+        print(f'wrote {args.write_pack} ({write_pack(dataset, args.write_pack)})')
+        return 0
+    if args.recalibrate:
+        from .cnn_training import recalibrate
+        recalibrate(resolve_model_dir(args.recalibrate), dataset, command_line())
+        print(f'updated {args.recalibrate}/manifest.json')
+        return 0
+    if not args.out:
+        raise SystemExit('train-cnn: --out is required (unless --write-pack)')
     config = CnnConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                        widths=tuple(args.widths), ferplus=args.ferplus or '', ferplus_weight=args.ferplus_weight,
-                       limit=args.limit)
-    dataset = datasets.load(args.dataset, 'fer2013')
-    print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
+                       limit=args.limit, arch=args.arch, depths=tuple(args.depths), device=args.device,
+                       time_budget=args.time_budget, label_smoothing=args.label_smoothing, mixup=args.mixup,
+                       erase=args.erase, balance=args.balance, teachers=args.teachers,
+                       teacher_arch=args.teacher_arch, teacher_widths=tuple(args.teacher_widths),
+                       teacher_depths=tuple(args.teacher_depths), teacher_share=args.teacher_share,
+                       teacher_epochs=args.teacher_epochs, distill_weight=args.distill_weight,
+                       weight_decay=args.weight_decay, checkpoints=args.checkpoints or '',
+                       calibrate_bias=args.calibrate_bias)
     classifier, onnx_bytes, metrics = train_cnn(dataset, Preprocessing(margin=args.margin), config)
     import torch
+    labels = 'FER+ votes mixed with the original labels' if args.ferplus else 'original'
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
-        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
-                    'labels': 'FER+ votes mixed with the original labels' if args.ferplus else 'original'},
+        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum, 'labels': labels},
         'training_command': command_line(),
         'versions': dict(library_versions(), torch=torch.__version__),
         'metrics': metrics,
-        'cnn': {'architecture': f'4 VGG-style blocks {list(args.widths)}, global average pool, linear',
+        'cnn': {'architecture': describe_network(args.arch, args.widths, args.depths),
                 'input': '48x48 grayscale, standardized per face'},
     }
+    if args.dataset.endswith('.npz'):
+        manifest['dataset']['pack'] = {'checksum': pack_checksum(args.dataset), 'splits': 'Training, PublicTest',
+                                       'note': 'train-cnn --write-pack of the CSV whose checksum is above'}
     classifier.save(args.out, manifest, onnx_bytes)
     print(f'wrote {args.out}')
     return 0
@@ -248,16 +269,39 @@ def build_parser():
     p.add_argument('--detect-faces', action='store_true', help='detect and crop faces in uncropped images')
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser('train-cnn', help='train the CNN on FER2013 with PyTorch (CPU) and export ONNX')
-    p.add_argument('--dataset', required=True, help='FER2013 CSV (.csv or .csv.gz)')
-    p.add_argument('--out', required=True, help='model directory to write')
+    p = sub.add_parser('train-cnn', help='train the CNN on FER2013 with PyTorch (CPU or GPU) and export ONNX')
+    p.add_argument('--dataset', required=True, help='FER2013 CSV (.csv or .csv.gz), or a pack (.npz, --write-pack)')
+    p.add_argument('--out', help='model directory to write')
     p.add_argument('--id', help='model id (default: the directory name)')
+    p.add_argument('--write-pack', metavar='NPZ', help='only write a compact lossless pack of Training and '
+                   'PublicTest (for a training machine without the CSV), then stop')
     p.add_argument('--ferplus', help='FER+ votes (fer2013new.csv) to soften the training labels')
     p.add_argument('--ferplus-weight', type=float, default=0.5, help='share of the FER+ votes in each target')
-    p.add_argument('--epochs', type=int, default=40)
+    p.add_argument('--epochs', type=int, default=40, help='0: as many as --time-budget allows')
+    p.add_argument('--time-budget', type=float, default=0.0, help='seconds of training in all, with --epochs 0')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--lr', type=float, default=0.05, help='peak learning rate (one-cycle SGD)')
+    p.add_argument('--weight-decay', type=float, default=5e-4)
+    p.add_argument('--arch', choices=('vgg', 'res'), default='vgg', help='vgg (cnn-fer2013) or residual stages')
     p.add_argument('--widths', type=int, nargs=4, default=[32, 64, 128, 256], help='channels of the 4 blocks')
+    p.add_argument('--depths', type=int, nargs=4, default=[0, 1, 1, 1], help='residual blocks per stage (res)')
+    p.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto', help='auto: a GPU if PyTorch sees one')
+    p.add_argument('--label-smoothing', type=float, default=0.0)
+    p.add_argument('--mixup', type=float, default=0.0, help='Beta(a, a) mixup of faces and targets; 0 = off')
+    p.add_argument('--erase', type=float, default=0.0, help='share of faces with a random rectangle blanked')
+    p.add_argument('--balance', type=float, default=0.0, help='class loss weight ~ count ** -balance')
+    p.add_argument('--teachers', type=int, default=0, help='distil from this many teachers trained first')
+    p.add_argument('--teacher-arch', choices=('vgg', 'res'), default='res')
+    p.add_argument('--teacher-widths', type=int, nargs=4, default=[64, 128, 256, 512])
+    p.add_argument('--teacher-depths', type=int, nargs=4, default=[1, 2, 2, 2])
+    p.add_argument('--teacher-share', type=float, default=0.5, help='share of --time-budget for the teachers')
+    p.add_argument('--teacher-epochs', type=int, default=0, help='epochs per teacher (default: --epochs)')
+    p.add_argument('--distill-weight', type=float, default=0.7, help='share of the teachers in the targets')
+    p.add_argument('--checkpoints', help='folder for the best weights of each network (.pt)')
+    p.add_argument('--calibrate-bias', action='store_true',
+                   help='fit one logit offset per class with the temperature on PublicTest')
+    p.add_argument('--recalibrate', metavar='MODEL_DIR', help='no training: fit temperature and per-class '
+                   'offsets of this CNN on PublicTest (OpenCV DNN) and write them into its manifest')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--limit', type=int, default=0, help='train on the first N Training faces only (smoke test)')
     p.add_argument('--margin', type=float, default=0.0, help='run-time crop margin around Haar boxes')

@@ -1,20 +1,22 @@
-"""Loading labelled faces: the FER2013 CSV and the ``<root>/<emotion>/*.<ext>`` folder layout.
+"""
+Loading labelled faces: the FER2013 CSV and the ``<root>/<emotion>/*.<ext>`` folder layout.
 
-Labels are mapped onto the canonical vocabulary (``core/labels.py``); a folder whose name is no known
-expression keeps its lower-cased name, so evaluation can report it and training can refuse it.
+Labels are mapped onto the canonical vocabulary (``core/labels.py``); a folder whose name is no
+known expression keeps its lower-cased name, so evaluation can report it and training can refuse
+it.
 """
 
+from dataclasses import dataclass, field
 import gzip
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from ..core.frame_source import IMAGE_EXTENSIONS
-from ..core.labels import CANONICAL, FER2013_CLASSES, canonical
+from ..core.labels import CANONICAL, canonical, FER2013_CLASSES
 from ..core.preprocessing import crop
 
 # CK+ names files S010_004_00000017.png; Yale names them subject01.happy.gif.
@@ -24,9 +26,12 @@ FER2013_USAGES = ('Training', 'PublicTest', 'PrivateTest')
 
 @dataclass
 class Dataset:
+    """Images with their labels, paths, subjects and splits, as one dataset loader read them."""
+
     name: str
     images: list                 # grayscale uint8 arrays (an (n, h, w) array for FER2013)
-    labels: list                 # canonical label, or the folder's own name when it is no known label
+    # canonical label, or the folder's own name when it is no known label
+    labels: list
     paths: list                  # file path, or 'fer2013.csv.gz:row' for CSV rows
     subjects: list = None        # subject id per image where file names carry one
     usage: list = None           # FER2013 Usage per row
@@ -38,14 +43,18 @@ class Dataset:
 
     def subset(self, indices):
         indices = np.asarray(indices, dtype=np.int64)
-        images = self.images[indices] if isinstance(self.images, np.ndarray) else [self.images[i] for i in indices]
+        if isinstance(self.images, np.ndarray):
+            images = self.images[indices]
+        else:
+            images = [self.images[i] for i in indices]
         pick = lambda seq: None if seq is None else [seq[i] for i in indices]  # noqa: E731
         return Dataset(self.name, images, pick(self.labels), pick(self.paths), pick(self.subjects),
                        pick(self.usage), self.checksum, list(self.skipped))
 
     def split(self, usage):
         if self.usage is None:
-            raise ValueError(f'dataset {self.name!r} has no splits; --split applies to FER2013 only')
+            raise ValueError(f'dataset {self.name!r} has no splits; '
+                             '--split applies to FER2013 only')
         if usage not in FER2013_USAGES:
             raise ValueError(f'unknown split {usage!r}; expected one of {FER2013_USAGES}')
         return self.subset([i for i, u in enumerate(self.usage) if u == usage])
@@ -139,7 +148,7 @@ def load_folder(root, subject_pattern=DEFAULT_SUBJECT_PATTERN):
 
 
 def crop_faces(dataset, detector, margin=0.0):
-    """Detect and crop the face in every image; returns (faces dataset, indices with no single face)."""
+    """Detect and crop the face in every image: (faces dataset, indices with no single face)."""
     keep, faces, missing = [], [], []
     for i, image in enumerate(dataset.images):
         detection = detector.detect(image)
@@ -172,7 +181,7 @@ def pipeline_faces(dataset, pipeline):
 
 
 def subject_folds(subjects, k=5, seed=0):
-    """Split image indices into k folds with no subject in two folds (largest subjects placed first)."""
+    """Split image indices into k folds, no subject in two (largest subjects placed first)."""
     ids = sorted(set(subjects))
     if len(ids) < k:
         raise ValueError(f'{len(ids)} subjects cannot fill {k} folds')

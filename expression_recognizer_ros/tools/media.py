@@ -1,4 +1,4 @@
-"""Demo media writers: side-by-side views, contact sheets and GIFs (frames come from core.frames)."""
+"""Demo media writers: side-by-side views, contact sheets, GIFs (frames come from core.frames)."""
 
 import cv2
 import numpy as np
@@ -6,25 +6,29 @@ import numpy as np
 
 def side_by_side(left, right, height=240):
     """Two BGR images scaled to one height, left beside right."""
-    scaled = [cv2.resize(im, (round(im.shape[1] * height / im.shape[0]), height), interpolation=cv2.INTER_AREA)
+    scaled = [cv2.resize(im, (round(im.shape[1] * height / im.shape[0]), height),
+                         interpolation=cv2.INTER_AREA)
               for im in (left, right)]
     return np.hstack(scaled)
 
 
 def pad_to_same_size(images, value=255):
-    """BGR images centred on canvases of the largest height and width, so photos of mixed sizes and
-    aspect ratios can share a grid or an animation."""
+    """
+    BGR images centred on canvases of the largest height and width, so photos of mixed sizes and
+    aspect ratios can share a grid or an animation.
+    """
     h, w = max(im.shape[0] for im in images), max(im.shape[1] for im in images)
     padded = []
     for im in images:
         top, left = (h - im.shape[0]) // 2, (w - im.shape[1]) // 2
-        padded.append(cv2.copyMakeBorder(im, top, h - im.shape[0] - top, left, w - im.shape[1] - left,
+        padded.append(cv2.copyMakeBorder(im, top, h - im.shape[0] - top,
+                                         left, w - im.shape[1] - left,
                                          cv2.BORDER_CONSTANT, value=(value,) * 3))
     return padded
 
 
 def contact_sheet(images, columns=3, gap=4):
-    """BGR images in a grid, left to right, top to bottom, on white (smaller ones centred in their cell)."""
+    """BGR images in a grid, left to right, top to bottom, on white (smaller ones centred)."""
     images = pad_to_same_size(images)
     h, w = images[0].shape[:2]
     rows = -(-len(images) // columns)
@@ -36,10 +40,12 @@ def contact_sheet(images, columns=3, gap=4):
 
 
 def write_gif(images, path, fps=10.0):
-    """An endlessly looping animated GIF of BGR frames of any sizes (Pillow, which matplotlib brings)."""
+    """An endlessly looping animated GIF of BGR frames of any size (Pillow, from matplotlib)."""
     from PIL import Image
     images = pad_to_same_size(images)
-    frames = [Image.fromarray(cv2.cvtColor(im, cv2.COLOR_BGR2RGB)).quantize(64, dither=Image.Dither.NONE)
-              for im in images]   # 64 colours, no dithering: a tenth of the size, still clear
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0,
-                   optimize=True)
+    # 64 colours, no dithering: a tenth of the size, still clear
+    frames = [Image.fromarray(cv2.cvtColor(im, cv2.COLOR_BGR2RGB))
+              .quantize(64, dither=Image.Dither.NONE)
+              for im in images]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps),
+                   loop=0, optimize=True)

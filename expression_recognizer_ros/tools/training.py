@@ -1,4 +1,5 @@
-"""Training a model directory from a dataset, with an honest held-out figure.
+"""
+Training a model directory from a dataset, with an honest held-out figure.
 
 FER2013: fit on Training, report on PublicTest and PrivateTest. Folder datasets: k-fold by subject
 where file names carry subject ids (frames of one person never on both sides), then fit on all.
@@ -8,18 +9,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..classifiers.svm import train_linear_svm
 from .datasets import crop_faces, subject_folds
-from ..core.detection import STILL_IMAGES, FaceDetector
 from ..classifiers.ensemble import train_ensemble
+from ..classifiers.svm import train_linear_svm
+from ..core.detection import FaceDetector, STILL_IMAGES
 from ..core.labels import CANONICAL
-from ..core.preprocessing import Preprocessing, prepare_batch
+from ..core.preprocessing import prepare_batch, Preprocessing
 
 CLASSIFIERS = ('fisherface', 'svm')
 
 
 @dataclass
 class TrainConfig:
+    """What ``train`` trains and how it validates (recorded in its metrics)."""
+
     classifier: str = 'fisherface'
     models: int = 10
     fraction: float = 0.8
@@ -40,6 +43,7 @@ def model_labels(labels):
 
 
 def fit(faces, labels, vocabulary, preprocessing, config):
+    """Train the configured classifier on cropped faces with canonical labels."""
     X = prepare_batch(faces, preprocessing)
     index = {label: i for i, label in enumerate(vocabulary)}
     y = np.array([index[label] for label in labels], dtype=np.int32)
@@ -47,8 +51,8 @@ def fit(faces, labels, vocabulary, preprocessing, config):
         return train_linear_svm(X, y, vocabulary, preprocessing, seed=config.seed)
     if config.classifier != 'fisherface':
         raise ValueError(f'classifier must be one of {CLASSIFIERS}, got {config.classifier!r}')
-    return train_ensemble(X, y, vocabulary, preprocessing, config.models, config.fraction, config.seed,
-                          config.decision, config.pca)
+    return train_ensemble(X, y, vocabulary, preprocessing, config.models, config.fraction,
+                          config.seed, config.decision, config.pca)
 
 
 def held_out(model, faces, labels):
@@ -59,13 +63,15 @@ def held_out(model, faces, labels):
     predictions, votes = model.predict_members(X)
     if votes is not None:
         names = np.array(model.labels)
-        result['member_accuracy'] = [float((names[votes[:, j]] == truth).mean()) for j in range(votes.shape[1])]
+        result['member_accuracy'] = [float((names[votes[:, j]] == truth).mean())
+                                     for j in range(votes.shape[1])]
     predicted = np.array([p.label for p in predictions])
     result.update(accuracy=float((predicted == truth).mean()), predicted=predicted.tolist())
     return result
 
 
 def drop_blank(dataset, min_std, log):
+    """Leave out blank frames: images whose pixel std is below ``min_std``."""
     keep = [i for i, image in enumerate(dataset.images) if float(np.std(image)) >= min_std]
     if len(keep) < len(dataset):
         log(f'dropped {len(dataset) - len(keep)} blank training images (pixel std < {min_std})')
@@ -76,11 +82,13 @@ def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(), log=prin
     """Return (model, metrics); the model is fitted on all the training data."""
     metrics = {'config': asdict(config)}
     if dataset.skipped:
-        log(f'skipped {len(dataset.skipped)} unreadable files, e.g. {dataset.skipped[0][0]}: {dataset.skipped[0][1]}')
+        log(f'skipped {len(dataset.skipped)} unreadable files, '
+            f'e.g. {dataset.skipped[0][0]}: {dataset.skipped[0][1]}')
         metrics['skipped_files'] = len(dataset.skipped)
     if config.detect_faces:
         dataset, missing = crop_faces(dataset, FaceDetector(STILL_IMAGES), preprocessing.margin)
-        log(f'detected faces: {len(dataset)}; no single face found in {len(missing)} images (left out)')
+        log(f'detected faces: {len(dataset)}; '
+            f'no single face found in {len(missing)} images (left out)')
         metrics['no_face'] = len(missing)
     vocabulary = model_labels(dataset.labels)
     if dataset.usage is not None:
@@ -100,8 +108,8 @@ def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(), log=prin
         folds = subject_folds(dataset.subjects, config.folds, config.seed)
         how = f'{config.folds}-fold by subject ({len(set(dataset.subjects))} subjects)'
     else:
-        log('WARNING: no subject ids in the file names; an image-level split overstates accuracy when a '
-            'person appears in both parts (use --subject-pattern)')
+        log('WARNING: no subject ids in the file names; an image-level split overstates '
+            'accuracy when a person appears in both parts (use --subject-pattern)')
         order = np.random.default_rng(config.seed).permutation(len(dataset))
         folds = np.array_split(order, config.folds)
         how = f'{config.folds}-fold by image (subjects unknown)'
@@ -131,5 +139,6 @@ def _summary(name, result):
     text = f'{name}: accuracy {result["accuracy"]:.3f} (n={result["n"]})'
     if 'member_accuracy' in result:
         member = result['member_accuracy']
-        text += f'; single models {min(member):.3f}..{max(member):.3f} (mean {np.mean(member):.3f})'
+        text += (f'; single models {min(member):.3f}..{max(member):.3f} '
+                 f'(mean {np.mean(member):.3f})')
     return text
