@@ -1,16 +1,22 @@
-"""Camera + recognizer (+ mirror) with config/recognizer.yaml.
+"""
+Camera + recognizer (+ mirror) with config/recognizer.yaml.
 
-  ros2 launch expression_recognizer_ros recognizer.launch.py                  # the YAML's camera.source
-  ros2 launch expression_recognizer_ros recognizer.launch.py source:=/path/to/video.mp4
-  ros2 launch expression_recognizer_ros recognizer.launch.py use_camera:=false image_topic:=/camera/image_raw
-  ros2 launch expression_recognizer_ros recognizer.launch.py use_mirror:=true   # + robot face on robot_face/image
-  ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn-fer2013  # the CNN instead of the ensemble
-  ros2 launch expression_recognizer_ros recognizer.launch.py namespace:=left source:=2   # one pipeline per camera
+ros2 launch expression_recognizer_ros recognizer.launch.py                  # the YAML's camera.source
+ros2 launch expression_recognizer_ros recognizer.launch.py source:=/path/to/video.mp4
+ros2 launch expression_recognizer_ros recognizer.launch.py use_camera:=false image_topic:=/camera/image_raw
+ros2 launch expression_recognizer_ros recognizer.launch.py use_mirror:=true   # + robot face on robot_face/image
+ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn-fer2013  # the CNN instead of the ensemble
+ros2 launch expression_recognizer_ros recognizer.launch.py namespace:=left source:=2   # one pipeline per camera
 """
 
-from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, EmitEvent, GroupAction, OpaqueFunction, RegisterEventHandler,
-                            SetEnvironmentVariable)
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    GroupAction,
+    OpaqueFunction,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+)
 from launch.conditions import IfCondition
 from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -21,17 +27,19 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
 
+from launch import LaunchDescription
+
 PACKAGE = 'expression_recognizer_ros'
 
 ARGUMENTS = {
     'params_file': (PathJoinSubstitution([FindPackageShare(PACKAGE), 'config', 'recognizer.yaml']),
                     'YAML with the camera, recognizer and mirror parameters'),
-    'source': ('', 'camera index, /dev/videoN, video file or image folder; empty: the params file\'s '
+    'source': ('', "camera index, /dev/videoN, video file or image folder; empty: the params file's "
                    'camera.source'),
     'use_camera': ('true', 'start our camera node; false to use an existing camera driver'),
     'image_topic': ('image_raw', 'image topic the recognizer subscribes to (relative: inside namespace)'),
     'use_mirror': ('false', 'start the mirror node: the robot face on robot_face/image'),
-    'model': ('', 'shipped model name (e.g. cnn-fer2013) or model directory; empty: the params file\'s '
+    'model': ('', "shipped model name (e.g. cnn-fer2013) or model directory; empty: the params file's "
                   'model_dir'),
     'namespace': ('', 'ROS namespace for the nodes and their topics, to run one pipeline per camera'),
     'autostart': ('true', 'drive the lifecycle nodes to active; false: they wait, unconfigured, for '
@@ -42,10 +50,12 @@ ARGUMENTS = {
 
 
 def lifecycle_node(executable, name, parameters, start, **kwargs):
-    """One of our lifecycle nodes. start: 'launch' configures it from here, then activates it once it
+    """
+    One of our lifecycle nodes. start: 'launch' configures it from here, then activates it once it
     is inactive; 'self' lets the node do both (its autostart parameter): with LARGE_DATA, launch's own
     DDS participant keeps the default transports and cannot reach the node; 'wait' leaves it
-    unconfigured for your transitions."""
+    unconfigured for your transitions.
+    """
     node = LifecycleNode(package=PACKAGE, executable=executable, name=name, namespace='', output='screen',
                          parameters=parameters + [{'autostart': start == 'self'}], **kwargs)
     if start != 'launch':

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Measurements behind the defaults of expression_recognizer_ros/core (issue 12).
+"""
+Measurements behind the defaults of expression_recognizer_ros/core (issue 12).
 
   measure_faces.py accuracy   end-to-end Yale accuracy of the shipped models: Haar box vs YuNet box (with
                               margins) vs landmark alignment
@@ -24,8 +25,11 @@ sys.path.insert(0, REPO)
 SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
 YUNET = os.path.join(REPO, 'models', 'yunet')
 
-from expression_recognizer_ros.core.face_alignment import (ARCFACE_TEMPLATE, AlignmentConfig,  # noqa: E402
-                                                          align_face)
+from expression_recognizer_ros.core.face_alignment import (  # noqa: E402
+    align_face,
+    AlignmentConfig,
+    ARCFACE_TEMPLATE,
+)
 from expression_recognizer_ros.core.face_detection import YuNetConfig, YuNetDetector  # noqa: E402
 from expression_recognizer_ros.core.tracking import FaceTracker  # noqa: E402
 
@@ -38,8 +42,10 @@ def square(box, side_from='h'):
 
 
 def haar_like_box(box):
-    """The Haar box YuNet's box corresponds to, by the median relation on the Yale faces (YuNet's box is
-    0.79 of the Haar side wide, 1.04 high, 0.11 and 0.02 of the side right and below its corner)."""
+    """
+    The Haar box YuNet's box corresponds to, by the median relation on the Yale faces (YuNet's box is
+    0.79 of the Haar side wide, 1.04 high, 0.11 and 0.02 of the side right and below its corner).
+    """
     x, y, w, h = box
     side = w / 0.793
     return (int(round(x - 0.108 * side)), int(round(y - 0.016 * side)), int(round(side)), int(round(side)))
@@ -47,9 +53,9 @@ def haar_like_box(box):
 
 def accuracy(args):
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
-    from expression_recognizer_ros.tools.datasets import load_folder
-    from expression_recognizer_ros.core.detection import STILL_IMAGES, FaceDetector
+    from expression_recognizer_ros.core.detection import FaceDetector, STILL_IMAGES
     from expression_recognizer_ros.core.preprocessing import crop
+    from expression_recognizer_ros.tools.datasets import load_folder
 
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'yale'))
     haar = FaceDetector(STILL_IMAGES)
@@ -112,9 +118,11 @@ def accuracy(args):
 
 
 def ckplus(args):
-    """CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation) directly, and
+    """
+    CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation) directly, and
     through YuNet + alignment: each crop enlarged 4x and padded (edges replicated) so the detector sees a
-    whole face, then aligned with the default AlignmentConfig. A face YuNet misses counts as wrong."""
+    whole face, then aligned with the default AlignmentConfig. A face YuNet misses counts as wrong.
+    """
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
     from expression_recognizer_ros.tools.datasets import load_folder
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'ckplus'))

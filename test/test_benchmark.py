@@ -5,8 +5,8 @@ import json
 
 from test_cli import run
 
-from expression_recognizer_ros.tools.benchmark import OpenCvMembers
 from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
+from expression_recognizer_ros.tools.benchmark import OpenCvMembers
 
 
 def test_opencv_member_predicts_vote_like_the_batched_ensemble(fer2013):

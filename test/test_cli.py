@@ -6,11 +6,10 @@ import shutil
 import subprocess
 import sys
 
+from conftest import CKPLUS, PHOTOS, YALE
 import cv2
 import numpy as np
 import pytest
-
-from conftest import CKPLUS, PHOTOS, YALE
 
 
 def run(*args):
@@ -96,8 +95,9 @@ def test_classify_reports_unreadable_images(model_dir, tmp_path):
 def test_wrong_channel_count_and_bad_dataset_are_clear_errors(model_dir, tmp_path):
     result = run('evaluate', '--models', str(model_dir), '--dataset', str(tmp_path / 'nothing'))
     assert result.returncode == 2 and 'No such file or directory' in result.stderr
-    from expression_recognizer_ros.core.preprocessing import to_gray
     import numpy as np
+
+    from expression_recognizer_ros.core.preprocessing import to_gray
     with pytest.raises(ValueError, match='shape'):
         to_gray(np.zeros((4, 4, 2), np.uint8))
 

@@ -6,19 +6,23 @@ broken network file."""
 import json
 import shutil
 
+from conftest import FER2013, PHOTOS
 import numpy as np
 import pytest
 from test_cli import run
 
-from conftest import FER2013, PHOTOS
 from expression_recognizer_ros.classifiers.base import write_manifest
 from expression_recognizer_ros.classifiers.cnn import CnnClassifier, softmax
 from expression_recognizer_ros.classifiers.registry import load_classifier
 from expression_recognizer_ros.core.preprocessing import Preprocessing
 from expression_recognizer_ros.core.resources import package_path
-from expression_recognizer_ros.tools.cnn_training import (expected_calibration_error,
-                                                          fit_bias_temperature, fit_temperature,
-                                                          load_training_data, write_pack)
+from expression_recognizer_ros.tools.cnn_training import (
+    expected_calibration_error,
+    fit_bias_temperature,
+    fit_temperature,
+    load_training_data,
+    write_pack,
+)
 
 
 @pytest.fixture(scope='module')

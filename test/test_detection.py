@@ -1,16 +1,22 @@
 import cv2
 import numpy as np
 import pytest
-
 import yaml
 
-from expression_recognizer_ros.tools.benchmark import iou
-from expression_recognizer_ros.core.detection import (DEFAULT_CASCADES, FACE, NO_FACE, SEVERAL_FACES, STILL_IMAGES,
-                                                 DetectorConfig, FaceDetector)
+from expression_recognizer_ros.core.detection import (
+    DEFAULT_CASCADES,
+    DetectorConfig,
+    FACE,
+    FaceDetector,
+    NO_FACE,
+    SEVERAL_FACES,
+    STILL_IMAGES,
+)
 from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.core.pipeline import PipelineConfig
-from expression_recognizer_ros.ros.recognizer_node import DETECTION_PARAMETERS, PIPELINE_PARAMETERS
 from expression_recognizer_ros.core.resources import package_path
+from expression_recognizer_ros.ros.recognizer_node import DETECTION_PARAMETERS, PIPELINE_PARAMETERS
+from expression_recognizer_ros.tools.benchmark import iou
 
 
 @pytest.fixture(scope='module')

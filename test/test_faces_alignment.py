@@ -2,14 +2,20 @@
 
 import os
 
+from conftest import PHOTOS, REPO
 import cv2
 import numpy as np
 import pytest
 
-from conftest import PHOTOS, REPO
-from expression_recognizer_ros.core.face_alignment import (ARCFACE_TEMPLATE, HAAR_BOX_TEMPLATE, AlignmentConfig,
-                                                          align_face, alignment_matrix, fit_error,
-                                                          similarity_transform)
+from expression_recognizer_ros.core.face_alignment import (
+    align_face,
+    alignment_matrix,
+    AlignmentConfig,
+    ARCFACE_TEMPLATE,
+    fit_error,
+    HAAR_BOX_TEMPLATE,
+    similarity_transform,
+)
 from expression_recognizer_ros.core.face_detection import YuNetDetector
 
 YUNET = os.path.join(REPO, 'models', 'yunet')

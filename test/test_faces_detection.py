@@ -4,13 +4,19 @@ import json
 import os
 import shutil
 
+from conftest import PHOTOS, REPO
 import cv2
 import numpy as np
 import pytest
 
-from conftest import PHOTOS, REPO
-from expression_recognizer_ros.core.face_detection import (MODEL_SHA256, ModelFileError, YuNetConfig, YuNetDetector,
-                                                           sha256_of, verified_model_path)
+from expression_recognizer_ros.core.face_detection import (
+    MODEL_SHA256,
+    ModelFileError,
+    sha256_of,
+    verified_model_path,
+    YuNetConfig,
+    YuNetDetector,
+)
 
 YUNET = os.path.join(REPO, 'models', 'yunet')
 

@@ -8,13 +8,18 @@ faces."""
 import glob
 import os
 
+from conftest import CKPLUS, PHOTOS, REPO, YALE
 import cv2
 import numpy as np
 import pytest
 
-from conftest import CKPLUS, PHOTOS, REPO, YALE
 from expression_recognizer_ros.core.face_detection import YuNetConfig, YuNetDetector
-from expression_recognizer_ros.core.face_streams import Person, background, compose_stream, score_stream
+from expression_recognizer_ros.core.face_streams import (
+    background,
+    compose_stream,
+    Person,
+    score_stream,
+)
 from expression_recognizer_ros.core.tracking import AttendedSelector, FaceTracker
 
 YUNET = os.path.join(REPO, 'models', 'yunet')

@@ -1,7 +1,7 @@
 """FaceTracker, ScoreSmoother and AttendedSelector on synthetic boxes (issue 12)."""
 
-import re
 from dataclasses import dataclass
+import re
 
 import numpy as np
 import pytest

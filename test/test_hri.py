@@ -6,11 +6,10 @@ import subprocess
 
 import numpy as np
 import pytest
+from test_ros import LIB, PARAMS, spin_until
 
 from expression_recognizer_ros.core.pipeline import FaceResult, FrameResult
 from expression_recognizer_ros.ros.hri_bridge import CIRCUMPLEX, HriBridge, valence_arousal
-
-from test_ros import LIB, PARAMS, spin_until
 
 hri_msgs = pytest.importorskip('hri_msgs.msg', reason='hri_msgs missing: make test builds it')
 LABELS = ('angry', 'disgusted', 'scared', 'happy', 'sad', 'surprised', 'neutral')

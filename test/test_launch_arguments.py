@@ -10,29 +10,29 @@ import os
 import tempfile
 import unittest
 
+from conftest import PHOTOS
 import cv2
-import numpy as np
-import pytest
-import rclpy
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+import numpy as np
+import pytest
 from rcl_interfaces.srv import GetParameters
+import rclpy
 from sensor_msgs.msg import Image
+from test_ros import call, SHARE, spin_until
 
-from expression_recognizer_ros.core.face_streams import Person, compose_stream
+from expression_recognizer_ros.core.face_streams import compose_stream, Person
 from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.msg import Emotion
 
-from conftest import PHOTOS
-from test_ros import SHARE, call, spin_until
-
 launch_testing = pytest.importorskip(
     'launch_testing', reason='ROS 2 launch tools missing: make test installs them from ../shared/ros2-extras')
-from launch import LaunchDescription  # noqa: E402
 from launch.actions import GroupAction, IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
+
+from launch import LaunchDescription  # noqa: E402
 
 LAUNCH_FILE = os.path.join(SHARE, 'launch', 'recognizer.launch.py')
 VIDEO_FPS = 10.0

@@ -2,18 +2,21 @@
 
 import os
 
+from conftest import YALE
 import cv2
 import numpy as np
 import pytest
 
-from conftest import YALE
-
 from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
 from expression_recognizer_ros.core.detection import FaceDetector, STILL_IMAGES
-from expression_recognizer_ros.core.face_streams import Person, compose_stream
-from expression_recognizer_ros.core.pipeline import (HAAR_FALLBACK, STILL_IMAGE_TRACKING,
-                                                     ExpressionPipeline, PipelineConfig,
-                                                     TrackingConfig)
+from expression_recognizer_ros.core.face_streams import compose_stream, Person
+from expression_recognizer_ros.core.pipeline import (
+    ExpressionPipeline,
+    HAAR_FALLBACK,
+    PipelineConfig,
+    STILL_IMAGE_TRACKING,
+    TrackingConfig,
+)
 from expression_recognizer_ros.core.preprocessing import to_gray
 
 
@@ -126,7 +129,7 @@ def test_nobody_in_view_is_no_face_not_an_error(classifier):
 
 def test_debug_view_draws_every_face_and_highlights_the_attended_one(classifier, two_people):
     """The debug image tells the attended face from the others."""
-    from expression_recognizer_ros.core.debug_view import AMBER, GREEN, annotate
+    from expression_recognizer_ros.core.debug_view import AMBER, annotate, GREEN
     frames, _ = two_people
     pipeline = ExpressionPipeline(classifier)
     for i, frame in enumerate(frames[:4]):

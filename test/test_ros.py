@@ -7,20 +7,19 @@ import subprocess
 import sys
 import time
 
+from conftest import PHOTOS, REPO
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
 import pytest
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
+import rclpy
 from sensor_msgs.msg import Image
 
 from expression_recognizer_ros.core.face_rendering import render_face
 from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.msg import Emotion, FaceExpressions
-
-from conftest import PHOTOS, REPO
 
 INSTALL = os.path.join(REPO, 'install', 'expression_recognizer_ros')
 LIB = os.path.join(INSTALL, 'lib', 'expression_recognizer_ros')

@@ -1,4 +1,5 @@
-"""The CNN backend: an ONNX network run by OpenCV's DNN module, so run time never needs PyTorch.
+"""
+The CNN backend: an ONNX network run by OpenCV's DNN module, so run time never needs PyTorch.
 
 The network sees the prepared face standardized per image (zero mean, unit variance: lighting and
 contrast matter less) and answers one logit per label; logits divided by the temperature fitted on
@@ -38,7 +39,8 @@ class CnnClassifier(Classifier):
 
     def __init__(self, labels, net, preprocessing, temperature=1.0, flip=False, manifest=None,
                  bias=None):
-        """Flip: average the logits of a face and its mirror image (twice the work).
+        """
+        Flip: average the logits of a face and its mirror image (twice the work).
 
         bias: one offset per label added to the logits before the temperature (None: no offsets).
         """

@@ -1,5 +1,7 @@
-"""The annotated debug image: every face's box, track ID and label, the attended face highlighted,
-and its class scores as bars."""
+"""
+The annotated debug image: every face's box, track ID and label, the attended face highlighted,
+and its class scores as bars.
+"""
 
 import cv2
 
@@ -8,9 +10,11 @@ AMBER = (0, 170, 255)
 
 
 def annotate(frame, result, labels):
-    """Draw a ``pipeline.FrameResult`` on a copy of a BGR (or grayscale) frame; returns the BGR
+    """
+    Draw a ``pipeline.FrameResult`` on a copy of a BGR (or grayscale) frame; returns the BGR
     copy. The attended face is green with a thick box, the others amber; a face within a short miss
-    is grey."""
+    is grey.
+    """
     out = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame.copy()
     if not result.faces:
         outcome = result.detection.outcome if result.detection is not None else 'no_face'

@@ -1,4 +1,5 @@
-"""Haar-cascade face detection with the original project's fallback rule.
+"""
+Haar-cascade face detection with the original project's fallback rule.
 
 Cascades are tried in order; the first that finds exactly one face wins. No face, or several faces in
 every cascade, gives no answer for the frame. ``lazy_cascades=True`` stops at the winner (the same decision,
@@ -11,8 +12,8 @@ stepping in is still seen.
 """
 
 import copy
-import os
 from dataclasses import dataclass
+import os
 
 import cv2
 import numpy as np
@@ -30,8 +31,10 @@ SEVERAL_FACES = 'several_faces'
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Detection parameters: the original's, plus speed options whose defaults the benchmark chose
-    (README, Performance). For unrelated still images set ``track_face=False``."""
+    """
+    Detection parameters: the original's, plus speed options whose defaults the benchmark chose
+    (README, Performance). For unrelated still images set ``track_face=False``.
+    """
 
     cascades: tuple = DEFAULT_CASCADES
     scale_factor: float = 1.1

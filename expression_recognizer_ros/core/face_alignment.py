@@ -1,4 +1,5 @@
-"""The grayscale face crop a classifier sees, from a detected face's five landmarks.
+"""
+The grayscale face crop a classifier sees, from a detected face's five landmarks.
 
 A similarity transform (rotation, uniform scale, translation; no shear, no mirror) maps the face's
 landmarks onto a template given in fractions of the crop's side, and the crop is warped to ``size`` x
@@ -66,8 +67,10 @@ class AlignmentConfig:
 
 
 def similarity_transform(src, dst, rotate=True):
-    """2x3 matrix of the similarity (least squares over the point pairs; exact for two points) that maps
-    ``src`` (n, 2) onto ``dst`` (n, 2). ``rotate=False``: scale and translation only."""
+    """
+    2x3 matrix of the similarity (least squares over the point pairs; exact for two points) that maps
+    ``src`` (n, 2) onto ``dst`` (n, 2). ``rotate=False``: scale and translation only.
+    """
     src = np.asarray(src, dtype=np.float64).reshape(-1, 2)
     dst = np.asarray(dst, dtype=np.float64).reshape(-1, 2)
     if len(src) != len(dst) or len(src) < 2:
@@ -102,9 +105,11 @@ def fit_error(landmarks, matrix, config=AlignmentConfig()):
 
 
 def align_face(image, landmarks, config=AlignmentConfig()):
-    """The aligned ``size`` x ``size`` uint8 face from a grayscale (or BGR) frame; parts outside the frame
+    """
+    The aligned ``size`` x ``size`` uint8 face from a grayscale (or BGR) frame; parts outside the frame
     replicate its edge, as the box crop does. Shrinking by more than 2x warps to an intermediate size
-    first and then area-averages, so small crops are not aliased (the box path resizes with INTER_AREA)."""
+    first and then area-averages, so small crops are not aliased (the box path resizes with INTER_AREA).
+    """
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f'align_face needs a uint8 image, got {image.dtype}')

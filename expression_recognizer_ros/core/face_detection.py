@@ -1,4 +1,5 @@
-"""Every face in a frame: OpenCV's YuNet CNN detector (``cv2.FaceDetectorYN``) behind a checked model file.
+"""
+Every face in a frame: OpenCV's YuNet CNN detector (``cv2.FaceDetectorYN``) behind a checked model file.
 
 The model directory (``models/yunet`` in the package) holds the ONNX file, its ``LICENSE`` and a
 ``manifest.json`` naming the file's sha256; ``YuNetDetector`` refuses a missing or changed file with a
@@ -25,10 +26,10 @@ repeated runs; ``scripts/measure_faces.py``):
   of the real group photos at every threshold 0.5-0.9.
 """
 
+from dataclasses import dataclass
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -47,9 +48,11 @@ class ModelFileError(RuntimeError):
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face in full-frame pixels: ``box`` (x, y, w, h) floats, ``landmarks`` a (5, 2) float32
+    """
+    One detected face in full-frame pixels: ``box`` (x, y, w, h) floats, ``landmarks`` a (5, 2) float32
     array (image-left eye, image-right eye, nose tip, image-left and image-right mouth corner), ``score``
-    the detector's confidence in [0, 1]."""
+    the detector's confidence in [0, 1].
+    """
 
     box: tuple
     landmarks: np.ndarray
@@ -72,9 +75,11 @@ class Face:
 
 @dataclass(frozen=True)
 class YuNetConfig:
-    """score_threshold: faces scoring below are dropped; nms_threshold: IoU above which overlapping boxes
+    """
+    score_threshold: faces scoring below are dropped; nms_threshold: IoU above which overlapping boxes
     are merged; top_k: candidates kept before NMS; max_width: detect on a copy downscaled to at most this
-    width (0: full size); min_size: faces smaller than this many full-frame pixels (box side) are dropped."""
+    width (0: full size); min_size: faces smaller than this many full-frame pixels (box side) are dropped.
+    """
 
     score_threshold: float = 0.8
     nms_threshold: float = 0.3
@@ -105,8 +110,10 @@ def sha256_of(path):
 
 
 def verified_model_path(model_dir):
-    """Path of the YuNet ONNX in ``model_dir`` after checking it against the manifest's sha256 (and the
-    sha256 this code was written for); raises ModelFileError naming what is wrong."""
+    """
+    Path of the YuNet ONNX in ``model_dir`` after checking it against the manifest's sha256 (and the
+    sha256 this code was written for); raises ModelFileError naming what is wrong.
+    """
     manifest_path = os.path.join(model_dir, MANIFEST)
     try:
         with open(manifest_path, encoding='utf-8') as f:
@@ -123,7 +130,7 @@ def verified_model_path(model_dir):
         raise ModelFileError(f'{model_dir}: YuNet model file {name} is missing')
     actual = sha256_of(path)
     if actual != expected:
-        raise ModelFileError(f'{path}: sha256 {actual} does not match the manifest\'s {expected} (corrupt or '
+        raise ModelFileError(f"{path}: sha256 {actual} does not match the manifest's {expected} (corrupt or "
                              'replaced file)')
     return path
 

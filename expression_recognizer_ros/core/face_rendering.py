@@ -1,4 +1,5 @@
-"""A cartoon robot face for each expression: what a mirroring robot shows back.
+"""
+A cartoon robot face for each expression: what a mirroring robot shows back.
 
 Each expression is a handful of numbers (``FACES``): how far the brows are raised and tilted, how open
 the eyes are, how the mouth curves and opens. Unknown expressions render as neutral.

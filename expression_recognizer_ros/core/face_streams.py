@@ -1,4 +1,5 @@
-"""Composed multi-person streams with known identities, to measure detection and tracking.
+"""
+Composed multi-person streams with known identities, to measure detection and tracking.
 
 Face photos (one identity: a list of BGR images, e.g. one person's expressions) are pasted on a 640x480
 textured background, each person on a path: appearing, moving, growing or shrinking, crossing others
@@ -10,8 +11,8 @@ stream and counts found faces, false faces, ID switches (CLEAR-MOT style: a pers
 differs from the one matched before) and attended-face changes that break the hysteresis rule.
 """
 
-import math
 from dataclasses import dataclass, field
+import math
 
 import cv2
 import numpy as np
@@ -19,9 +20,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Person:
-    """One appearance of ``identity``: from ``start`` to ``end`` (frame indices, end excluded) moving
+    """
+    One appearance of ``identity``: from ``start`` to ``end`` (frame indices, end excluded) moving
     linearly from ``p0`` to ``p1`` (top-left corner) while its width goes from ``w0`` to ``w1`` pixels;
-    ``images`` are shown in turn, ``change_every`` frames each (an expression change)."""
+    ``images`` are shown in turn, ``change_every`` frames each (an expression change).
+    """
 
     identity: str
     images: tuple
@@ -46,9 +49,11 @@ class Person:
 
 @dataclass
 class Truth:
-    """Ground truth of one frame: identity -> (x, y, w, h) face box (``Person.face`` within the pasted
+    """
+    Ground truth of one frame: identity -> (x, y, w, h) face box (``Person.face`` within the pasted
     image), identity -> fraction of that face box not covered by people in front, identity -> paste order
-    (higher is in front)."""
+    (higher is in front).
+    """
 
     boxes: dict = field(default_factory=dict)
     visible: dict = field(default_factory=dict)
@@ -64,8 +69,10 @@ def background(size=(640, 480), seed=0):
 
 
 def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
-    """(frames, truths) for ``count`` frames; ``people`` a list of Person, pasted in list order (later in
-    front). Rectangles are clipped to the frame."""
+    """
+    (frames, truths) for ``count`` frames; ``people`` a list of Person, pasted in list order (later in
+    front). Rectangles are clipped to the frame.
+    """
     width, height = size
     base = background(size, seed) if backdrop is None else backdrop
     frames, truths = [], []
@@ -106,8 +113,10 @@ def _center(box):
 
 
 def match_faces(boxes, truth, min_iou=0.4):
-    """Greedy assignment of detected ``boxes`` to ground-truth face boxes, highest IoU first (at least
-    ``min_iou``), as MOT evaluations do. Returns ({detection index: identity}, unmatched detection indices)."""
+    """
+    Greedy assignment of detected ``boxes`` to ground-truth face boxes, highest IoU first (at least
+    ``min_iou``), as MOT evaluations do. Returns ({detection index: identity}, unmatched detection indices).
+    """
     candidates = []
     for di, box in enumerate(boxes):
         for identity, face in truth.boxes.items():
@@ -199,8 +208,10 @@ def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min
 
 
 def _justified(new, old, mode, margin, frame_size):
-    """The issue's rule, checked independently of the selector: a change away from a face still in
-    view needs a face larger by more than ``margin`` (or nearer the centre by margin x half-diagonal)."""
+    """
+    The issue's rule, checked independently of the selector: a change away from a face still in
+    view needs a face larger by more than ``margin`` (or nearer the centre by margin x half-diagonal).
+    """
     if new is None:
         return False
     if mode == 'largest':

@@ -1,4 +1,5 @@
-"""One frame in, every face's expression out: detect, track, crop or align, classify, smooth and
+"""
+One frame in, every face's expression out: detect, track, crop or align, classify, smooth and
 choose the attended face.
 
 ``ExpressionPipeline.process(image, now)`` returns a ``FrameResult``: every confirmed face (a
@@ -16,17 +17,17 @@ choose the attended face.
 """
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
+import time
 
 import numpy as np
 
 from .detection import DetectorConfig, FaceDetector
-from .face_alignment import AlignmentConfig, align_face
+from .face_alignment import align_face, AlignmentConfig
 from .face_detection import Face, YuNetConfig, YuNetDetector
 from .preprocessing import crop, to_gray
 from .resources import package_path
-from .tracking import SELECT_MODES, AttendedSelector, FaceTracker
+from .tracking import AttendedSelector, FaceTracker, SELECT_MODES
 
 YUNET = 'yunet'
 HAAR_FALLBACK = 'haar_fallback'
@@ -35,8 +36,10 @@ DETECTORS = (YUNET, HAAR_FALLBACK)
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """Face tracks (``tracking.FaceTracker``) and the attended face
-    (``tracking.AttendedSelector``): one place for their defaults."""
+    """
+    Face tracks (``tracking.FaceTracker``) and the attended face
+    (``tracking.AttendedSelector``): one place for their defaults.
+    """
 
     confirm_after: int = 3
     max_missed: int = 8
@@ -87,11 +90,13 @@ STILL_IMAGE_TRACKING = TrackingConfig(confirm_after=1, max_missed=0, time_consta
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One tracked face: ``box`` (x, y, w, h) int pixels; ``crop`` the grayscale image the
+    """
+    One tracked face: ``box`` (x, y, w, h) int pixels; ``crop`` the grayscale image the
     classifier saw; ``prediction`` this frame's raw classifier output (None while the face is
     missed); ``scores`` the time-smoothed per-label scores (vote shares or probabilities) and
     ``label``/``confidence`` their arg-max; ``visible`` False during a short miss (the box is then
-    the predicted one)."""
+    the predicted one).
+    """
 
     id: str
     box: tuple
@@ -111,9 +116,11 @@ class FaceResult:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """Every face of a frame, largest first, and the attended one (None when nobody is in view).
+    """
+    Every face of a frame, largest first, and the attended one (None when nobody is in view).
     ``detector``: 'yunet', or the Haar cascade that decided; ``detection``: the Haar path's
-    ``Detection`` (its outcome tells 'no face' from 'several faces'), None for YuNet."""
+    ``Detection`` (its outcome tells 'no face' from 'several faces'), None for YuNet.
+    """
 
     faces: tuple
     attended: FaceResult = None
@@ -168,8 +175,10 @@ class ExpressionPipeline:
         self.selector.attended = None
 
     def process(self, image, now=None):
-        """All faces of one BGR or grayscale frame; ``now`` in seconds (the image stamp; default:
-        the monotonic clock) drives the tracks' smoothing."""
+        """
+        All faces of one BGR or grayscale frame; ``now`` in seconds (the image stamp; default:
+        the monotonic clock) drives the tracks' smoothing.
+        """
         now = time.monotonic() if now is None else float(now)
         gray = to_gray(image)
         detection = None

@@ -1,4 +1,5 @@
-"""Turning a noisy stream of per-frame expressions into a steady one for a robot face to show.
+"""
+Turning a noisy stream of per-frame expressions into a steady one for a robot face to show.
 
 A robot face that twitches on every misclassified frame looks broken. ``ExpressionSmoother`` shows
 an expression once it has led a confidence-weighted vote over the faces of the last ``window``
@@ -14,8 +15,10 @@ from .labels import NEUTRAL
 
 
 class ExpressionSmoother:
-    """window: seconds of faces in the vote; hold: seconds an expression must lead before it is
-    shown; relax_after: seconds without a face before the rest expression."""
+    """
+    window: seconds of faces in the vote; hold: seconds an expression must lead before it is
+    shown; relax_after: seconds without a face before the rest expression.
+    """
 
     def __init__(self, window=1.0, hold=0.5, relax_after=2.0, rest=NEUTRAL):
         if not window > 0 or hold < 0 or relax_after < 0:
@@ -28,14 +31,18 @@ class ExpressionSmoother:
         self._last_face = None
 
     def restart(self):
-        """Forget the vote (another person is followed now); what is shown stays until the new
-        person's expression has held, or the face relaxes."""
+        """
+        Forget the vote (another person is followed now); what is shown stays until the new
+        person's expression has held, or the face relaxes.
+        """
         self._recent.clear()
         self._leader, self._since = None, None
 
     def update(self, expression, confidence, now):
-        """One frame's result (expression None or '' when no face); returns the expression to
-        show."""
+        """
+        One frame's result (expression None or '' when no face); returns the expression to
+        show.
+        """
         if expression:
             self._last_face = now
             self._recent.append((now, expression, max(float(confidence), 1e-6)))

@@ -1,4 +1,5 @@
-"""Stable face IDs across frames, per-face smoothing of class scores in time, and the attended face.
+"""
+Stable face IDs across frames, per-face smoothing of class scores in time, and the attended face.
 
 ``FaceTracker.update(faces, now)`` takes one frame's detections (any objects with ``box`` = (x, y, w, h),
 e.g. ``face_detection.Face``) and returns the confirmed tracks in view. Association: each track predicts
@@ -17,10 +18,10 @@ of the box, i.e. the square root of its area) or, for ``centre``, nearer the ima
 ``margin`` x the frame's half-diagonal.
 """
 
+from dataclasses import dataclass, field
 import math
 import random
 import string
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,8 +46,10 @@ def box_center(box):
 
 
 class ScoreSmoother:
-    """Exponential moving average of a score vector in time: after ``time_constant`` seconds a new
-    steady input has moved the output 63% of the way (1 - 1/e), whatever the frame rate."""
+    """
+    Exponential moving average of a score vector in time: after ``time_constant`` seconds a new
+    steady input has moved the output 63% of the way (1 - 1/e), whatever the frame rate.
+    """
 
     def __init__(self, time_constant=0.5):
         if time_constant < 0:
@@ -69,9 +72,11 @@ class ScoreSmoother:
 
 @dataclass
 class Track:
-    """One face followed across frames. ``box`` is the last detection's (or the prediction while missed);
+    """
+    One face followed across frames. ``box`` is the last detection's (or the prediction while missed);
     ``face`` the last detection object; ``hits`` consecutive frames with a detection until confirmed;
-    ``missed`` frames since the last detection; ``smoother`` the per-face class-score smoothing."""
+    ``missed`` frames since the last detection; ``smoother`` the per-face class-score smoothing.
+    """
 
     id: str
     box: tuple
@@ -108,10 +113,12 @@ class Track:
 
 
 class FaceTracker:
-    """iou_threshold: least IoU (against the predicted box) for an overlap match; max_distance: else the
+    """
+    iou_threshold: least IoU (against the predicted box) for an overlap match; max_distance: else the
     largest centre distance, in face sizes, for a match; confirm_after: consecutive detections before a
     track is confirmed; max_missed: frames a track survives without a detection; time_constant: seconds,
-    for each track's ScoreSmoother; seed: for reproducible IDs."""
+    for each track's ScoreSmoother; seed: for reproducible IDs.
+    """
 
     def __init__(self, iou_threshold=0.3, max_distance=0.5, confirm_after=3, max_missed=8, time_constant=0.5,
                  id_length=5, seed=None):
@@ -165,8 +172,10 @@ class FaceTracker:
         return pairs, free_f
 
     def update(self, faces, now):
-        """One frame's detections at time ``now`` (seconds); returns the confirmed tracks, visible or within
-        their short miss, largest first."""
+        """
+        One frame's detections at time ``now`` (seconds); returns the confirmed tracks, visible or within
+        their short miss, largest first.
+        """
         faces = list(faces)
         pairs, unmatched = self._match(faces)
         matched_tracks = set()
@@ -235,8 +244,10 @@ class AttendedSelector:
         return -track.size if self.mode == 'largest' else self._distance(track, frame_size)
 
     def select(self, tracks, frame_size):
-        """The attended track's ID among ``tracks`` (confirmed tracks of this frame), or None when empty.
-        frame_size: (width, height) in pixels."""
+        """
+        The attended track's ID among ``tracks`` (confirmed tracks of this frame), or None when empty.
+        frame_size: (width, height) in pixels.
+        """
         tracks = list(tracks)
         if not tracks:
             self.attended = None

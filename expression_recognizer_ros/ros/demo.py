@@ -1,4 +1,5 @@
-"""``make demo``: camera, recognizer and mirror in one process with the YAML parameters, printing each
+"""
+``make demo``: camera, recognizer and mirror in one process with the YAML parameters, printing each
 Emotion and leaving pictures: ``demo.gif`` and ``contact_sheet.png`` (each debug frame beside the robot
 face it produced) in the output folder.
 
@@ -20,12 +21,12 @@ from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
 from .image_conversion import image_to_array
-from ..core.frames import compose_frames
-from ..tools.media import contact_sheet, side_by_side, write_gif
 from .mirror_node import MirrorNode
-from ..msg import Emotion
 from .node_main import ignore_stop_signals, init_with_stop_signals
 from .recognizer_node import RecognizerNode
+from ..core.frames import compose_frames
+from ..msg import Emotion
+from ..tools.media import contact_sheet, side_by_side, write_gif
 
 PHOTO_RATE = 2.0   # frames per second from a photo folder: each photo is answered and mirrored
 
@@ -103,9 +104,9 @@ def main(argv=None):
     parser.add_argument('--loop', choices=('true', 'false'), default='true',
                         help='false: stop at the end of a video file or image folder')
     parser.add_argument('--rate', type=float, default=0.0,
-                        help='frames per second to publish; 0: a video\'s own rate, 2 for photo folders '
+                        help="frames per second to publish; 0: a video's own rate, 2 for photo folders "
                              '(each photo answered and shown), else 30')
-    parser.add_argument('--model', default='', help='shipped model name or model directory (default: the YAML\'s)')
+    parser.add_argument('--model', default='', help="shipped model name or model directory (default: the YAML's)")
     parser.add_argument('--seconds', type=float, default=20.0, help='stop after this long (0: until Ctrl-C)')
     parser.add_argument('--out', default='demo_output', help='folder for composed input frames and the pictures')
     args = parser.parse_args(argv)

@@ -1,4 +1,5 @@
-"""ROS4HRI (REP-155) face topics from the recognizer's results, for the ROS human-robot-interaction
+"""
+ROS4HRI (REP-155) face topics from the recognizer's results, for the ROS human-robot-interaction
 stack (pyhri, hri_fullbody, people-aware navigation...) to consume.
 
 Published, relative to the node's namespace (``/humans/faces/...`` without one), every frame:
@@ -51,8 +52,10 @@ TOKENS = {'contempt': 'disgusted'}   # labels without an hri_msgs/Expression tok
 
 
 def valence_arousal(labels, scores):
-    """Expected (valence, arousal) of the class scores over ``CIRCUMPLEX`` (unknown labels count as
-    the centre); scores are normalised first, so vote shares and probabilities both work."""
+    """
+    Expected (valence, arousal) of the class scores over ``CIRCUMPLEX`` (unknown labels count as
+    the centre); scores are normalised first, so vote shares and probabilities both work.
+    """
     p = np.clip(np.asarray(scores, np.float64), 0.0, None)
     total = p.sum()
     if total <= 0:
@@ -83,8 +86,10 @@ class HriBridge:
             self.node.destroy_publisher(publisher)
 
     def publish(self, header, frame, result):
-        """One frame's ``pipeline.FrameResult``: each face's ROI, crops and expression, then
-        the IDs."""
+        """
+        One frame's ``pipeline.FrameResult``: each face's ROI, crops and expression, then
+        the IDs.
+        """
         ids = [face.id for face in result.faces]
         for gone in [i for i in self.faces if i not in ids]:
             self._close(gone)

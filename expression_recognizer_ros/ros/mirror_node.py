@@ -1,4 +1,5 @@
-"""ROS 2 node: Emotion on ``emotion`` in; the robot's mirrored face on ``robot_face/image`` and the
+"""
+ROS 2 node: Emotion on ``emotion`` in; the robot's mirrored face on ``robot_face/image`` and the
 expression it shows on ``robot_face/expression`` (an Emotion) out.
 
 The consumer a robot builder would otherwise write, and the one to copy: it follows the attended
@@ -12,11 +13,11 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
+from .image_conversion import array_to_image_fields
+from .node_main import ManagedNode, run_node
 from ..core.face_rendering import render_face
 from ..core.smoothing import ExpressionSmoother
 from ..msg import Emotion
-from .image_conversion import array_to_image_fields
-from .node_main import ManagedNode, run_node
 
 PARAMETERS = {
     'window': (1.0, 'seconds of faces in the confidence-weighted vote'),

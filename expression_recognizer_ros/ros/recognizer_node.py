@@ -1,4 +1,5 @@
-"""ROS 2 lifecycle node: sensor_msgs/Image on ``image`` in; Emotion for the attended face on
+"""
+ROS 2 lifecycle node: sensor_msgs/Image on ``image`` in; Emotion for the attended face on
 ``emotion`` and FaceExpressions for every face on ``emotion/faces`` out (``core.pipeline`` does
 the work).
 
@@ -17,22 +18,22 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, RegionOfInterest
 
-from ..classifiers.registry import load_classifier, resolve_model_dir
-from ..core.debug_view import annotate
-from ..core.detection import DetectorConfig
-from ..core.health import Rates, RecognizerThresholds, recognizer_level
-from ..core.face_detection import ModelFileError
-from ..core.pipeline import ExpressionPipeline, PipelineConfig
-from ..msg import Emotion, FaceExpression, FaceExpressions
 from .diagnostics import DiagnosticsPublisher
 from .hri_bridge import HRI_MISSING, HriBridge
 from .image_conversion import array_to_image_fields, image_to_array
 from .node_main import ManagedNode, run_node
+from ..classifiers.registry import load_classifier, resolve_model_dir
+from ..core.debug_view import annotate
+from ..core.detection import DetectorConfig
+from ..core.face_detection import ModelFileError
+from ..core.health import Rates, recognizer_level, RecognizerThresholds
+from ..core.pipeline import ExpressionPipeline, PipelineConfig
+from ..msg import Emotion, FaceExpression, FaceExpressions
 
 DETECTION_PARAMETERS = {
     # DetectorConfig field (the parameter has its name and default): description
     'cascades': 'Haar cascades tried in order; the first that finds exactly one face wins. '
-                'File names in OpenCV\'s data folder, or paths.',
+                "File names in OpenCV's data folder, or paths.",
     'scale_factor': 'detectMultiScale scaleFactor (> 1.0)',
     'min_neighbors': 'detectMultiScale minNeighbors (>= 0)',
     'min_size': 'smallest face side in pixels (>= 1)',
@@ -40,15 +41,15 @@ DETECTION_PARAMETERS = {
     'lazy_cascades': 'stop at the first cascade with exactly one face (same decision as running all '
                      'four, less work)',
     'detect_max_width': 'detect on a copy downscaled to this width; 0 for full size',
-    'min_size_ratio': 'smallest face side as a fraction of the frame\'s shorter side, in [0, 1); 0 for '
+    'min_size_ratio': "smallest face side as a fraction of the frame's shorter side, in [0, 1); 0 for "
                       'min_size alone',
-    'track_face': 'search near the last frame\'s face first, falling back to the whole frame',
+    'track_face': "search near the last frame's face first, falling back to the whole frame",
     'full_search_every': 'with track_face: search the whole frame at least every N frames',
 }
 PIPELINE_PARAMETERS = {
     # parameter: (config section, field, description); the defaults are PipelineConfig()'s
     'detector': (None, 'detector',
-                 'yunet: every face, tracked (default); haar_fallback: the original\'s four Haar '
+                 "yunet: every face, tracked (default); haar_fallback: the original's four Haar "
                  'cascades and exactly-one rule (the Haar parameters above apply)'),
     'yunet.score_threshold': ('yunet', 'score_threshold',
                               'YuNet faces scoring below are dropped, in (0, 1]; 0.8 keeps '

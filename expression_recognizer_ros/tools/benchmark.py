@@ -1,4 +1,5 @@
-"""``expression-recognizer benchmark``: the original-faithful pipeline against the default one,
+"""
+``expression-recognizer benchmark``: the original-faithful pipeline against the default one,
 stage by stage, on the same frames, and how often their decisions agree; then per-frame time by
 number of faces in view.
 
@@ -9,15 +10,15 @@ classification of all faces, per-face smoothing, the attended face), as the reco
 runs it.
 """
 
-import time
 from dataclasses import dataclass, field
+import time
 
 import cv2
 import numpy as np
 
-from ..core.detection import DetectorConfig, FaceDetector
 from ..classifiers.ensemble import FisherfaceEnsemble
-from ..core.face_streams import Person, compose_stream
+from ..core.detection import DetectorConfig, FaceDetector
+from ..core.face_streams import compose_stream, Person
 from ..core.frames import bundled_photos
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
 from ..core.preprocessing import crop, to_gray
@@ -46,8 +47,10 @@ class OpenCvMembers:
 
 @dataclass
 class Run:
-    """Per-frame results and stage times (seconds) of one configuration: ``boxes`` and ``labels``
-    of the reported face (None when none)."""
+    """
+    Per-frame results and stage times (seconds) of one configuration: ``boxes`` and ``labels``
+    of the reported face (None when none).
+    """
 
     boxes: list = field(default_factory=list)
     labels: list = field(default_factory=list)
@@ -76,8 +79,10 @@ def run_original(frames, detector, classifier):
 
 
 class _Timed:
-    """A stand-in for the pipeline's detector or classifier that adds each ``method`` call's time
-    to a list and otherwise behaves as the wrapped object."""
+    """
+    A stand-in for the pipeline's detector or classifier that adds each ``method`` call's time
+    to a list and otherwise behaves as the wrapped object.
+    """
 
     def __init__(self, wrapped, method, times):
         self._wrapped, self._method, self._times = wrapped, method, times
@@ -97,8 +102,10 @@ class _Timed:
 
 
 def run_default(frames, pipeline, fps=30.0):
-    """Time ``pipeline.process`` on every frame (frame times ``i / fps`` seconds), and within it
-    the detector and the one batched classification."""
+    """
+    Time ``pipeline.process`` on every frame (frame times ``i / fps`` seconds), and within it
+    the detector and the one batched classification.
+    """
     run = Run()
     pipeline.detector = _Timed(pipeline.detector, 'detect', run.times['detection'])
     pipeline.classifier = _Timed(pipeline.classifier, 'predict', run.times['classification'])
@@ -137,10 +144,12 @@ def _inside(point, box):
 
 
 def compare(original, default):
-    """On frames where (a) found a face: does (b) report a face there (its centre inside (a)'s
+    """
+    On frames where (a) found a face: does (b) report a face there (its centre inside (a)'s
     box), and with the same label? (b)'s boxes are YuNet's, framed differently from Haar's, and its
     labels come from aligned crops smoothed in time, so label agreement measures the change, not a
-    fault."""
+    fault.
+    """
     disagreements, found, same_label, with_face = [], 0, 0, 0
     pairs = zip(original.boxes, default.boxes, original.labels, default.labels)
     for i, (ba, bb, la, lb) in enumerate(pairs):
@@ -160,9 +169,11 @@ def compare(original, default):
 
 
 def face_count_frames(count=30, size=(640, 480), seed=0):
-    """``count`` frames for each number of faces in FACE_COUNTS: the bundled photos as people of
+    """
+    ``count`` frames for each number of faces in FACE_COUNTS: the bundled photos as people of
     110-150 px side by side, drifting slowly (``face_streams.compose_stream``), on a textured
-    backdrop."""
+    backdrop.
+    """
     photos = bundled_photos()
     out = {}
     for n in FACE_COUNTS:
@@ -179,8 +190,10 @@ def face_count_frames(count=30, size=(640, 480), seed=0):
 
 def benchmark(frames, classifier, model_dir, default_config=PipelineConfig(), threads=1, repeats=1,
               count_frames=30):
-    """Both configurations on the same frames, then on frames with 0, 1, 2, 5 faces; returns the
-    figures ``format_benchmark`` prints."""
+    """
+    Both configurations on the same frames, then on frames with 0, 1, 2, 5 faces; returns the
+    figures ``format_benchmark`` prints.
+    """
     cv2.setNumThreads(threads)
     frames = list(frames) * repeats
     if isinstance(classifier, FisherfaceEnsemble):

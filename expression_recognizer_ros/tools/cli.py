@@ -1,26 +1,31 @@
 """``expression-recognizer``: train, evaluate, classify and benchmark without ROS."""
 
 import argparse
+from collections import Counter
 import dataclasses
 import json
 import os
 import shlex
 import sys
-from collections import Counter
 
 import cv2
 import numpy as np
 
 from . import datasets
-from ..classifiers.base import library_versions
-from ..classifiers.registry import load_classifier, resolve_model_dir
-from ..core.detection import STILL_IMAGES, DetectorConfig, FaceDetector
 from .evaluation import format_report, plot_report, report
+from .training import CLASSIFIERS, train, TrainConfig
+from ..classifiers.base import library_versions
 from ..classifiers.fisherface import DECISIONS
-from ..core.pipeline import (DETECTORS, STILL_IMAGE_TRACKING, YUNET, ExpressionPipeline,
-                             PipelineConfig)
-from ..core.preprocessing import FEATURES, Preprocessing, crop
-from .training import CLASSIFIERS, TrainConfig, train
+from ..classifiers.registry import load_classifier, resolve_model_dir
+from ..core.detection import DetectorConfig, FaceDetector, STILL_IMAGES
+from ..core.pipeline import (
+    DETECTORS,
+    ExpressionPipeline,
+    PipelineConfig,
+    STILL_IMAGE_TRACKING,
+    YUNET,
+)
+from ..core.preprocessing import crop, FEATURES, Preprocessing
 
 
 def _add_dataset_args(parser):
@@ -60,8 +65,14 @@ def cmd_train(args):
 
 
 def cmd_train_cnn(args):
-    from .cnn_training import CnnConfig, train_cnn
-    from .cnn_training import describe_network, load_training_data, pack_checksum, write_pack
+    from .cnn_training import (
+        CnnConfig,
+        describe_network,
+        load_training_data,
+        pack_checksum,
+        train_cnn,
+        write_pack,
+    )
     dataset = load_training_data(args.dataset)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
     if args.write_pack:
@@ -349,7 +360,7 @@ def build_parser():
                         '0 skips it')
     p.add_argument('--lazy', action=argparse.BooleanOptionalAction, help='override the default lazy cascades')
     p.add_argument('--max-width', type=int,
-                   help='override the chosen detector\'s default detection width (0: full frame)')
+                   help="override the chosen detector's default detection width (0: full frame)")
     p.add_argument('--min-size-ratio', type=float, help='override the default minimum face size ratio')
     p.add_argument('--track', action=argparse.BooleanOptionalAction, help='override the default face tracking')
     p.add_argument('--json', help='write the figures as JSON here')

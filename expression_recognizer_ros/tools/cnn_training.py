@@ -1,4 +1,5 @@
-"""``train-cnn``: the compact CNN, trained with PyTorch (CPU, or a GPU when one is there), exported to
+"""
+``train-cnn``: the compact CNN, trained with PyTorch (CPU, or a GPU when one is there), exported to
 ONNX for ``classifiers/cnn.py``.
 
 PyTorch is a training-only dependency (``requirements-train.txt``); nothing here runs in a node.
@@ -9,21 +10,21 @@ teacher networks trained first in the same run; a wall-clock budget can size the
 """
 
 import csv
+from dataclasses import asdict, dataclass
 import hashlib
 import io
 import lzma
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from .training import model_labels
 from ..classifiers.cnn import CnnClassifier, softmax, standardize
 from ..core.labels import canonical
 from ..core.preprocessing import Preprocessing
-from .training import model_labels
 
 FERPLUS_COLUMNS = ('neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disgust', 'fear')
 
@@ -68,9 +69,11 @@ def _torch():
 
 
 def build_network(widths, n_labels, arch='vgg', depths=(0, 1, 1, 1)):
-    """'vgg': four VGG-style blocks (3x3 conv, batch norm, ReLU; max-pool between), global average pool,
+    """
+    'vgg': four VGG-style blocks (3x3 conv, batch norm, ReLU; max-pool between), global average pool,
     linear. 'res': per stage a 3x3 conv (two in the first, at full resolution), then ``depths[i]`` residual
-    blocks (conv-BN-ReLU-conv-BN plus the input, ReLU); max-pool between stages, the same head."""
+    blocks (conv-BN-ReLU-conv-BN plus the input, ReLU); max-pool between stages, the same head.
+    """
     nn = _torch().nn
 
     def conv(c_in, c_out):
@@ -106,8 +109,10 @@ def describe_network(arch, widths, depths):
 
 
 def read_ferplus(path, source_rows, vocabulary):
-    """FER+ vote shares for the given FER2013 CSV rows in ``vocabulary`` order, and a mask of the rows FER+
-    deems usable. ``source_rows``: each face's row in the CSV (all of them, or a pack's subset)."""
+    """
+    FER+ vote shares for the given FER2013 CSV rows in ``vocabulary`` order, and a mask of the rows FER+
+    deems usable. ``source_rows``: each face's row in the CSV (all of them, or a pack's subset).
+    """
     with open(path, newline='', encoding='utf-8') as f:
         rows = list(csv.reader(f))
     header, rows = rows[0], rows[1:]
@@ -150,9 +155,11 @@ def _med_decode(residuals):
 
 
 def write_pack(dataset, path):
-    """A compact, lossless copy of FER2013's Training and PublicTest rows (about 50 MB instead of the
+    """
+    A compact, lossless copy of FER2013's Training and PublicTest rows (about 50 MB instead of the
     94 MB CSV.gz) for a training machine without ../shared: MED residuals compressed with xz, labels,
-    splits, each row's index in the CSV and the CSV's checksum. ``load_training_data`` reads it back."""
+    splits, each row's index in the CSV and the CSV's checksum. ``load_training_data`` reads it back.
+    """
     usage = np.array(dataset.usage)
     rows = np.flatnonzero(np.isin(usage, PACK_SPLITS))
     images = np.ascontiguousarray(dataset.images[rows])
@@ -172,8 +179,10 @@ def pack_checksum(path):
 
 
 def load_training_data(path):
-    """The FER2013 CSV (``datasets.load``) or a pack from ``write_pack``: a Dataset either way; a pack's
-    checksum is the CSV's it came from, verified through the faces' own SHA-256."""
+    """
+    The FER2013 CSV (``datasets.load``) or a pack from ``write_pack``: a Dataset either way; a pack's
+    checksum is the CSV's it came from, verified through the faces' own SHA-256.
+    """
     from .datasets import Dataset, load
     if not path.endswith('.npz'):
         return load(path, 'fer2013')
@@ -189,9 +198,11 @@ def load_training_data(path):
 
 
 def augment(torch, x, generator, erase=0.0):
-    """Random mirror, rotation (±10°), scale (±10%), shift (±3.6 px), contrast and brightness (±20%);
+    """
+    Random mirror, rotation (±10°), scale (±10%), shift (±3.6 px), contrast and brightness (±20%);
     with ``erase`` > 0, that share of the faces gets a random rectangle (8-20 px sides) set to 0 (the mean).
-    The random numbers come from ``generator`` on the CPU, so a seed gives the same draws on any device."""
+    The random numbers come from ``generator`` on the CPU, so a seed gives the same draws on any device.
+    """
     n, device = x.shape[0], x.device
     u = lambda: (torch.rand(n, generator=generator) * 2 - 1).to(device)  # noqa: E731
     angle, scale = u() * math.radians(10), 1 + 0.1 * u()
@@ -226,8 +237,10 @@ def fit_temperature(logits, truth):
 
 
 def fit_bias_temperature(logits, truth):
-    """One logit offset per class (mean zero) and a temperature, minimizing the negative log-likelihood of
-    held-out labels ("bias-corrected temperature scaling"): corrects the class prior as well as the scale."""
+    """
+    One logit offset per class (mean zero) and a temperature, minimizing the negative log-likelihood of
+    held-out labels ("bias-corrected temperature scaling"): corrects the class prior as well as the scale.
+    """
     from scipy.optimize import minimize
 
     def nll(p):
@@ -239,8 +252,10 @@ def fit_bias_temperature(logits, truth):
 
 
 def bias_cross_validation(logits, truth, repeats=5, seed=0):
-    """Accuracy without and with the fitted offsets, each half of the faces scored by a fit on the other
-    half (``repeats`` random halvings): whether the offsets help faces they were not fitted on."""
+    """
+    Accuracy without and with the fitted offsets, each half of the faces scored by a fit on the other
+    half (``repeats`` random halvings): whether the offsets help faces they were not fitted on.
+    """
     rng, scores = np.random.default_rng(seed), []
     for _ in range(repeats):
         halves = np.array_split(rng.permutation(len(truth)), 2)
@@ -253,8 +268,10 @@ def bias_cross_validation(logits, truth, repeats=5, seed=0):
 
 
 def recalibrate(model_dir, dataset, command='', log=print):
-    """Fit temperature and per-class offsets of a trained CNN on PublicTest through OpenCV's DNN alone,
-    and write them into its manifest (no PyTorch needed; the network file is unchanged)."""
+    """
+    Fit temperature and per-class offsets of a trained CNN on PublicTest through OpenCV's DNN alone,
+    and write them into its manifest (no PyTorch needed; the network file is unchanged).
+    """
     from ..classifiers.base import write_manifest
     from ..classifiers.registry import load_classifier
     model = load_classifier(model_dir)

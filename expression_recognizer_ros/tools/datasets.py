@@ -163,9 +163,11 @@ def crop_faces(dataset, detector, margin=0.0):
 
 
 def pipeline_faces(dataset, pipeline):
-    """The crop the run-time pipeline classifies for every image's attended (largest) face;
+    """
+    The crop the run-time pipeline classifies for every image's attended (largest) face;
     returns (faces dataset, indices where it found no face). ``pipeline``: a
-    ``core.pipeline.ExpressionPipeline`` without tracking delay (``STILL_IMAGE_TRACKING``)."""
+    ``core.pipeline.ExpressionPipeline`` without tracking delay (``STILL_IMAGE_TRACKING``).
+    """
     keep, faces, missing = [], [], []
     for i, image in enumerate(dataset.images):
         pipeline.reset()
