@@ -25,8 +25,8 @@ def model_dir(tmp_path_factory):
         for name in sorted(os.listdir(f'{CKPLUS}/{label}'))[:60]:
             shutil.copy(f'{CKPLUS}/{label}/{name}', data / label / name)
     out = tmp_path_factory.mktemp('models') / 'tiny'
-    result = run('train', '--dataset', str(data), '--out', str(out), '--models', '3', '--pca', '30',
-                 '--equalize', '--folds', '3')
+    result = run('train', '--dataset', str(data), '--out', str(out), '--n-models', '3',
+                 '--pca', '30', '--equalize', '--folds', '3')
     assert result.returncode == 0, result.stderr
     assert '3-fold by subject' in result.stdout
     return out
@@ -49,7 +49,8 @@ def test_evaluate_end_to_end_on_uncropped_faces(model_dir, tmp_path):
                  '--json', str(out), '--plot', str(plot))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert {'accuracy', 'accuracy_end_to_end', 'n', 'no_face', 'labels', 'confusion', 'per_class'} <= set(report)
+    assert {'accuracy', 'accuracy_end_to_end', 'n', 'no_face', 'labels', 'confusion',
+            'per_class'} <= set(report)
     # neutral, sleepy and wink are not in this model: reported and left out, not mapped.
     assert report['dataset']['left_out_labels'] == ['neutral', 'sleepy', 'wink']
     assert report['n'] + report['no_face'] == 15 + 14 + 15
@@ -103,9 +104,12 @@ def test_wrong_channel_count_and_bad_dataset_are_clear_errors(model_dir, tmp_pat
 
 
 def test_svm_baseline_trains_and_evaluates_on_the_same_data(model_dir, tmp_path):
-    data = os.path.dirname(json.loads((model_dir / 'manifest.json').read_text())['dataset']['path'] + '/')
+    manifest = json.loads((model_dir / 'manifest.json').read_text())
+    data = os.path.dirname(manifest['dataset']['path'] + '/')
     out = tmp_path / 'svm'
-    assert run('train', '--dataset', data, '--out', str(out), '--classifier', 'svm', '--folds', '3').returncode == 0
+    result = run('train', '--dataset', data, '--out', str(out), '--classifier', 'svm',
+                 '--folds', '3')
+    assert result.returncode == 0
     manifest = json.loads((out / 'manifest.json').read_text())
     assert manifest['backend'] == 'linear-svm'
     assert manifest['metrics']['cross_validation']['accuracy'] > 0.5
@@ -115,7 +119,8 @@ def test_svm_baseline_trains_and_evaluates_on_the_same_data(model_dir, tmp_path)
 
 def test_shipped_models_are_named_without_a_path():
     result = run('classify', f'{PHOTOS}/astronaut.png', '--models', 'fisherface-ckplus')
-    assert result.returncode == 0 and 'happy (confidence' in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and 'happy (confidence' in result.stdout, \
+        result.stdout + result.stderr
     result = run('classify', f'{PHOTOS}/astronaut.png', '--models', 'no-such-model')
     assert result.returncode == 2 and 'no manifest.json' in result.stderr
 
@@ -127,5 +132,6 @@ def test_tune_margin_writes_the_best_margin_and_the_model_still_loads(model_dir,
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tuned / 'manifest.json').read_text())
     scores = manifest['margin_tuning']['accuracy_by_margin']
-    assert manifest['preprocessing']['margin'] == manifest['margin_tuning']['chosen'] == float(max(scores, key=scores.get))
+    best = float(max(scores, key=scores.get))
+    assert manifest['preprocessing']['margin'] == manifest['margin_tuning']['chosen'] == best
     assert run('classify', f'{PHOTOS}/astronaut.png', '--models', str(tuned)).returncode == 0

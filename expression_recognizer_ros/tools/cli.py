@@ -29,10 +29,13 @@ from ..core.preprocessing import crop, FEATURES, Preprocessing
 
 
 def _add_dataset_args(parser):
-    parser.add_argument('--dataset', required=True, help='FER2013 CSV (.csv or .csv.gz) or <root>/<label>/ folder')
-    parser.add_argument('--format', choices=('fer2013', 'folder'), help='default: folder for a directory')
+    parser.add_argument('--dataset', required=True,
+                        help='FER2013 CSV (.csv or .csv.gz) or <root>/<label>/ folder')
+    parser.add_argument('--format', choices=('fer2013', 'folder'),
+                        help='default: folder for a directory')
     parser.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN,
-                        help='regex whose group 1 is the subject id in a file name (default: CK+ and Yale)')
+                        help='regex whose group 1 is the subject id in a file name '
+                             '(default: CK+ and Yale)')
 
 
 def command_line():
@@ -41,10 +44,12 @@ def command_line():
 
 
 def cmd_train(args):
+    """Train a Fisherface ensemble or the linear SVM and write its model directory."""
     preprocessing = Preprocessing(size=args.size, equalize=args.equalize, margin=args.margin,
                                   features=args.features, hog_cell=args.hog_cell)
-    config = TrainConfig(classifier=args.classifier, models=args.models, fraction=args.fraction, seed=args.seed,
-                         decision=args.decision, pca=args.pca, folds=args.folds, detect_faces=args.detect_faces)
+    config = TrainConfig(classifier=args.classifier, models=args.n_models, fraction=args.fraction,
+                         seed=args.seed, decision=args.decision, pca=args.pca, folds=args.folds,
+                         detect_faces=args.detect_faces)
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
     model, metrics = train(dataset, preprocessing, config)
@@ -56,15 +61,18 @@ def cmd_train(args):
         'metrics': metrics,
     }
     if args.classifier == 'fisherface':
-        manifest['ensemble'] = {'n_models': args.models, 'fraction': args.fraction, 'seed': args.seed,
-                                'decision': args.decision, 'pca_components': args.pca,
-                                'subsets': 'member i: numpy.random.default_rng([seed, i]).choice(n, round(fraction*n), replace=False)'}
+        manifest['ensemble'] = {
+            'n_models': args.n_models, 'fraction': args.fraction, 'seed': args.seed,
+            'decision': args.decision, 'pca_components': args.pca,
+            'subsets': 'member i: numpy.random.default_rng([seed, i])'
+                       '.choice(n, round(fraction*n), replace=False)'}
     model.save(args.out, manifest)
     print(f'wrote {args.out}')
     return 0
 
 
 def cmd_train_cnn(args):
+    """Train the CNN (or write a data pack, or recalibrate a CNN) and write its model directory."""
     from .cnn_training import (
         CnnConfig,
         describe_network,
@@ -86,9 +94,10 @@ def cmd_train_cnn(args):
     if not args.out:
         raise SystemExit('train-cnn: --out is required (unless --write-pack)')
     config = CnnConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                       widths=tuple(args.widths), ferplus=args.ferplus or '', ferplus_weight=args.ferplus_weight,
-                       limit=args.limit, arch=args.arch, depths=tuple(args.depths), device=args.device,
-                       time_budget=args.time_budget, label_smoothing=args.label_smoothing, mixup=args.mixup,
+                       widths=tuple(args.widths), ferplus=args.ferplus or '',
+                       ferplus_weight=args.ferplus_weight, limit=args.limit, arch=args.arch,
+                       depths=tuple(args.depths), device=args.device, time_budget=args.time_budget,
+                       label_smoothing=args.label_smoothing, mixup=args.mixup,
                        erase=args.erase, balance=args.balance, teachers=args.teachers,
                        teacher_arch=args.teacher_arch, teacher_widths=tuple(args.teacher_widths),
                        teacher_depths=tuple(args.teacher_depths), teacher_share=args.teacher_share,
@@ -100,7 +109,8 @@ def cmd_train_cnn(args):
     labels = 'FER+ votes mixed with the original labels' if args.ferplus else 'original'
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
-        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum, 'labels': labels},
+        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
+                    'labels': labels},
         'training_command': command_line(),
         'versions': dict(library_versions(), torch=torch.__version__),
         'metrics': metrics,
@@ -108,14 +118,16 @@ def cmd_train_cnn(args):
                 'input': '48x48 grayscale, standardized per face'},
     }
     if args.dataset.endswith('.npz'):
-        manifest['dataset']['pack'] = {'checksum': pack_checksum(args.dataset), 'splits': 'Training, PublicTest',
-                                       'note': 'train-cnn --write-pack of the CSV whose checksum is above'}
+        manifest['dataset']['pack'] = {
+            'checksum': pack_checksum(args.dataset), 'splits': 'Training, PublicTest',
+            'note': 'train-cnn --write-pack of the CSV whose checksum is above'}
     classifier.save(args.out, manifest, onnx_bytes)
     print(f'wrote {args.out}')
     return 0
 
 
 def cmd_evaluate(args):
+    """Score a model on a dataset (optionally end to end from uncropped photos)."""
     model = load_classifier(args.models)
     if args.margin is not None:
         model.preprocessing = dataclasses.replace(model.preprocessing, margin=args.margin)
@@ -126,14 +138,16 @@ def cmd_evaluate(args):
     if unknown:
         counts = {label: dataset.labels.count(label) for label in unknown}
         print(f'left out, labels the model lacks: {counts}')
-        dataset = dataset.subset([i for i, label in enumerate(dataset.labels) if label in model.labels])
+        dataset = dataset.subset([i for i, label in enumerate(dataset.labels)
+                                  if label in model.labels])
     missing = Counter()
     if args.detect_faces:
         full = dataset
         dataset, missing_idx = datasets.pipeline_faces(full, still_pipeline(model, args.detector))
         missing = Counter(full.labels[i] for i in missing_idx)
     predictions = model.predict(dataset.images)
-    result = report(dataset.labels, [p.label for p in predictions], list(model.labels), sum(missing.values()))
+    result = report(dataset.labels, [p.label for p in predictions], list(model.labels),
+                    sum(missing.values()))
     result['model'] = model.id
     result['dataset'] = {'path': args.dataset, 'split': args.split, 'checksum': dataset.checksum,
                          'left_out_labels': unknown, 'detect_faces': args.detect_faces,
@@ -145,7 +159,8 @@ def cmd_evaluate(args):
         with open(args.json, 'w', encoding='utf-8') as f:
             json.dump(result, f, indent=2)
     if args.plot:
-        plot_report(result, args.plot, title=f'{model.id} on {os.path.basename(args.dataset)} {args.split or ""}')
+        title = f'{model.id} on {os.path.basename(args.dataset)} {args.split or ""}'
+        plot_report(result, args.plot, title=title)
         print(f'wrote {args.plot}')
     return 0
 
@@ -154,9 +169,11 @@ def cmd_tune_margin(args):
     """Try crop margins end to end on uncropped faces; write the best into the model's manifest."""
     model = load_classifier(args.models)
     dataset = datasets.load(args.dataset, 'folder', args.subject_pattern)
-    dataset = dataset.subset([i for i, label in enumerate(dataset.labels) if label in model.labels])
+    dataset = dataset.subset([i for i, label in enumerate(dataset.labels)
+                              if label in model.labels])
     detector = FaceDetector(STILL_IMAGES)
-    boxes = [detector.detect(image).box for image in dataset.images]   # the margin does not change detection
+    # the margin does not change detection
+    boxes = [detector.detect(image).box for image in dataset.images]
     found = [i for i, box in enumerate(boxes) if box is not None]
     results = {}
     for margin in args.margins:
@@ -164,15 +181,17 @@ def cmd_tune_margin(args):
         model.preprocessing = dataclasses.replace(model.preprocessing, margin=margin)
         hits = sum(p.label == dataset.labels[i] for p, i in zip(model.predict(faces), found))
         results[margin] = hits / len(dataset)
-        print(f'margin {margin:+.2f}: {results[margin]:.3f} end to end on {len(dataset)} faces ({len(found)} found)')
+        print(f'margin {margin:+.2f}: {results[margin]:.3f} end to end on {len(dataset)} faces '
+              f'({len(found)} found)')
     best = max(results, key=lambda m: (results[m], -abs(m)))
     path = os.path.join(args.models, 'manifest.json')
     with open(path, encoding='utf-8') as f:
         manifest = json.load(f)
     manifest['preprocessing']['margin'] = best
-    manifest['margin_tuning'] = {'command': command_line(),
-                                 'dataset': {'path': args.dataset, 'checksum': dataset.checksum, 'n': len(dataset)},
-                                 'accuracy_by_margin': {f'{m:g}': a for m, a in results.items()}, 'chosen': best}
+    manifest['margin_tuning'] = {
+        'command': command_line(),
+        'dataset': {'path': args.dataset, 'checksum': dataset.checksum, 'n': len(dataset)},
+        'accuracy_by_margin': {f'{m:g}': a for m, a in results.items()}, 'chosen': best}
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(manifest, f, indent=2)
         f.write('\n')
@@ -197,11 +216,14 @@ def still_pipeline(classifier, detector=YUNET):
 
 
 def cmd_classify(args):
+    """Print the expression of every face in each image."""
     pipeline = still_pipeline(load_classifier(args.models), args.detector)
     labels = pipeline.classifier.labels
     status = 0
     for path in args.images:
-        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR) if os.path.isfile(path) else None
+        image = None
+        if os.path.isfile(path):
+            image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             print(f'{path}: not a readable image', file=sys.stderr)
             status = 1
@@ -222,6 +244,7 @@ def cmd_classify(args):
 
 
 def cmd_benchmark(args):
+    """Time the original-faithful pipeline against the default one on the same frames."""
     from .benchmark import benchmark, format_benchmark
     from ..core.frames import compose_frames
     if args.frames:
@@ -233,8 +256,9 @@ def cmd_benchmark(args):
         how = f'{len(frames)} frames from {args.frames}'
     else:
         frames = compose_frames(args.count, seed=args.seed, smallest=0.3, clip=30)
-        how = (f'{len(frames)} 640x480 frames composed from the bundled photos (seed {args.seed}): 1-s clips of 30 '
-               'in which a face of 48-160 px drifts, the last 5 of each without a face')
+        how = (f'{len(frames)} 640x480 frames composed from the bundled photos '
+               f'(seed {args.seed}): 1-s clips of 30 in which a face of 48-160 px drifts, '
+               'the last 5 of each without a face')
     overrides = {'lazy_cascades': args.lazy, 'min_size_ratio': args.min_size_ratio,
                  'track_face': args.track}
     if args.detector == 'haar_fallback':
@@ -257,6 +281,7 @@ def cmd_benchmark(args):
 
 
 def build_parser():
+    """The command line: one subcommand per task."""
     parser = argparse.ArgumentParser(prog='expression-recognizer', description=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
 
@@ -265,77 +290,106 @@ def build_parser():
     p.add_argument('--out', required=True, help='model directory to write')
     p.add_argument('--id', help='model id (default: the directory name)')
     p.add_argument('--classifier', choices=CLASSIFIERS, default='fisherface')
-    p.add_argument('--models', type=int, default=10, help='ensemble size')
-    p.add_argument('--fraction', type=float, default=0.8, help='share of the training set per model')
+    p.add_argument('--n-models', type=int, default=10, help='ensemble size (Fisherface models)')
+    p.add_argument('--fraction', type=float, default=0.8,
+                   help='share of the training set per model')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--decision', choices=DECISIONS, default='centroid-prior',
                    help='rule in the Fisherface subspace; neighbour is the original (1-NN)')
-    p.add_argument('--pca', type=int, default=0, help='PCA components before LDA (0: n - classes, as OpenCV)')
+    p.add_argument('--pca', type=int, default=0,
+                   help='PCA components before LDA (0: n - classes, as OpenCV)')
     p.add_argument('--size', type=int, default=48, help='model input side in pixels')
     p.add_argument('--equalize', action='store_true', help='histogram-equalize each face')
     p.add_argument('--features', choices=FEATURES, default='pixels')
     p.add_argument('--hog-cell', type=int, default=8)
-    p.add_argument('--margin', type=float, default=0.0, help='run-time crop margin around Haar boxes')
-    p.add_argument('--folds', type=int, default=5, help='cross-validation folds for folder datasets')
-    p.add_argument('--detect-faces', action='store_true', help='detect and crop faces in uncropped images')
+    p.add_argument('--margin', type=float, default=0.0,
+                   help='run-time crop margin around Haar boxes')
+    p.add_argument('--folds', type=int, default=5,
+                   help='cross-validation folds for folder datasets')
+    p.add_argument('--detect-faces', action='store_true',
+                   help='detect and crop faces in uncropped images')
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser('train-cnn', help='train the CNN on FER2013 with PyTorch (CPU or GPU) and export ONNX')
-    p.add_argument('--dataset', required=True, help='FER2013 CSV (.csv or .csv.gz), or a pack (.npz, --write-pack)')
+    p = sub.add_parser('train-cnn',
+                       help='train the CNN on FER2013 with PyTorch (CPU or GPU) and export ONNX')
+    p.add_argument('--dataset', required=True,
+                   help='FER2013 CSV (.csv or .csv.gz), or a pack (.npz, --write-pack)')
     p.add_argument('--out', help='model directory to write')
     p.add_argument('--id', help='model id (default: the directory name)')
-    p.add_argument('--write-pack', metavar='NPZ', help='only write a compact lossless pack of Training and '
+    p.add_argument('--write-pack', metavar='NPZ',
+                   help='only write a compact lossless pack of Training and '
                    'PublicTest (for a training machine without the CSV), then stop')
     p.add_argument('--ferplus', help='FER+ votes (fer2013new.csv) to soften the training labels')
-    p.add_argument('--ferplus-weight', type=float, default=0.5, help='share of the FER+ votes in each target')
+    p.add_argument('--ferplus-weight', type=float, default=0.5,
+                   help='share of the FER+ votes in each target')
     p.add_argument('--epochs', type=int, default=40, help='0: as many as --time-budget allows')
-    p.add_argument('--time-budget', type=float, default=0.0, help='seconds of training in all, with --epochs 0')
+    p.add_argument('--time-budget', type=float, default=0.0,
+                   help='seconds of training in all, with --epochs 0')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--lr', type=float, default=0.05, help='peak learning rate (one-cycle SGD)')
     p.add_argument('--weight-decay', type=float, default=5e-4)
-    p.add_argument('--arch', choices=('vgg', 'res'), default='vgg', help='vgg (cnn-fer2013) or residual stages')
-    p.add_argument('--widths', type=int, nargs=4, default=[32, 64, 128, 256], help='channels of the 4 blocks')
-    p.add_argument('--depths', type=int, nargs=4, default=[0, 1, 1, 1], help='residual blocks per stage (res)')
-    p.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto', help='auto: a GPU if PyTorch sees one')
+    p.add_argument('--arch', choices=('vgg', 'res'), default='vgg',
+                   help='vgg (cnn-fer2013) or residual stages')
+    p.add_argument('--widths', type=int, nargs=4, default=[32, 64, 128, 256],
+                   help='channels of the 4 blocks')
+    p.add_argument('--depths', type=int, nargs=4, default=[0, 1, 1, 1],
+                   help='residual blocks per stage (res)')
+    p.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
+                   help='auto: a GPU if PyTorch sees one')
     p.add_argument('--label-smoothing', type=float, default=0.0)
-    p.add_argument('--mixup', type=float, default=0.0, help='Beta(a, a) mixup of faces and targets; 0 = off')
-    p.add_argument('--erase', type=float, default=0.0, help='share of faces with a random rectangle blanked')
-    p.add_argument('--balance', type=float, default=0.0, help='class loss weight ~ count ** -balance')
-    p.add_argument('--teachers', type=int, default=0, help='distil from this many teachers trained first')
+    p.add_argument('--mixup', type=float, default=0.0,
+                   help='Beta(a, a) mixup of faces and targets; 0 = off')
+    p.add_argument('--erase', type=float, default=0.0,
+                   help='share of faces with a random rectangle blanked')
+    p.add_argument('--balance', type=float, default=0.0,
+                   help='class loss weight ~ count ** -balance')
+    p.add_argument('--teachers', type=int, default=0,
+                   help='distil from this many teachers trained first')
     p.add_argument('--teacher-arch', choices=('vgg', 'res'), default='res')
     p.add_argument('--teacher-widths', type=int, nargs=4, default=[64, 128, 256, 512])
     p.add_argument('--teacher-depths', type=int, nargs=4, default=[1, 2, 2, 2])
-    p.add_argument('--teacher-share', type=float, default=0.5, help='share of --time-budget for the teachers')
-    p.add_argument('--teacher-epochs', type=int, default=0, help='epochs per teacher (default: --epochs)')
-    p.add_argument('--distill-weight', type=float, default=0.7, help='share of the teachers in the targets')
+    p.add_argument('--teacher-share', type=float, default=0.5,
+                   help='share of --time-budget for the teachers')
+    p.add_argument('--teacher-epochs', type=int, default=0,
+                   help='epochs per teacher (default: --epochs)')
+    p.add_argument('--distill-weight', type=float, default=0.7,
+                   help='share of the teachers in the targets')
     p.add_argument('--checkpoints', help='folder for the best weights of each network (.pt)')
     p.add_argument('--calibrate-bias', action='store_true',
                    help='fit one logit offset per class with the temperature on PublicTest')
-    p.add_argument('--recalibrate', metavar='MODEL_DIR', help='no training: fit temperature and per-class '
-                   'offsets of this CNN on PublicTest (OpenCV DNN) and write them into its manifest')
+    p.add_argument('--recalibrate', metavar='MODEL_DIR',
+                   help='no training: fit temperature and per-class offsets of this CNN on '
+                        'PublicTest (OpenCV DNN) and write them into its manifest')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--limit', type=int, default=0, help='train on the first N Training faces only (smoke test)')
-    p.add_argument('--margin', type=float, default=0.0, help='run-time crop margin around Haar boxes')
+    p.add_argument('--limit', type=int, default=0,
+                   help='train on the first N Training faces only (smoke test)')
+    p.add_argument('--margin', type=float, default=0.0,
+                   help='run-time crop margin around Haar boxes')
     p.set_defaults(func=cmd_train_cnn)
 
     p = sub.add_parser('evaluate', help='accuracy, per-class figures and confusion matrix')
     p.add_argument('--models', required=True, help='model directory')
     _add_dataset_args(p)
     p.add_argument('--split', help='FER2013 Usage to evaluate, e.g. PrivateTest')
-    p.add_argument('--detect-faces', action='store_true', help='detect -> crop -> classify (end to end)')
+    p.add_argument('--detect-faces', action='store_true',
+                   help='detect -> crop -> classify (end to end)')
     p.add_argument('--detector', choices=DETECTORS, default=YUNET,
                    help='with --detect-faces: yunet (largest face, aligned) or haar_fallback '
                         '(the original)')
-    p.add_argument('--margin', type=float, help="crop margin around Haar boxes instead of the model's (tuning)")
+    p.add_argument('--margin', type=float,
+                   help="crop margin around Haar boxes instead of the model's (tuning)")
     p.add_argument('--json', help='write the figures as JSON here')
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser('tune-margin', help='choose the run-time crop margin end to end and write it to the manifest')
+    p = sub.add_parser('tune-margin', help='choose the run-time crop margin end to end and write '
+                                           'it to the manifest')
     p.add_argument('--models', required=True, help='model directory to tune')
     p.add_argument('--dataset', required=True, help='<root>/<label>/ folder of uncropped faces')
-    p.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN, help=argparse.SUPPRESS)
-    p.add_argument('--margins', type=float, nargs='+', default=[-0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2])
+    p.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN,
+                   help=argparse.SUPPRESS)
+    p.add_argument('--margins', type=float, nargs='+',
+                   default=[-0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2])
     p.set_defaults(func=cmd_tune_margin)
 
     p = sub.add_parser('classify', help='detect the faces in images and print their expressions')
@@ -346,9 +400,12 @@ def build_parser():
     p.add_argument('--models', default=None, help='model directory (default: the shipped default)')
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser('benchmark', help='time the original-faithful and the default pipeline on the same frames')
+    p = sub.add_parser('benchmark', help='time the original-faithful and the default pipeline on '
+                                         'the same frames')
     p.add_argument('--models', default=None, help='model directory (default: the shipped default)')
-    p.add_argument('--frames', help='video file or image folder (default: frames composed from the bundled photos)')
+    p.add_argument('--frames',
+                   help='video file or image folder (default: frames composed from the bundled '
+                        'photos)')
     p.add_argument('--count', type=int, default=120, help='number of frames')
     p.add_argument('--seed', type=int, default=0, help='seed of the composed frames')
     p.add_argument('--repeats', type=int, default=3, help='passes over the frames')
@@ -358,19 +415,23 @@ def build_parser():
     p.add_argument('--count-frames', type=int, default=30,
                    help='frames per face count (0, 1, 2, 5 faces) for the per-face-count timing; '
                         '0 skips it')
-    p.add_argument('--lazy', action=argparse.BooleanOptionalAction, help='override the default lazy cascades')
+    p.add_argument('--lazy', action=argparse.BooleanOptionalAction,
+                   help='override the default lazy cascades')
     p.add_argument('--max-width', type=int,
                    help="override the chosen detector's default detection width (0: full frame)")
-    p.add_argument('--min-size-ratio', type=float, help='override the default minimum face size ratio')
-    p.add_argument('--track', action=argparse.BooleanOptionalAction, help='override the default face tracking')
+    p.add_argument('--min-size-ratio', type=float,
+                   help='override the default minimum face size ratio')
+    p.add_argument('--track', action=argparse.BooleanOptionalAction,
+                   help='override the default face tracking')
     p.add_argument('--json', help='write the figures as JSON here')
     p.set_defaults(func=cmd_benchmark)
     return parser
 
 
 def main(argv=None):
+    """Run one subcommand; a bad input is one line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
-    if args.command in ('evaluate', 'classify', 'benchmark', 'tune-margin'):   # train's --models is a count
+    if 'models' in args:
         args.models = resolve_model_dir(args.models)
     try:
         return args.func(args)
