@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import CKPLUS, PHOTOS, YALE
+from conftest import CKPLUS, PHOTOS, REPO, YALE
 import cv2
 import numpy as np
 import pytest
@@ -135,3 +135,15 @@ def test_tune_margin_writes_the_best_margin_and_the_model_still_loads(model_dir,
     best = float(max(scores, key=scores.get))
     assert manifest['preprocessing']['margin'] == manifest['margin_tuning']['chosen'] == best
     assert run('classify', f'{PHOTOS}/astronaut.png', '--models', str(tuned)).returncode == 0
+
+
+def test_shipped_files_are_found_from_a_source_tree_without_ros():
+    """pip-less use from a checkout: models/ beside the package, with no ROS environment sourced
+    (this pointed inside the package after the layout move and ended in an ament traceback)."""
+    env = {k: v for k, v in os.environ.items() if k != 'AMENT_PREFIX_PATH'}
+    env['PYTHONPATH'] = REPO
+    code = ('from expression_recognizer_ros.core.resources import package_path; '
+            'print(package_path("models", "cnn2-fer2013"))')
+    out = subprocess.run([sys.executable, '-P', '-c', code], env=env, capture_output=True,
+                         text=True)
+    assert out.stdout.strip() == os.path.join(REPO, 'models', 'cnn2-fer2013'), out.stderr

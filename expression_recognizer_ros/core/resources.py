@@ -6,7 +6,8 @@ directory.
 import os
 
 PACKAGE = 'expression_recognizer_ros'
-SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the repository root: <root>/expression_recognizer_ros/core/resources.py
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def package_path(*parts):
@@ -17,5 +18,5 @@ def package_path(*parts):
     try:
         from ament_index_python.packages import get_package_share_directory
         return os.path.join(get_package_share_directory(PACKAGE), *parts)
-    except (ImportError, LookupError):  # no ROS, or the package is not installed by colcon
+    except (ImportError, LookupError, OSError):  # no ROS, not sourced, or not installed by colcon
         return local
