@@ -57,8 +57,8 @@ def test_zoom_shows_more_around_the_face():
 
 
 def test_a_tilted_face_comes_out_upright():
-    """A face rotated by 20 degrees: after alignment its eyes and mouth corners are level and near the
-    template, as for the upright photo; the box-style (rotate=False) crop keeps the tilt."""
+    """A face rotated by 20 degrees: after alignment its eyes and mouth corners are level and near
+    the template, as for the upright photo; the box-style (rotate=False) crop keeps the tilt."""
     image = cv2.imread(os.path.join(PHOTOS, 'grace_hopper_512x512.jpg'))
     detector = YuNetDetector(YUNET)
     tilted = cv2.warpAffine(image, cv2.getRotationMatrix2D((256, 256), 20, 1.0), (512, 512),
@@ -68,7 +68,8 @@ def test_a_tilted_face_comes_out_upright():
         face = detector.detect(frame)[0]
         matrix = alignment_matrix(face.landmarks, config)
         assert align_face(frame, face.landmarks, config).shape == (48, 48)
-        return face.landmarks @ matrix[:, :2].T + matrix[:, 2], fit_error(face.landmarks, matrix, config)
+        return (face.landmarks @ matrix[:, :2].T + matrix[:, 2],
+                fit_error(face.landmarks, matrix, config))
 
     rotating = AlignmentConfig(points='eyes', rotate=True)
     straight, straight_error = warped_landmarks(image, rotating)
@@ -82,9 +83,10 @@ def test_a_tilted_face_comes_out_upright():
 
 
 def test_the_template_is_where_landmarks_sit_in_a_haar_box():
-    """HAAR_BOX_TEMPLATE was measured on Yale; on the bundled photos YuNet's landmarks fall within a few
-    percent of it inside the original's Haar box."""
-    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml'))
+    """HAAR_BOX_TEMPLATE was measured on Yale; on the bundled photos YuNet's landmarks fall within
+    a few percent of it inside the original's Haar box."""
+    cascade = cv2.CascadeClassifier(
+        os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml'))
     detector = YuNetDetector(YUNET)
     for name in ('astronaut.png', 'grace_hopper_512x512.jpg'):
         image = cv2.imread(os.path.join(PHOTOS, name))
@@ -96,7 +98,8 @@ def test_the_template_is_where_landmarks_sit_in_a_haar_box():
 def test_small_and_large_crops_and_bad_input():
     gray = np.tile(np.arange(640, dtype=np.uint8)[None, :] // 3, (480, 1))
     landmarks = np.array([[100, 100], [400, 100], [250, 250], [130, 380], [370, 380]], np.float32)
-    for config in (AlignmentConfig(), AlignmentConfig(size=112, template=ARCFACE_TEMPLATE, points='all')):
+    for config in (AlignmentConfig(),
+                   AlignmentConfig(size=112, template=ARCFACE_TEMPLATE, points='all')):
         face = align_face(gray, landmarks, config)
         assert face.shape == (config.size, config.size) and face.dtype == np.uint8
     with pytest.raises(ValueError):

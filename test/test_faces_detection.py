@@ -114,6 +114,7 @@ def test_frame_size_changes_are_followed(astronaut):
 
 def test_bad_images_are_refused():
     detector = YuNetDetector(YUNET)
-    for bad in (np.zeros((10, 10), np.float32), np.zeros((10, 10, 2), np.uint8), np.zeros(10, np.uint8)):
+    for bad in (np.zeros((10, 10), np.float32), np.zeros((10, 10, 2), np.uint8),
+                np.zeros(10, np.uint8)):
         with pytest.raises(ValueError):
             detector.detect(bad)

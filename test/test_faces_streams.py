@@ -1,9 +1,10 @@
-"""Issue 12 on composed multi-person streams: faces from Yale, CK+ and the real people photos (read from
-../shared, never committed) pasted on 640x480 backgrounds, moving, crossing, appearing and leaving.
+"""Issue 12 on composed multi-person streams: faces from Yale, CK+ and the real people photos (read
+from ../shared, never committed) pasted on 640x480 backgrounds, moving, crossing, appearing and
+leaving.
 
-Asserted: >= 99% of the faces in view are found, <= 1 ID switch per 1,000 face-frames, the attended face
-never changes while it stays in view unless another is larger by more than 20%; nobody and noise give no
-faces."""
+Asserted: >= 99% of the faces in view are found, <= 1 ID switch per 1,000 face-frames, the attended
+face never changes while it stays in view unless another is larger by more than 20%; nobody and
+noise give no faces."""
 
 import glob
 import os
@@ -39,9 +40,9 @@ def identities():
 
 
 def load_identities():
-    """identity -> (face images, face boxes in fractions of each image): each image cropped to a square
-    1.5 times the face's YuNet box around its centre, or less where the photo ends (CK+ crops are
-    nearly all face).
+    """identity -> (face images, face boxes in fractions of each image): each image cropped to a
+    square 1.5 times the face's YuNet box around its centre, or less where the photo ends (CK+
+    crops are nearly all face).
     Yale: 15 subjects; CK+: the first 20 subjects; the seven real people."""
     sources = {}
     for path in sorted(glob.glob(os.path.join(YALE, '*', '*.gif'))):
@@ -52,14 +53,16 @@ def load_identities():
     for subject in sorted(ck)[:20]:
         sources[subject] = ck[subject][::max(1, len(ck[subject]) // 6)]
     for folder in sorted(glob.glob(os.path.join(PHOTOS, 'real', 'people', '*'))):
-        sources['real-' + os.path.basename(folder)] = [cv2.imread(p) for p in sorted(glob.glob(folder + '/*.png'))]
+        sources['real-' + os.path.basename(folder)] = [
+            cv2.imread(p) for p in sorted(glob.glob(folder + '/*.png'))]
     finder = YuNetDetector(YUNET, YuNetConfig(max_width=0, score_threshold=0.5))
     people = {}
     for identity, images in sources.items():
         crops, boxes = [], []
         for image in images:
             scale = max(1, 200 // image.shape[1])
-            faces = finder.detect(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC))
+            faces = finder.detect(cv2.resize(image, None, fx=scale, fy=scale,
+                                             interpolation=cv2.INTER_CUBIC))
             if len(faces) != 1:
                 continue
             x, y, w, h = (v / scale for v in faces[0].box)
@@ -93,8 +96,8 @@ def person(identities, identity, start, end, p0, p1, face0, face1):
 
 
 def random_walkers(identities, seed, count=300, people=5, size=(640, 480)):
-    """People appearing at random times, crossing the frame at random speeds and sizes (faces 80-150 px),
-    leaving again; later ones pass in front of earlier ones."""
+    """People appearing at random times, crossing the frame at random speeds and sizes (faces
+    80-150 px), leaving again; later ones pass in front of earlier ones."""
     rng = np.random.default_rng(seed)
     names = sorted(identities)
     walkers = []
@@ -127,8 +130,9 @@ def run(detector, frames, truths, mode='largest'):
 
 def check(score, label, switches=True):
     print(f'{label}: {score.found}/{score.face_frames} faces found ({score.detection_rate:.2%}), '
-          f'{score.false_faces} false, {score.id_switches} ID switches ({score.re_entries} re-entries), '
-          f'{score.attended_changes} attended changes, violations at {score.attended_violations}')
+          f'{score.false_faces} false, {score.id_switches} ID switches '
+          f'({score.re_entries} re-entries), {score.attended_changes} attended changes, '
+          f'violations at {score.attended_violations}')
     assert score.detection_rate >= 0.99, label
     assert score.false_faces == 0, label
     if switches:
@@ -175,16 +179,19 @@ def test_attended_nearest_the_centre_keeps_its_rule(detector, identities, seed):
 
 
 def test_small_faces_at_the_default_detection_width(detector, identities):
-    """Six people with 56-80 px faces (people 2-3 m from a 640x480 camera) at detection width 480."""
+    """Six people with 56-80 px faces (people 2-3 m from a 640x480 camera) at detection width
+    480."""
     total = found = switches = 0
     for seed in (1, 2):
         rng = np.random.default_rng(seed)
-        people = [person(identities, p.identity, p.start, p.end, p.p0, p.p1, *rng.uniform(56, 80, 2))
+        people = [person(identities, p.identity, p.start, p.end, p.p0, p.p1,
+                         *rng.uniform(56, 80, 2))
                   for p in random_walkers(identities, seed, count=240, people=6)]
         frames, truths = compose_stream(people, 240, seed=seed)
         score = run(detector, frames, truths)
         assert score.false_faces == 0 and not score.attended_violations
-        total, found, switches = total + score.face_frames, found + score.found, switches + score.id_switches
+        total, found, switches = (total + score.face_frames, found + score.found,
+                                  switches + score.id_switches)
     print(f'small faces: {found}/{total} found, {switches} ID switches')
     assert total >= 1000 and found >= 0.99 * total and switches <= total / 1000
 
@@ -224,23 +231,27 @@ def test_attended_face_holds_until_another_is_larger_by_20_percent(detector, ide
     def who(box):
         return None if box is None else 'a' if box[0] < 200 else 'b' if box[0] < 440 else 'c'
     names = [who(box) for box in attended]
-    assert set(names[5:100]) == {'a'}                       # B larger from frame ~65, at most 1.12x: no change
-    assert set(names[110:]) == {'c'}                        # C is 1.45x A: it takes over within a few frames
+    # B larger from frame ~65, at most 1.12x: no change.
+    assert set(names[5:100]) == {'a'}
+    # C is 1.45x A: it takes over within a few frames.
+    assert set(names[110:]) == {'c'}
 
 
 def test_frames_with_nobody_and_noise_frames_give_no_faces(detector):
     rng = np.random.default_rng(0)
     frames = [background(seed=s) for s in range(20)]
     frames += [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(20)]
-    frames += [cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), s) for s in (1, 2, 3, 5)]
+    frames += [cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), s)
+               for s in (1, 2, 3, 5)]
     frames += [np.full((480, 640, 3), v, np.uint8) for v in (0, 128, 255)]
     found = [len(detector.detect(frame)) for frame in frames]
     assert sum(found) == 0, found
 
 
 def test_real_group_photos_all_faces(detector):
-    """The four real group photos hold 4, 3, 5 and 5 faces that a person sees (checked by eye: bbt2's
-    background people have their backs turned); YuNet at the defaults finds exactly those."""
+    """The four real group photos hold 4, 3, 5 and 5 faces that a person sees (checked by eye:
+    bbt2's background people have their backs turned); YuNet at the defaults finds exactly
+    those."""
     expected = {'bbt1.jpg': 4, 'bbt2.jpg': 3, 'bbt3.jpg': 5, 'bbt5.jpg': 5}
     found = {name: len(detector.detect(cv2.imread(os.path.join(PHOTOS, 'real', 'groups', name))))
              for name in expected}

@@ -30,7 +30,8 @@ def test_a_track_is_confirmed_after_three_frames_and_ids_are_short_strings():
 def test_a_single_false_detection_never_becomes_a_track():
     tracker = FaceTracker()
     for i in range(10):
-        tracked = tracker.update(faces((100, 100, 80, 80)) + (faces((400, 300, 60, 60)) if i % 2 else []), i / 15)
+        tracked = tracker.update(faces((100, 100, 80, 80))
+                                 + (faces((400, 300, 60, 60)) if i % 2 else []), i / 15)
     assert len(tracked) == 1
 
 
@@ -42,7 +43,8 @@ def test_short_misses_keep_the_id_long_ones_end_it():
     for i in range(5, 13):                             # 8 frames without the face
         still = tracker.update([], i / 15)
         assert [t.id for t in still] == [first] and not still[0].visible
-    for i in range(13, 16):                            # it moved on meanwhile (velocity prediction)
+    # It moved on meanwhile (velocity prediction).
+    for i in range(13, 16):
         assert tracker.update(faces((200 + 4 * i, 150, 90, 90)), i / 15)[0].id == first
     for i in range(16, 26):
         tracker.update([], i / 15)
@@ -58,11 +60,13 @@ def test_two_faces_crossing_keep_their_ids():
         a, b = (20 + 9 * i, 100, 100, 100), (560 - 9 * i, 130, 100, 100)
         tracked = tracker.update(faces(a, b), i / 15)
         ids |= {(t.id, t.box[1]) for t in tracked}
-    assert len(ids) == 2                  # two IDs in all, each always on the same face (y 100 or 130)
+    # Two IDs in all, each always on the same face (y 100 or 130).
+    assert len(ids) == 2
 
 
 def test_smoothing_follows_seconds_not_frames():
-    """A step from class 0 to class 1: after 0.5 s (one time constant) 63% of the way at 5, 15 or 30 fps."""
+    """A step from class 0 to class 1: after 0.5 s (one time constant) 63% of the way at 5, 15 or
+    30 fps."""
     for fps in (4, 10, 30):
         smoother = ScoreSmoother(time_constant=0.5)
         smoother.update([1.0, 0.0], 0.0)
@@ -96,10 +100,14 @@ def test_attended_largest_changes_only_beyond_the_margin():
     selector = AttendedSelector('largest', margin=0.2)
     frame = (640, 480)
     assert selector.select([T('a', (0, 0, 100, 100)), T('b', (300, 0, 90, 90))], frame) == 'a'
-    assert selector.select([T('a', (0, 0, 100, 100)), T('b', (300, 0, 119, 119))], frame) == 'a'   # 19% larger
-    assert selector.select([T('a', (0, 0, 100, 100)), T('b', (300, 0, 121, 121))], frame) == 'b'   # 21% larger
-    assert selector.select([T('a', (0, 0, 140, 140)), T('b', (300, 0, 121, 121))], frame) == 'b'   # a back, 16%
-    assert selector.select([T('a', (0, 0, 140, 140))], frame) == 'a'                                # b left
+    # b is 19% larger
+    assert selector.select([T('a', (0, 0, 100, 100)), T('b', (300, 0, 119, 119))], frame) == 'a'
+    # b is 21% larger
+    assert selector.select([T('a', (0, 0, 100, 100)), T('b', (300, 0, 121, 121))], frame) == 'b'
+    # a back, 16% larger
+    assert selector.select([T('a', (0, 0, 140, 140)), T('b', (300, 0, 121, 121))], frame) == 'b'
+    # b left
+    assert selector.select([T('a', (0, 0, 140, 140))], frame) == 'a'
     assert selector.select([], frame) is None
 
 

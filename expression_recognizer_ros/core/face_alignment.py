@@ -2,32 +2,35 @@
 The grayscale face crop a classifier sees, from a detected face's five landmarks.
 
 A similarity transform (rotation, uniform scale, translation; no shear, no mirror) maps the face's
-landmarks onto a template given in fractions of the crop's side, and the crop is warped to ``size`` x
-``size`` pixels.
+landmarks onto a template given in fractions of the crop's side, and the crop is warped to ``size``
+x ``size`` pixels.
 
 Templates:
-- ``HAAR_BOX_TEMPLATE`` (the default): where YuNet's landmarks fall inside the Haar box of the same face,
-  median over the 89 uncropped Yale faces (all found by both detectors; interquartile range 0.01-0.05 of
-  the side). The FER2013-trained models saw faces framed about like a Haar box, so aligning to this
-  template gives them the framing they were trained on, only upright and without the Haar box's jitter.
-- ``ARCFACE_TEMPLATE``: the common 112x112 face-recognition template (a tighter, lower framing), for models
-  trained on such crops.
+- ``HAAR_BOX_TEMPLATE`` (the default): where YuNet's landmarks fall inside the Haar box of the same
+  face, median over the 89 uncropped Yale faces (all found by both detectors; interquartile range
+  0.01-0.05 of the side). The FER2013-trained models saw faces framed about like a Haar box, so
+  aligning to this template gives them the framing they were trained on, only upright and without
+  the Haar box's jitter.
+- ``ARCFACE_TEMPLATE``: the common 112x112 face-recognition template (a tighter, lower framing),
+  for models trained on such crops.
 
-``points='eyes'`` maps the two eyes exactly (the usual alignment); ``'all'`` fits all five points by least
-squares (steadier when one eye is poorly placed, e.g. turned faces). ``rotate=False`` keeps the crop
-axis-aligned (scale and shift only): the box-style framing, like a detector box. ``zoom`` > 1 shows more
-around the face (zoom = 1 + 2 x margin in the Haar-crop sense).
+``points='eyes'`` maps the two eyes exactly (the usual alignment); ``'all'`` fits all five points
+by least squares (steadier when one eye is poorly placed, e.g. turned faces). ``rotate=False``
+keeps the crop axis-aligned (scale and shift only): the box-style framing, like a detector box.
+``zoom`` > 1 shows more around the face (zoom = 1 + 2 x margin in the Haar-crop sense).
 
-Default (``AlignmentConfig()``): Haar-box template, all five points, upright (``rotate=False``), zoom 1.0,
-48x48: the box-style framing the shipped FER2013/CK+ models were trained on, placed by the landmarks.
-Chosen by end-to-end accuracy on the 89 uncropped Yale faces (``scripts/measure_faces.py accuracy``; the
-Haar box as today / this default / eyes-rotated): fisherface-fer2013 69.5 / 64.4 / 61.0%, cnn-fer2013
-76.3 / 76.3 / 76.3%, fisherface-ckplus 63.6 / 68.2 / 59.1%. The Fisherface figures move by up to 10 points
-when the Haar box itself moves by 2 px (59.3-69.5% for fisherface-fer2013), so only the CNN's figure is
-stable enough to compare closely. On CK+48 (crops enlarged 4x, YuNet, this alignment;
-``measure_faces.py ckplus``) cnn-fer2013 gives 73.8% (crops as given: 73.6%), fisherface-fer2013 57.3%
-(54.7%). Rotating the crop upright (``rotate=True, points='eyes'``) is the choice for models trained on
-rotation-normalised faces, and for heads tilted beyond the CNN's +-10 degree training augmentation.
+Default (``AlignmentConfig()``): Haar-box template, all five points, upright (``rotate=False``),
+zoom 1.0, 48x48: the box-style framing the shipped FER2013/CK+ models were trained on, placed by
+the landmarks. Chosen by end-to-end accuracy on the 89 uncropped Yale faces
+(``scripts/measure_faces.py accuracy``; the Haar box as today / this default / eyes-rotated):
+fisherface-fer2013 69.5 / 64.4 / 61.0%, cnn-fer2013 76.3 / 76.3 / 76.3%, fisherface-ckplus
+63.6 / 68.2 / 59.1%. The Fisherface figures move by up to 10 points when the Haar box itself moves
+by 2 px (59.3-69.5% for fisherface-fer2013), so only the CNN's figure is stable enough to compare
+closely.
+On CK+48 (crops enlarged 4x, YuNet, this alignment; ``measure_faces.py ckplus``) cnn-fer2013 gives
+73.8% (crops as given: 73.6%), fisherface-fer2013 57.3% (54.7%). Rotating the crop upright
+(``rotate=True, points='eyes'``) is the choice for models trained on rotation-normalised faces, and
+for heads tilted beyond the CNN's +-10 degree training augmentation.
 """
 
 from dataclasses import dataclass
@@ -35,14 +38,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-HAAR_BOX_TEMPLATE = ((0.312, 0.405), (0.684, 0.406), (0.494, 0.616), (0.333, 0.770), (0.666, 0.776))
+HAAR_BOX_TEMPLATE = ((0.312, 0.405), (0.684, 0.406), (0.494, 0.616), (0.333, 0.770),
+                     (0.666, 0.776))
 ARCFACE_TEMPLATE = tuple((x / 112.0, y / 112.0) for x, y in (
-    (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041)))
+    (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655),
+    (70.7299, 92.2041)))
 POINTS = ('eyes', 'all')
 
 
 @dataclass(frozen=True)
 class AlignmentConfig:
+    """How a face is aligned: crop size, template, points fitted, rotation and zoom."""
+
     size: int = 48
     template: tuple = HAAR_BOX_TEMPLATE
     points: str = 'all'
@@ -68,8 +75,8 @@ class AlignmentConfig:
 
 def similarity_transform(src, dst, rotate=True):
     """
-    2x3 matrix of the similarity (least squares over the point pairs; exact for two points) that maps
-    ``src`` (n, 2) onto ``dst`` (n, 2). ``rotate=False``: scale and translation only.
+    2x3 matrix of the similarity (least squares over the point pairs; exact for two points) that
+    maps ``src`` (n, 2) onto ``dst`` (n, 2). ``rotate=False``: scale and translation only.
     """
     src = np.asarray(src, dtype=np.float64).reshape(-1, 2)
     dst = np.asarray(dst, dtype=np.float64).reshape(-1, 2)
@@ -106,22 +113,25 @@ def fit_error(landmarks, matrix, config=AlignmentConfig()):
 
 def align_face(image, landmarks, config=AlignmentConfig()):
     """
-    The aligned ``size`` x ``size`` uint8 face from a grayscale (or BGR) frame; parts outside the frame
-    replicate its edge, as the box crop does. Shrinking by more than 2x warps to an intermediate size
-    first and then area-averages, so small crops are not aliased (the box path resizes with INTER_AREA).
+    The aligned ``size`` x ``size`` uint8 face from a grayscale (or BGR) frame; parts outside the
+    frame replicate its edge, as the box crop does. Shrinking by more than 2x warps to an
+    intermediate size first and then area-averages, so small crops are not aliased (the box path
+    resizes with INTER_AREA).
     """
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f'align_face needs a uint8 image, got {image.dtype}')
     if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3
+                             else cv2.COLOR_BGRA2GRAY)
     matrix = alignment_matrix(landmarks, config)
     size = int(config.size)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     factor = int(min(4, np.floor(1.0 / scale))) if scale < 0.5 else 1
     if factor > 1:
-        big = cv2.warpAffine(image, matrix * factor, (size * factor, size * factor), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
+        big = cv2.warpAffine(image, matrix * factor, (size * factor, size * factor),
+                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 

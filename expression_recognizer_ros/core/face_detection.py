@@ -1,29 +1,31 @@
 """
-Every face in a frame: OpenCV's YuNet CNN detector (``cv2.FaceDetectorYN``) behind a checked model file.
+Every face in a frame: OpenCV's YuNet CNN detector (``cv2.FaceDetectorYN``) behind a checked model
+file.
 
 The model directory (``models/yunet`` in the package) holds the ONNX file, its ``LICENSE`` and a
-``manifest.json`` naming the file's sha256; ``YuNetDetector`` refuses a missing or changed file with a
-clear error instead of detecting nothing. The caller passes the directory (the package's resource
-lookup is not imported here, so this module only needs numpy, cv2 and the standard library).
+``manifest.json`` naming the file's sha256; ``YuNetDetector`` refuses a missing or changed file
+with a clear error instead of detecting nothing. The caller passes the directory (the package's
+resource lookup is not imported here, so this module only needs numpy, cv2 and the standard
+library).
 
-Detection runs on the full frame or on a copy downscaled to at most ``max_width`` pixels wide; boxes and
-landmarks always come back in full-frame pixels.
+Detection runs on the full frame or on a copy downscaled to at most ``max_width`` pixels wide;
+boxes and landmarks always come back in full-frame pixels.
 
-Defaults, measured on this project's 2-core machine with one OpenCV thread (a busy machine, medians of
-repeated runs; ``scripts/measure_faces.py``):
-- ``max_width=480``: an empty 640x480 frame costs about 10 ms (full size 16-24 ms, 320 px 4.5 ms; the issue's
-  budget is 15 ms), and the same with 1, 2 or 5 faces. YuNet needs a face of about 55-60 px in the image
-  it sees: at 480 it finds every face whose box side is >= 80 px in the 640x480 frame (65 test faces:
-  48 px 77%, 56 px 91%, 64 px 95%, 80 px 100%, pasted with little context); full size finds 98% at 56 px,
-  320 px only 85% at 80 px. On composed streams with 56-80 px faces (test_faces_streams) 480 found all
-  1,146 (a width of 256 only 88%).
-  Set ``max_width=0`` for people far from the camera (a 640x480, 60-degree camera shows a face at 2 m at
-  about 45 px).
-- ``score_threshold=0.8``: profile and three-quarter faces score 0.84-0.89 (OpenCV's 0.9 misses them;
-  ../shared/models/yunet/README.txt: 0 false faces on 151 real no-face video frames at >= 0.8). Here, on
-  two composed walker streams (901 faces in view): 0.9 finds 81%, 0.6-0.8 all; 0.5 adds 2 detections of
-  mostly hidden faces. 0 faces on 65 empty, noise and blurred-noise frames and exactly the 4+3+5+5 faces
-  of the real group photos at every threshold 0.5-0.9.
+Defaults, measured on this project's 2-core machine with one OpenCV thread (a busy machine, medians
+of repeated runs; ``scripts/measure_faces.py``):
+- ``max_width=480``: an empty 640x480 frame costs about 10 ms (full size 16-24 ms, 320 px 4.5 ms;
+  the issue's budget is 15 ms), and the same with 1, 2 or 5 faces. YuNet needs a face of about
+  55-60 px in the image it sees: at 480 it finds every face whose box side is >= 80 px in the
+  640x480 frame (65 test faces: 48 px 77%, 56 px 91%, 64 px 95%, 80 px 100%, pasted with little
+  context); full size finds 98% at 56 px, 320 px only 85% at 80 px. On composed streams with
+  56-80 px faces (test_faces_streams) 480 found all 1,146 (a width of 256 only 88%).
+  Set ``max_width=0`` for people far from the camera (a 640x480, 60-degree camera shows a face at
+  2 m at about 45 px).
+- ``score_threshold=0.8``: profile and three-quarter faces score 0.84-0.89 (OpenCV's 0.9 misses
+  them; ../shared/models/yunet/README.txt: 0 false faces on 151 real no-face video frames at
+  >= 0.8). Here, on two composed walker streams (901 faces in view): 0.9 finds 81%, 0.6-0.8 all;
+  0.5 adds 2 detections of mostly hidden faces. 0 faces on 65 empty, noise and blurred-noise frames
+  and exactly the 4+3+5+5 faces of the real group photos at every threshold 0.5-0.9.
 """
 
 from dataclasses import dataclass
@@ -49,9 +51,9 @@ class ModelFileError(RuntimeError):
 @dataclass(frozen=True)
 class Face:
     """
-    One detected face in full-frame pixels: ``box`` (x, y, w, h) floats, ``landmarks`` a (5, 2) float32
-    array (image-left eye, image-right eye, nose tip, image-left and image-right mouth corner), ``score``
-    the detector's confidence in [0, 1].
+    One detected face in full-frame pixels: ``box`` (x, y, w, h) floats, ``landmarks`` a (5, 2)
+    float32 array (image-left eye, image-right eye, nose tip, image-left and image-right mouth
+    corner), ``score`` the detector's confidence in [0, 1].
     """
 
     box: tuple
@@ -60,7 +62,10 @@ class Face:
 
     @property
     def size(self):
-        """Side of the box (geometric mean of width and height), the measure 'largest face' uses."""
+        """
+        Side of the box (geometric mean of width and height), the measure 'largest face'
+        uses.
+        """
         return float(np.sqrt(max(self.box[2], 0.0) * max(self.box[3], 0.0)))
 
     @property
@@ -76,9 +81,10 @@ class Face:
 @dataclass(frozen=True)
 class YuNetConfig:
     """
-    score_threshold: faces scoring below are dropped; nms_threshold: IoU above which overlapping boxes
-    are merged; top_k: candidates kept before NMS; max_width: detect on a copy downscaled to at most this
-    width (0: full size); min_size: faces smaller than this many full-frame pixels (box side) are dropped.
+    score_threshold: faces scoring below are dropped; nms_threshold: IoU above which overlapping
+    boxes are merged; top_k: candidates kept before NMS; max_width: detect on a copy downscaled to
+    at most this width (0: full size); min_size: faces smaller than this many full-frame pixels
+    (box side) are dropped.
     """
 
     score_threshold: float = 0.8
@@ -102,6 +108,7 @@ class YuNetConfig:
 
 
 def sha256_of(path):
+    """Hex sha256 digest of the file at ``path``, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -111,8 +118,8 @@ def sha256_of(path):
 
 def verified_model_path(model_dir):
     """
-    Path of the YuNet ONNX in ``model_dir`` after checking it against the manifest's sha256 (and the
-    sha256 this code was written for); raises ModelFileError naming what is wrong.
+    Path of the YuNet ONNX in ``model_dir`` after checking it against the manifest's sha256 (and
+    the sha256 this code was written for); raises ModelFileError naming what is wrong.
     """
     manifest_path = os.path.join(model_dir, MANIFEST)
     try:
@@ -121,17 +128,18 @@ def verified_model_path(model_dir):
         entry = next(e for e in manifest['files'] if e['file'].endswith('.onnx'))
         name, expected = entry['file'], entry['sha256']
     except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:
-        raise ModelFileError(f'{model_dir}: no readable YuNet manifest ({manifest_path}: {exc})') from None
+        raise ModelFileError(f'{model_dir}: no readable YuNet manifest '
+                             f'({manifest_path}: {exc})') from None
     if expected != MODEL_SHA256:
-        raise ModelFileError(f'{manifest_path}: names sha256 {expected}, this code expects the verified '
-                             f'YuNet 2023mar file {MODEL_SHA256}')
+        raise ModelFileError(f'{manifest_path}: names sha256 {expected}, this code expects the '
+                             f'verified YuNet 2023mar file {MODEL_SHA256}')
     path = os.path.join(model_dir, name)
     if not os.path.isfile(path):
         raise ModelFileError(f'{model_dir}: YuNet model file {name} is missing')
     actual = sha256_of(path)
     if actual != expected:
-        raise ModelFileError(f"{path}: sha256 {actual} does not match the manifest's {expected} (corrupt or "
-                             'replaced file)')
+        raise ModelFileError(f"{path}: sha256 {actual} does not match the manifest's {expected} "
+                             '(corrupt or replaced file)')
     return path
 
 
@@ -142,8 +150,9 @@ class YuNetDetector:
         self.config = config.validate()
         self.model_path = verified_model_path(model_dir)
         try:
-            self._net = cv2.FaceDetectorYN.create(self.model_path, '', (320, 320), config.score_threshold,
-                                                  config.nms_threshold, config.top_k)
+            self._net = cv2.FaceDetectorYN.create(self.model_path, '', (320, 320),
+                                                  config.score_threshold, config.nms_threshold,
+                                                  config.top_k)
         except cv2.error as exc:
             raise ModelFileError(f'{self.model_path}: OpenCV could not load it ({exc})') from None
         self._input_size = (320, 320)
@@ -158,15 +167,18 @@ class YuNetDetector:
     def detect(self, image):
         """List of ``Face`` in full-frame pixels, highest score first."""
         image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
-            raise ValueError(f'detect needs a uint8 grayscale, BGR or BGRA image, got {image.dtype} {image.shape}')
+        if (image.dtype != np.uint8 or image.ndim not in (2, 3)
+                or (image.ndim == 3 and image.shape[2] not in (1, 3, 4))):
+            raise ValueError('detect needs a uint8 grayscale, BGR or BGRA image, '
+                             f'got {image.dtype} {image.shape}')
         if image.ndim == 2 or image.shape[2] == 1:
             image = cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
         elif image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         height, width = image.shape[:2]
         size = self.detection_size(width, height)
-        small = image if size == (width, height) else cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        small = (image if size == (width, height)
+                 else cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
         if size != self._input_size:
             self._net.setInputSize(size)
             self._input_size = size

@@ -1,14 +1,16 @@
 """
 Composed multi-person streams with known identities, to measure detection and tracking.
 
-Face photos (one identity: a list of BGR images, e.g. one person's expressions) are pasted on a 640x480
-textured background, each person on a path: appearing, moving, growing or shrinking, crossing others
-(a later person is pasted in front) and leaving. Every frame comes with its ground truth: per person
-in view the pasted rectangle and the fraction of it not covered by people in front.
+Face photos (one identity: a list of BGR images, e.g. one person's expressions) are pasted on a
+640x480 textured background, each person on a path: appearing, moving, growing or shrinking,
+crossing others (a later person is pasted in front) and leaving. Every frame comes with its ground
+truth: per person in view the pasted rectangle and the fraction of it not covered by people in
+front.
 
-``match_faces`` assigns detections to ground truth; ``score_stream`` runs a detector and a tracker over a
-stream and counts found faces, false faces, ID switches (CLEAR-MOT style: a person's matched track ID
-differs from the one matched before) and attended-face changes that break the hysteresis rule.
+``match_faces`` assigns detections to ground truth; ``score_stream`` runs a detector and a tracker
+over a stream and counts found faces, false faces, ID switches (CLEAR-MOT style: a person's matched
+track ID differs from the one matched before) and attended-face changes that break the hysteresis
+rule.
 """
 
 from dataclasses import dataclass, field
@@ -22,8 +24,8 @@ import numpy as np
 class Person:
     """
     One appearance of ``identity``: from ``start`` to ``end`` (frame indices, end excluded) moving
-    linearly from ``p0`` to ``p1`` (top-left corner) while its width goes from ``w0`` to ``w1`` pixels;
-    ``images`` are shown in turn, ``change_every`` frames each (an expression change).
+    linearly from ``p0`` to ``p1`` (top-left corner) while its width goes from ``w0`` to ``w1``
+    pixels; ``images`` are shown in turn, ``change_every`` frames each (an expression change).
     """
 
     identity: str
@@ -35,7 +37,8 @@ class Person:
     w0: float
     w1: float
     change_every: int = 25
-    face: tuple = (0.0, 0.0, 1.0, 1.0)   # the face's box in fractions of the image (ground truth), or one per image
+    # The face's box in fractions of the image (ground truth), or one per image.
+    face: tuple = (0.0, 0.0, 1.0, 1.0)
 
     def state(self, i):
         t = (i - self.start) / max(1, self.end - 1 - self.start)
@@ -51,8 +54,8 @@ class Person:
 class Truth:
     """
     Ground truth of one frame: identity -> (x, y, w, h) face box (``Person.face`` within the pasted
-    image), identity -> fraction of that face box not covered by people in front, identity -> paste order
-    (higher is in front).
+    image), identity -> fraction of that face box not covered by people in front, identity -> paste
+    order (higher is in front).
     """
 
     boxes: dict = field(default_factory=dict)
@@ -61,17 +64,19 @@ class Truth:
 
 
 def background(size=(640, 480), seed=0):
+    """A blurred random BGR texture with a horizontal brightness ramp, to paste faces on."""
     rng = np.random.default_rng(seed)
     width, height = size
-    texture = cv2.GaussianBlur(rng.integers(40, 220, (height, width, 3), dtype=np.uint8), (0, 0), 7)
+    texture = cv2.GaussianBlur(rng.integers(40, 220, (height, width, 3), dtype=np.uint8), (0, 0),
+                               7)
     ramp = np.linspace(-30, 30, width, dtype=np.float32)[None, :, None]
     return np.clip(texture.astype(np.float32) + ramp, 0, 255).astype(np.uint8)
 
 
 def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
     """
-    (frames, truths) for ``count`` frames; ``people`` a list of Person, pasted in list order (later in
-    front). Rectangles are clipped to the frame.
+    (frames, truths) for ``count`` frames; ``people`` a list of Person, pasted in list order (later
+    in front). Rectangles are clipped to the frame.
     """
     width, height = size
     base = background(size, seed) if backdrop is None else backdrop
@@ -89,7 +94,9 @@ def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
             x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
-            patch = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if w < image.shape[1] else cv2.INTER_LINEAR)
+            patch = cv2.resize(image, (w, h),
+                               interpolation=(cv2.INTER_AREA if w < image.shape[1]
+                                              else cv2.INTER_LINEAR))
             if patch.ndim == 2:
                 patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
             frame[y0:y1, x0:x1] = patch[y0 - y:y1 - y, x0 - x:x1 - x]
@@ -115,7 +122,8 @@ def _center(box):
 def match_faces(boxes, truth, min_iou=0.4):
     """
     Greedy assignment of detected ``boxes`` to ground-truth face boxes, highest IoU first (at least
-    ``min_iou``), as MOT evaluations do. Returns ({detection index: identity}, unmatched detection indices).
+    ``min_iou``), as MOT evaluations do. Returns ({detection index: identity}, unmatched detection
+    indices).
     """
     candidates = []
     for di, box in enumerate(boxes):
@@ -140,11 +148,15 @@ def _iou(a, b):
 
 @dataclass
 class StreamScore:
+    """The counts ``score_stream`` gathers over one stream."""
+
     face_frames: int = 0          # ground-truth faces expected (visible fraction >= min_visible)
     found: int = 0                # of those, matched to a detection
     false_faces: int = 0          # detections matching nobody
-    id_switches: int = 0          # a person's track ID changed although it was matched within max_missed frames
-    re_entries: int = 0           # a new ID after the person went undetected (hidden, gone) for longer
+    # A person's track ID changed although it was matched within max_missed frames.
+    id_switches: int = 0
+    # A new ID after the person went undetected (hidden, gone) for longer.
+    re_entries: int = 0
     switches: list = field(default_factory=list)   # (frame, identity, old track ID, new track ID)
     tracked_face_frames: int = 0  # expected faces matched to a confirmed track
     attended_violations: list = field(default_factory=list)   # frames where the rule broke
@@ -155,7 +167,8 @@ class StreamScore:
         return self.found / self.face_frames if self.face_frames else float('nan')
 
 
-def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min_visible=0.9, margin=0.2):
+def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min_visible=0.9,
+                 margin=0.2):
     """Run ``detector.detect`` and ``tracker.update`` (and ``selector.select``) on every frame."""
     score = StreamScore()
     last_track_of, last_frame_of = {}, {}
@@ -198,7 +211,8 @@ def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min
             if old is not None and not _justified(new, old, selector.mode, margin, frame_size):
                 score.attended_violations.append(i)
         elif (attended_identity is not None and attended_identity_prev is not None
-              and attended_identity != attended_identity_prev and attended_identity_prev in expected):
+              and attended_identity != attended_identity_prev
+              and attended_identity_prev in expected):
             # Same track ID, another person under it (an ID switch on the attended face).
             score.attended_violations.append(i)
         attended_prev = attended
@@ -210,7 +224,8 @@ def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min
 def _justified(new, old, mode, margin, frame_size):
     """
     The issue's rule, checked independently of the selector: a change away from a face still in
-    view needs a face larger by more than ``margin`` (or nearer the centre by margin x half-diagonal).
+    view needs a face larger by more than ``margin`` (or nearer the centre by margin x
+    half-diagonal).
     """
     if new is None:
         return False

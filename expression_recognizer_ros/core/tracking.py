@@ -1,21 +1,22 @@
 """
 Stable face IDs across frames, per-face smoothing of class scores in time, and the attended face.
 
-``FaceTracker.update(faces, now)`` takes one frame's detections (any objects with ``box`` = (x, y, w, h),
-e.g. ``face_detection.Face``) and returns the confirmed tracks in view. Association: each track predicts
-its box with its velocity; detection/track pairs are matched greedily, best overlap (IoU) first, then for
-the rest by centre distance relative to the face size (fast moves, small faces). As in ROS4HRI's face
-detector, a track is *confirmed* (gets its ID published) after ``confirm_after`` consecutive frames with a
-detection and is kept through ``max_missed`` frames without one. IDs are short random lowercase strings
-(REP-155 uses such IDs in topic names): five letters, never reused by one tracker.
+``FaceTracker.update(faces, now)`` takes one frame's detections (any objects with ``box`` = (x, y,
+w, h), e.g. ``face_detection.Face``) and returns the confirmed tracks in view. Association: each
+track predicts its box with its velocity; detection/track pairs are matched greedily, best overlap
+(IoU) first, then for the rest by centre distance relative to the face size (fast moves, small
+faces). As in ROS4HRI's face detector, a track is *confirmed* (gets its ID published) after
+``confirm_after`` consecutive frames with a detection and is kept through ``max_missed`` frames
+without one. IDs are short random lowercase strings (REP-155 uses such IDs in topic names): five
+letters, never reused by one tracker.
 
-``ScoreSmoother``: exponential smoothing of a score vector with a time constant in seconds, so the same
-motion of the face gives the same smoothing at 5 or 30 frames per second.
+``ScoreSmoother``: exponential smoothing of a score vector with a time constant in seconds, so the
+same motion of the face gives the same smoothing at 5 or 30 frames per second.
 
-``AttendedSelector``: one face among the tracks (``largest`` or ``centre``), with hysteresis: the attended
-face stays attended while it is in view unless another face is larger by more than ``margin`` (20%: side
-of the box, i.e. the square root of its area) or, for ``centre``, nearer the image centre by more than
-``margin`` x the frame's half-diagonal.
+``AttendedSelector``: one face among the tracks (``largest`` or ``centre``), with hysteresis: the
+attended face stays attended while it is in view unless another face is larger by more than
+``margin`` (20%: side of the box, i.e. the square root of its area) or, for ``centre``, nearer the
+image centre by more than ``margin`` x the frame's half-diagonal.
 """
 
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ SELECT_MODES = ('largest', 'centre')
 
 
 def iou(a, b):
+    """Intersection over union of two (x, y, w, h) boxes; 0 when both are empty."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
@@ -38,10 +40,12 @@ def iou(a, b):
 
 
 def box_size(box):
+    """Side of an (x, y, w, h) box: the square root of its area."""
     return math.sqrt(max(box[2], 0.0) * max(box[3], 0.0))
 
 
 def box_center(box):
+    """Centre (x, y) of an (x, y, w, h) box."""
     return (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
 
 
@@ -73,9 +77,10 @@ class ScoreSmoother:
 @dataclass
 class Track:
     """
-    One face followed across frames. ``box`` is the last detection's (or the prediction while missed);
-    ``face`` the last detection object; ``hits`` consecutive frames with a detection until confirmed;
-    ``missed`` frames since the last detection; ``smoother`` the per-face class-score smoothing.
+    One face followed across frames. ``box`` is the last detection's (or the prediction while
+    missed); ``face`` the last detection object; ``hits`` consecutive frames with a detection until
+    confirmed; ``missed`` frames since the last detection; ``smoother`` the per-face class-score
+    smoothing.
     """
 
     id: str
@@ -114,18 +119,19 @@ class Track:
 
 class FaceTracker:
     """
-    iou_threshold: least IoU (against the predicted box) for an overlap match; max_distance: else the
-    largest centre distance, in face sizes, for a match; confirm_after: consecutive detections before a
-    track is confirmed; max_missed: frames a track survives without a detection; time_constant: seconds,
-    for each track's ScoreSmoother; seed: for reproducible IDs.
+    iou_threshold: least IoU (against the predicted box) for an overlap match; max_distance: else
+    the largest centre distance, in face sizes, for a match; confirm_after: consecutive detections
+    before a track is confirmed; max_missed: frames a track survives without a detection;
+    time_constant: seconds, for each track's ScoreSmoother; seed: for reproducible IDs.
     """
 
-    def __init__(self, iou_threshold=0.3, max_distance=0.5, confirm_after=3, max_missed=8, time_constant=0.5,
-                 id_length=5, seed=None):
+    def __init__(self, iou_threshold=0.3, max_distance=0.5, confirm_after=3, max_missed=8,
+                 time_constant=0.5, id_length=5, seed=None):
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f'iou_threshold must be in (0, 1], got {iou_threshold}')
         if max_distance < 0 or confirm_after < 1 or max_missed < 0 or id_length < 3:
-            raise ValueError('need max_distance >= 0, confirm_after >= 1, max_missed >= 0, id_length >= 3')
+            raise ValueError('need max_distance >= 0, confirm_after >= 1, max_missed >= 0, '
+                             'id_length >= 3')
         self.iou_threshold, self.max_distance = float(iou_threshold), float(max_distance)
         self.confirm_after, self.max_missed = int(confirm_after), int(max_missed)
         self.time_constant, self.id_length = float(time_constant), int(id_length)
@@ -135,17 +141,22 @@ class FaceTracker:
 
     def _new_id(self):
         while True:
-            candidate = ''.join(self._random.choice(string.ascii_lowercase) for _ in range(self.id_length))
+            candidate = ''.join(self._random.choice(string.ascii_lowercase)
+                                for _ in range(self.id_length))
             if candidate not in self._used:
                 self._used.add(candidate)
                 return candidate
 
     def _match(self, faces):
-        """Greedy assignment: (track index, face index) pairs, best IoU first, then nearest centres."""
+        """
+        Greedy assignment: (track index, face index) pairs, best IoU first, then nearest
+        centres.
+        """
         predicted = [t.predicted_box() for t in self.tracks]
         pairs = []
         free_t, free_f = set(range(len(self.tracks))), set(range(len(faces)))
-        overlaps = sorted(((iou(p, f.box), ti, fi) for ti, p in enumerate(predicted) for fi, f in enumerate(faces)),
+        overlaps = sorted(((iou(p, f.box), ti, fi)
+                           for ti, p in enumerate(predicted) for fi, f in enumerate(faces)),
                           reverse=True)
         for value, ti, fi in overlaps:
             if value < self.iou_threshold:
@@ -173,8 +184,8 @@ class FaceTracker:
 
     def update(self, faces, now):
         """
-        One frame's detections at time ``now`` (seconds); returns the confirmed tracks, visible or within
-        their short miss, largest first.
+        One frame's detections at time ``now`` (seconds); returns the confirmed tracks, visible or
+        within their short miss, largest first.
         """
         faces = list(faces)
         pairs, unmatched = self._match(faces)
@@ -184,8 +195,10 @@ class FaceTracker:
             old_c, new_c = box_center(track.box), box_center(face.box)
             steps = track.missed + 1
             v = ((new_c[0] - old_c[0]) / steps, (new_c[1] - old_c[1]) / steps)
-            track.velocity = (0.5 * track.velocity[0] + 0.5 * v[0], 0.5 * track.velocity[1] + 0.5 * v[1])
-            track.box, track.face, track.last_seen = tuple(float(v) for v in face.box), face, float(now)
+            track.velocity = (0.5 * track.velocity[0] + 0.5 * v[0],
+                              0.5 * track.velocity[1] + 0.5 * v[1])
+            track.box, track.face, track.last_seen = (tuple(float(v) for v in face.box), face,
+                                                      float(now))
             track.hits = track.hits + 1 if track.missed == 0 else 1
             track.missed = 0
             if track.hits >= self.confirm_after:
@@ -201,8 +214,8 @@ class FaceTracker:
             survivors.append(track)
         for fi in sorted(unmatched):
             face = faces[fi]
-            track = Track(self._new_id(), tuple(float(v) for v in face.box), face, float(now), float(now),
-                          smoother=ScoreSmoother(self.time_constant))
+            track = Track(self._new_id(), tuple(float(v) for v in face.box), face, float(now),
+                          float(now), smoother=ScoreSmoother(self.time_constant))
             track.confirmed = self.confirm_after <= 1
             survivors.append(track)
         self.tracks = survivors
@@ -216,7 +229,10 @@ class FaceTracker:
 
 
 class AttendedSelector:
-    """The one face a single-face consumer (``/emotion``, the mirror) follows; see the module text."""
+    """
+    The one face a single-face consumer (``/emotion``, the mirror) follows; see the module
+    text.
+    """
 
     def __init__(self, mode='largest', margin=0.2):
         if mode not in SELECT_MODES:
@@ -245,8 +261,8 @@ class AttendedSelector:
 
     def select(self, tracks, frame_size):
         """
-        The attended track's ID among ``tracks`` (confirmed tracks of this frame), or None when empty.
-        frame_size: (width, height) in pixels.
+        The attended track's ID among ``tracks`` (confirmed tracks of this frame), or None when
+        empty. frame_size: (width, height) in pixels.
         """
         tracks = list(tracks)
         if not tracks:
