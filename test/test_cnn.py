@@ -1,7 +1,7 @@
-"""The CNN backend: our train-cnn command end to end (PyTorch -> ONNX -> OpenCV DNN), with the options that
-trained cnn2-fer2013 (residual network, mixup, erasing, class weights, a teacher, per-class offsets); the
-shipped models' accuracy through OpenCV alone; the compact data pack; calibration maths; clear errors on a
-broken network file."""
+"""The CNN backend: our train-cnn command end to end (PyTorch -> ONNX -> OpenCV DNN), with the
+options that trained cnn2-fer2013 (residual network, mixup, erasing, class weights, a teacher,
+per-class offsets); the shipped models' accuracy through OpenCV alone; the compact data pack;
+calibration maths; clear errors on a broken network file."""
 
 import json
 import shutil
@@ -28,8 +28,8 @@ from expression_recognizer_ros.tools.cnn_training import (
 @pytest.fixture(scope='module')
 def tiny_cnn(tmp_path_factory):
     out = tmp_path_factory.mktemp('models') / 'tiny-cnn'
-    result = run('train-cnn', '--dataset', FER2013, '--out', str(out), '--epochs', '1', '--limit', '2000',
-                 '--widths', '8', '16', '16', '32')
+    result = run('train-cnn', '--dataset', FER2013, '--out', str(out), '--epochs', '1',
+                 '--limit', '2000', '--widths', '8', '16', '16', '32')
     assert result.returncode == 0, result.stderr
     return out
 
@@ -48,9 +48,11 @@ def test_train_cnn_writes_a_model_opencv_runs(tiny_cnn):
 def tiny_distilled_cnn(tmp_path_factory):
     """The options cnn2-fer2013 was trained with, tiny: one teacher, one epoch each, on the CPU."""
     out = tmp_path_factory.mktemp('models') / 'tiny-res'
-    result = run('train-cnn', '--dataset', FER2013, '--out', str(out), '--epochs', '1', '--limit', '600',
+    result = run('train-cnn', '--dataset', FER2013, '--out', str(out), '--epochs', '1',
+                 '--limit', '600',
                  '--arch', 'res', '--widths', '8', '8', '16', '16', '--depths', '0', '1', '0', '1',
-                 '--teachers', '1', '--teacher-widths', '8', '8', '8', '8', '--teacher-depths', '1', '0', '0', '0',
+                 '--teachers', '1', '--teacher-widths', '8', '8', '8', '8',
+                 '--teacher-depths', '1', '0', '0', '0',
                  '--mixup', '0.2', '--erase', '0.25', '--balance', '0.25', '--batch-size', '128',
                  '--calibrate-bias', '--device', 'cpu')
     assert result.returncode == 0, result.stderr
@@ -60,11 +62,14 @@ def tiny_distilled_cnn(tmp_path_factory):
 def test_train_cnn_distilled_residual_network_runs_in_opencv(tiny_distilled_cnn):
     manifest = json.loads((tiny_distilled_cnn / 'manifest.json').read_text())
     metrics = manifest['metrics']
-    assert metrics['gpu'] is False and metrics['device'] == 'cpu' and len(metrics['teachers']) == 1
-    assert metrics['onnx_check']['same_label'] >= 0.99 and manifest['cnn']['architecture'].startswith('residual')
+    assert (metrics['gpu'] is False and metrics['device'] == 'cpu'
+            and len(metrics['teachers']) == 1)
+    assert (metrics['onnx_check']['same_label'] >= 0.99
+            and manifest['cnn']['architecture'].startswith('residual'))
     assert len(manifest['cnn']['bias']) == len(manifest['labels'])
     model = load_classifier(str(tiny_distilled_cnn))
-    assert model.bias is not None and model.predict([np.full((48, 48), 128, np.uint8)])[0].label in model.labels
+    assert (model.bias is not None
+            and model.predict([np.full((48, 48), 128, np.uint8)])[0].label in model.labels)
 
 
 @pytest.mark.parametrize('name, figure', [('cnn-fer2013', ('metrics', 'PrivateTest')),
@@ -79,18 +84,21 @@ def test_shipped_cnn_on_privatetest_through_opencv_alone(fer2013, name, figure):
 
 
 def test_cnn2_manifest_says_how_it_was_made():
-    """Loading checks the network's SHA-256; the manifest names the data, the command and the GPU."""
+    """Loading checks the network's SHA-256; the manifest names the data, the command and the
+    GPU."""
     model = load_classifier(package_path('models', 'cnn2-fer2013'))
     manifest = model.manifest
     assert manifest['dataset']['checksum'] == 'md5:f8428a1edbd21e88f42c73edd2a14f95'
     assert manifest['training_command'].startswith('expression-recognizer train-cnn ')
     assert manifest['metrics']['gpu'] is True and manifest['versions']['torch']
-    assert manifest['metrics']['recalibration']['command'].startswith('expression-recognizer train-cnn ')
+    assert manifest['metrics']['recalibration']['command'].startswith(
+        'expression-recognizer train-cnn ')
     assert model.bias is not None and model.flip is False and not model.manifest['cnn'].get('flip')
 
 
 def test_data_pack_is_lossless(fer2013, tmp_path):
-    rows = list(range(0, 300)) + list(range(28709, 28809)) + list(range(32298, 32310))  # PrivateTest stays out
+    # PrivateTest stays out
+    rows = list(range(0, 300)) + list(range(28709, 28809)) + list(range(32298, 32310))
     part = fer2013.subset(rows)
     write_pack(part, str(tmp_path / 'pack.npz'))
     back = load_training_data(str(tmp_path / 'pack.npz'))
@@ -105,7 +113,8 @@ def test_broken_network_file_is_a_clear_error(tiny_cnn, tmp_path):
     (broken / 'cnn.onnx').write_bytes(b'not a network')
     with pytest.raises(ValueError, match='checksum'):
         load_classifier(str(broken))
-    manifest = json.loads((broken / 'manifest.json').read_text())   # a consistent manifest for the junk
+    # a consistent manifest for the junk
+    manifest = json.loads((broken / 'manifest.json').read_text())
     manifest.update(preprocessing=Preprocessing.from_dict(manifest['preprocessing']),
                     files=[entry['file'] for entry in manifest['files']])
     write_manifest(str(broken), manifest)
@@ -125,7 +134,9 @@ def test_bias_fit_recovers_class_offsets():
 def test_temperature_fit_recovers_the_true_temperature_and_lowers_ece():
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, (4000, 7))
-    truth = np.array([rng.choice(7, p=p) for p in softmax(logits / 2.0)])  # labels drawn at temperature 2
+    # labels drawn at temperature 2
+    truth = np.array([rng.choice(7, p=p) for p in softmax(logits / 2.0)])
     assert fit_temperature(logits, truth) == pytest.approx(2.0, rel=0.1)
-    assert expected_calibration_error(softmax(logits / 2.0), truth) < 0.03 < expected_calibration_error(
-        softmax(logits), truth)
+    assert (expected_calibration_error(softmax(logits / 2.0), truth)
+            < 0.03
+            < expected_calibration_error(softmax(logits), truth))

@@ -3,10 +3,10 @@ The CNN backend: an ONNX network run by OpenCV's DNN module, so run time never n
 
 The network sees the prepared face standardized per image (zero mean, unit variance: lighting and
 contrast matter less) and answers one logit per label; logits divided by the temperature fitted on
-held-out faces give probabilities that mean what they say (``calibration`` in the manifest). A model may
-also carry one logit offset per label (``cnn.bias``, fitted with the temperature on held-out faces), added
-before the division: it corrects a prior the training targets shifted (FER+ votes answer neutral more
-often than FER2013's own labels).
+held-out faces give probabilities that mean what they say (``calibration`` in the manifest). A
+model may also carry one logit offset per label (``cnn.bias``, fitted with the temperature on
+held-out faces), added before the division: it corrects a prior the training targets shifted (FER+
+votes answer neutral more often than FER2013's own labels).
 """
 
 import math
@@ -30,11 +30,14 @@ def standardize(faces):
 
 
 def softmax(logits):
+    """Row-wise softmax of (n, k) logits, shifted by each row's maximum so exp never overflows."""
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
 
 
 class CnnClassifier(Classifier):
+    """Expression classifier that runs an ONNX network through OpenCV's DNN module."""
+
     BACKEND = 'cnn-onnx'
 
     def __init__(self, labels, net, preprocessing, temperature=1.0, flip=False, manifest=None,
@@ -51,7 +54,10 @@ class CnnClassifier(Classifier):
         self.bias = None if bias is None else np.asarray(bias, np.float64)
 
     def logits(self, blob):
-        """Raw logits for a standardized (n, 1, s, s) blob, mirror-averaged when ``flip`` is set."""
+        """
+        Raw logits for a standardized (n, 1, s, s) blob, mirror-averaged when ``flip`` is
+        set.
+        """
         self.net.setInput(np.ascontiguousarray(blob))
         out = self.net.forward().reshape(len(blob), -1)
         if self.flip:
@@ -60,9 +66,13 @@ class CnnClassifier(Classifier):
         return out
 
     def features(self, faces):
-        """The standardized (n, 1, s, s) blob the network sees, from grayscale face crops of any size."""
+        """
+        The standardized (n, 1, s, s) blob the network sees, from grayscale face crops of
+        any size.
+        """
         size = int(self.preprocessing.size)
-        return standardize(np.array([prepare(f, self.preprocessing) for f in faces], np.uint8).reshape(-1, size, size))
+        return standardize(np.array([prepare(f, self.preprocessing) for f in faces],
+                                    np.uint8).reshape(-1, size, size))
 
     def predict_vectors(self, blob):
         if len(blob) == 0:
@@ -90,23 +100,30 @@ class CnnClassifier(Classifier):
         options = manifest.get('cnn', {})
         temperature = options.get('temperature', 1.0)
         if not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f'{model_dir}: cnn.temperature must be a positive number, got {temperature!r}')
+            raise ValueError(f'{model_dir}: cnn.temperature must be a positive number, '
+                             f'got {temperature!r}')
         bias = options.get('bias')
-        if bias is not None and (not isinstance(bias, list) or len(bias) != len(manifest['labels'])
-                                 or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bias)):
-            raise ValueError(f'{model_dir}: cnn.bias must be one finite number per label, got {bias!r}')
-        model = cls(manifest['labels'], read_network(model_dir), manifest['preprocessing'], temperature,
-                    options.get('flip', False), manifest, bias)
+        if bias is not None and (not isinstance(bias, list)
+                                 or len(bias) != len(manifest['labels'])
+                                 or not all(isinstance(b, (int, float)) and math.isfinite(b)
+                                            for b in bias)):
+            raise ValueError(f'{model_dir}: cnn.bias must be one finite number per label, '
+                             f'got {bias!r}')
+        model = cls(manifest['labels'], read_network(model_dir), manifest['preprocessing'],
+                    temperature, options.get('flip', False), manifest, bias)
         size = manifest['preprocessing'].size
         out = model.logits(np.zeros((1, 1, size, size), np.float32))
         if out.shape != (1, len(model.labels)):
-            raise ValueError(f'{model_dir}/{NETWORK}: {out.shape[1]} outputs for {len(model.labels)} labels')
+            raise ValueError(f'{model_dir}/{NETWORK}: {out.shape[1]} outputs '
+                             f'for {len(model.labels)} labels')
         return model
 
 
 def read_network(model_dir):
+    """The model directory's ONNX network; ValueError when OpenCV cannot read it."""
     path = os.path.join(model_dir, NETWORK)
     try:
         return cv2.dnn.readNetFromONNX(path)
     except cv2.error as exc:
-        raise ValueError(f'{path}: OpenCV cannot read this ONNX network ({str(exc).strip()[:200]})') from None
+        raise ValueError(f'{path}: OpenCV cannot read this ONNX network '
+                         f'({str(exc).strip()[:200]})') from None

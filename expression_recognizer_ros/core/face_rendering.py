@@ -1,8 +1,8 @@
 """
 A cartoon robot face for each expression: what a mirroring robot shows back.
 
-Each expression is a handful of numbers (``FACES``): how far the brows are raised and tilted, how open
-the eyes are, how the mouth curves and opens. Unknown expressions render as neutral.
+Each expression is a handful of numbers (``FACES``): how far the brows are raised and tilted, how
+open the eyes are, how the mouth curves and opens. Unknown expressions render as neutral.
 """
 
 from dataclasses import dataclass
@@ -15,6 +15,8 @@ from .labels import ANGRY, CONTEMPT, DISGUSTED, HAPPY, NEUTRAL, SAD, SCARED, SUR
 
 @dataclass(frozen=True)
 class FaceShape:
+    """The handful of numbers that draw one expression on the robot face."""
+
     brow_raise: float = 0.0   # + up, in eye heights
     brow_tilt: float = 0.0    # + inner ends down (angry), - inner ends up (sad, scared)
     eye_open: float = 1.0     # eye height relative to neutral
@@ -26,13 +28,16 @@ class FaceShape:
 
 FACES = {
     NEUTRAL: FaceShape(),
-    HAPPY: FaceShape(brow_raise=0.2, eye_open=0.7, mouth_curve=0.8, mouth_open=0.15, mouth_width=1.25),
+    HAPPY: FaceShape(brow_raise=0.2, eye_open=0.7, mouth_curve=0.8, mouth_open=0.15,
+                     mouth_width=1.25),
     SAD: FaceShape(brow_tilt=-0.6, eye_open=0.75, mouth_curve=-0.6, mouth_width=0.9),
-    ANGRY: FaceShape(brow_raise=-0.3, brow_tilt=0.8, eye_open=0.8, mouth_curve=-0.3, mouth_width=0.8),
+    ANGRY: FaceShape(brow_raise=-0.3, brow_tilt=0.8, eye_open=0.8, mouth_curve=-0.3,
+                     mouth_width=0.8),
     SURPRISED: FaceShape(brow_raise=0.8, eye_open=1.5, mouth_open=0.9, mouth_width=0.6),
-    SCARED: FaceShape(brow_raise=0.5, brow_tilt=-0.5, eye_open=1.4, mouth_curve=-0.3, mouth_open=0.4),
-    DISGUSTED: FaceShape(brow_raise=-0.2, brow_tilt=0.4, eye_open=0.6, mouth_curve=-0.5, mouth_open=0.2,
-                         mouth_skew=0.4),
+    SCARED: FaceShape(brow_raise=0.5, brow_tilt=-0.5, eye_open=1.4, mouth_curve=-0.3,
+                      mouth_open=0.4),
+    DISGUSTED: FaceShape(brow_raise=-0.2, brow_tilt=0.4, eye_open=0.6, mouth_curve=-0.5,
+                         mouth_open=0.2, mouth_skew=0.4),
     CONTEMPT: FaceShape(eye_open=0.8, mouth_skew=0.8),
 }
 
@@ -49,7 +54,8 @@ def render_face(expression, width=320, height=240):
     eye_h = max(2, int(14 * s * shape.eye_open))
     for side in (-1, 1):
         ex, ey = cx + side * int(40 * s), cy - int(25 * s)
-        cv2.ellipse(image, (ex, ey), (int(13 * s), eye_h), 0, 0, 360, (255, 255, 255), -1, cv2.LINE_AA)
+        cv2.ellipse(image, (ex, ey), (int(13 * s), eye_h), 0, 0, 360, (255, 255, 255), -1,
+                    cv2.LINE_AA)
         cv2.circle(image, (ex, ey), max(2, int(6 * s)), INK, -1, cv2.LINE_AA)
         brow_y = ey - int((24 + 14 * shape.brow_raise) * s) - eye_h + int(14 * s)
         inner = (ex - side * int(16 * s), brow_y + int(10 * s * shape.brow_tilt))

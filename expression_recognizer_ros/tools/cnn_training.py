@@ -3,10 +3,11 @@
 ONNX for ``classifiers/cnn.py``.
 
 PyTorch is a training-only dependency (``requirements-train.txt``); nothing here runs in a node.
-FER2013 Training is fitted with augmentation; the epoch kept and the softmax temperature are chosen on
-PublicTest only, so PrivateTest stays an honest figure. Optional: a residual network (``arch='res'``),
-mixup, random erasing, label smoothing, class-balanced loss, and distillation from an ensemble of larger
-teacher networks trained first in the same run; a wall-clock budget can size the schedules.
+FER2013 Training is fitted with augmentation; the epoch kept and the softmax temperature are chosen
+on PublicTest only, so PrivateTest stays an honest figure. Optional: a residual network
+(``arch='res'``), mixup, random erasing, label smoothing, class-balanced loss, and distillation
+from an ensemble of larger teacher networks trained first in the same run; a wall-clock budget can
+size the schedules.
 """
 
 import csv
@@ -31,48 +32,62 @@ FERPLUS_COLUMNS = ('neutral', 'happiness', 'surprise', 'sadness', 'anger', 'disg
 
 @dataclass
 class CnnConfig:
-    epochs: int = 40              # 0: as many as fit in the phase's share of time_budget (measured on epoch 1)
+    """The ``train-cnn`` options: network, schedule, augmentation, distillation, calibration."""
+
+    # 0: as many as fit in the phase's share of time_budget (measured on epoch 1)
+    epochs: int = 40
     batch_size: int = 64
     lr: float = 0.05              # peak of the one-cycle schedule (SGD, Nesterov momentum 0.9)
     weight_decay: float = 5e-4
     widths: tuple = (32, 64, 128, 256)
-    ferplus: str = ''             # fer2013new.csv: soft targets from the FER+ votes; '' = original labels only
+    # fer2013new.csv: soft targets from the FER+ votes; '' = original labels only
+    ferplus: str = ''
     ferplus_weight: float = 0.5   # target = (1 - w) * original one-hot + w * FER+ vote shares
     seed: int = 0
     limit: int = 0                # use only the first N Training faces (smoke tests)
     min_std: float = 1.0          # blank training faces are dropped, as for the Fisherface models
-    arch: str = 'vgg'             # 'vgg' (cnn-fer2013's) or 'res': a conv per stage, then `depths` residual blocks
+    # 'vgg' (cnn-fer2013's) or 'res': a conv per stage, then `depths` residual blocks
+    arch: str = 'vgg'
     depths: tuple = (0, 1, 1, 1)  # residual blocks per stage ('res' only)
     device: str = 'auto'          # 'auto' (a CUDA GPU when PyTorch sees one), 'cpu' or 'cuda'
-    time_budget: float = 0.0      # seconds of training in all (teachers + student) when epochs is 0
+    # seconds of training in all (teachers + student) when epochs is 0
+    time_budget: float = 0.0
     label_smoothing: float = 0.0  # target = (1 - e) * target + e / classes
     mixup: float = 0.0            # Beta(a, a) mixup of faces and targets on every batch; 0 = off
-    erase: float = 0.0            # probability of blanking a random rectangle (8-20 px sides) of a face
-    balance: float = 0.0          # loss weight of a face ~ (its class's Training count) ** -balance
-    teachers: int = 0             # distillation: train this many teacher networks first (seeds seed+1 ...)
+    # probability of blanking a random rectangle (8-20 px sides) of a face
+    erase: float = 0.0
+    # loss weight of a face ~ (its class's Training count) ** -balance
+    balance: float = 0.0
+    # distillation: train this many teacher networks first (seeds seed+1 ...)
+    teachers: int = 0
     teacher_arch: str = 'res'
     teacher_widths: tuple = (64, 128, 256, 512)
     teacher_depths: tuple = (1, 2, 2, 2)
     teacher_share: float = 0.5    # share of time_budget the teachers get (with epochs 0)
     teacher_epochs: int = 0       # with epochs > 0: epochs per teacher (0 = epochs)
-    distill_weight: float = 0.7   # student target = (1 - w) * label target + w * mean teacher probabilities
-    checkpoints: str = ''         # folder for the teachers' and the student's best weights (state_dict .pt)
-    calibrate_bias: bool = False  # fit one logit offset per class with the temperature on PublicTest
+    # student target = (1 - w) * label target + w * mean teacher probabilities
+    distill_weight: float = 0.7
+    # folder for the teachers' and the student's best weights (state_dict .pt)
+    checkpoints: str = ''
+    # fit one logit offset per class with the temperature on PublicTest
+    calibrate_bias: bool = False
 
 
 def _torch():
     try:
         import torch
     except ImportError:
-        raise RuntimeError('train-cnn needs PyTorch (training only): pip install -r requirements-train.txt') from None
+        raise RuntimeError('train-cnn needs PyTorch (training only): '
+                           'pip install -r requirements-train.txt') from None
     return torch
 
 
 def build_network(widths, n_labels, arch='vgg', depths=(0, 1, 1, 1)):
     """
-    'vgg': four VGG-style blocks (3x3 conv, batch norm, ReLU; max-pool between), global average pool,
-    linear. 'res': per stage a 3x3 conv (two in the first, at full resolution), then ``depths[i]`` residual
-    blocks (conv-BN-ReLU-conv-BN plus the input, ReLU); max-pool between stages, the same head.
+    'vgg': four VGG-style blocks (3x3 conv, batch norm, ReLU; max-pool between), global average
+    pool, linear. 'res': per stage a 3x3 conv (two in the first, at full resolution), then
+    ``depths[i]`` residual blocks (conv-BN-ReLU-conv-BN plus the input, ReLU); max-pool between
+    stages, the same head.
     """
     nn = _torch().nn
 
@@ -82,7 +97,8 @@ def build_network(widths, n_labels, arch='vgg', depths=(0, 1, 1, 1)):
     class Residual(nn.Module):
         def __init__(self, c):
             super().__init__()
-            self.body = nn.Sequential(*conv(c, c), nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+            self.body = nn.Sequential(*conv(c, c), nn.Conv2d(c, c, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(c))
             self.relu = nn.ReLU()
 
         def forward(self, x):
@@ -102,22 +118,26 @@ def build_network(widths, n_labels, arch='vgg', depths=(0, 1, 1, 1)):
 
 
 def describe_network(arch, widths, depths):
+    """One line describing the network's layers, for the manifest."""
     if arch == 'res':
-        return (f'residual: stages {list(widths)} (a 3x3 conv each, two in the first) with {list(depths)} '
+        return (f'residual: stages {list(widths)} (a 3x3 conv each, two in the first) '
+                f'with {list(depths)} '
                 'residual blocks, max-pool between, global average pool, linear')
     return f'4 VGG-style blocks {list(widths)}, global average pool, linear'
 
 
 def read_ferplus(path, source_rows, vocabulary):
     """
-    FER+ vote shares for the given FER2013 CSV rows in ``vocabulary`` order, and a mask of the rows FER+
-    deems usable. ``source_rows``: each face's row in the CSV (all of them, or a pack's subset).
+    FER+ vote shares for the given FER2013 CSV rows in ``vocabulary`` order, and a mask of the rows
+    FER+ deems usable. ``source_rows``: each face's row in the CSV (all of them, or a pack's
+    subset).
     """
     with open(path, newline='', encoding='utf-8') as f:
         rows = list(csv.reader(f))
     header, rows = rows[0], rows[1:]
     if len(rows) != FER2013_ROWS or header[2:9] != list(FERPLUS_COLUMNS):
-        raise ValueError(f'{path}: expected FER+ votes ({", ".join(FERPLUS_COLUMNS)}, ...) for {FER2013_ROWS} rows')
+        raise ValueError(f'{path}: expected FER+ votes ({", ".join(FERPLUS_COLUMNS)}, ...) '
+                         f'for {FER2013_ROWS} rows')
     rows = [rows[i] for i in source_rows]
     order = [vocabulary.index(canonical(name)) for name in FERPLUS_COLUMNS]
     votes = np.zeros((len(rows), len(vocabulary)), np.float32)
@@ -132,7 +152,10 @@ PACK_SPLITS = ('Training', 'PublicTest')   # all train-cnn reads; PrivateTest st
 
 
 def _med_residuals(images):
-    """Residuals of the median edge detector (JPEG-LS's predictor) per 48x48 face: compress far better."""
+    """
+    Residuals of the median edge detector (JPEG-LS's predictor) per 48x48 face: compress far
+    better.
+    """
     a = images.astype(np.int16)
     left, up, corner = (np.zeros_like(a) for _ in range(3))
     left[:, :, 1:], up[:, 1:, :], corner[:, 1:, 1:] = a[:, :, :-1], a[:, :-1, :], a[:, :-1, :-1]
@@ -157,31 +180,37 @@ def _med_decode(residuals):
 def write_pack(dataset, path):
     """
     A compact, lossless copy of FER2013's Training and PublicTest rows (about 50 MB instead of the
-    94 MB CSV.gz) for a training machine without ../shared: MED residuals compressed with xz, labels,
-    splits, each row's index in the CSV and the CSV's checksum. ``load_training_data`` reads it back.
+    94 MB CSV.gz) for a training machine without ../shared: MED residuals compressed with xz,
+    labels, splits, each row's index in the CSV and the CSV's checksum. ``load_training_data``
+    reads it back.
     """
     usage = np.array(dataset.usage)
     rows = np.flatnonzero(np.isin(usage, PACK_SPLITS))
     images = np.ascontiguousarray(dataset.images[rows])
     from ..core.labels import FER2013_CLASSES
-    np.savez(path, residuals_xz=np.frombuffer(lzma.compress(_med_residuals(images).tobytes(),
-                                                                preset=9 | lzma.PRESET_EXTREME), np.uint8),
-             shape=np.array(images.shape), emotion=np.array([FER2013_CLASSES.index(dataset.labels[i]) for i in rows], np.int8),
+    np.savez(path,
+             residuals_xz=np.frombuffer(lzma.compress(_med_residuals(images).tobytes(),
+                                                      preset=9 | lzma.PRESET_EXTREME), np.uint8),
+             shape=np.array(images.shape),
+             emotion=np.array([FER2013_CLASSES.index(dataset.labels[i]) for i in rows], np.int8),
              usage=np.array([PACK_SPLITS.index(usage[i]) for i in rows], np.int8),
-             rows=np.array([int(dataset.paths[i].rsplit(':', 1)[1]) for i in rows], np.int32),  # rows in the CSV
-             source_checksum=np.array(dataset.checksum), images_sha256=np.array(hashlib.sha256(images).hexdigest()))
+             # rows in the CSV
+             rows=np.array([int(dataset.paths[i].rsplit(':', 1)[1]) for i in rows], np.int32),
+             source_checksum=np.array(dataset.checksum),
+             images_sha256=np.array(hashlib.sha256(images).hexdigest()))
     return pack_checksum(path)
 
 
 def pack_checksum(path):
+    """The SHA-256 of a pack file, as ``sha256:<hex>``."""
     with open(path, 'rb') as f:
         return 'sha256:' + hashlib.sha256(f.read()).hexdigest()
 
 
 def load_training_data(path):
     """
-    The FER2013 CSV (``datasets.load``) or a pack from ``write_pack``: a Dataset either way; a pack's
-    checksum is the CSV's it came from, verified through the faces' own SHA-256.
+    The FER2013 CSV (``datasets.load``) or a pack from ``write_pack``: a Dataset either way; a
+    pack's checksum is the CSV's it came from, verified through the faces' own SHA-256.
     """
     from .datasets import Dataset, load
     if not path.endswith('.npz'):
@@ -192,16 +221,19 @@ def load_training_data(path):
         images = _med_decode(residuals.reshape(tuple(pack['shape'])))
         if hashlib.sha256(images).hexdigest() != str(pack['images_sha256']):
             raise ValueError(f'{path}: the unpacked faces do not match their checksum')
-        return Dataset(name='fer2013', images=images, labels=[FER2013_CLASSES[c] for c in pack['emotion']],
+        return Dataset(name='fer2013', images=images,
+                       labels=[FER2013_CLASSES[c] for c in pack['emotion']],
                        paths=[f'fer2013.csv.gz:{r}' for r in pack['rows']],
-                       usage=[PACK_SPLITS[u] for u in pack['usage']], checksum=str(pack['source_checksum']))
+                       usage=[PACK_SPLITS[u] for u in pack['usage']],
+                       checksum=str(pack['source_checksum']))
 
 
 def augment(torch, x, generator, erase=0.0):
     """
     Random mirror, rotation (±10°), scale (±10%), shift (±3.6 px), contrast and brightness (±20%);
-    with ``erase`` > 0, that share of the faces gets a random rectangle (8-20 px sides) set to 0 (the mean).
-    The random numbers come from ``generator`` on the CPU, so a seed gives the same draws on any device.
+    with ``erase`` > 0, that share of the faces gets a random rectangle (8-20 px sides) set to 0
+    (the mean). The random numbers come from ``generator`` on the CPU, so a seed gives the same
+    draws on any device.
     """
     n, device = x.shape[0], x.device
     u = lambda: (torch.rand(n, generator=generator) * 2 - 1).to(device)  # noqa: E731
@@ -215,7 +247,8 @@ def augment(torch, x, generator, erase=0.0):
     x = x * (1 + 0.2 * u())[:, None, None, None] + 0.2 * u()[:, None, None, None]
     if erase > 0:
         size = x.shape[-1]
-        draw = lambda low, high: (low + torch.rand(n, generator=generator) * (high - low)).to(device)  # noqa: E731
+        draw = lambda low, high: (  # noqa: E731
+            low + torch.rand(n, generator=generator) * (high - low)).to(device)
         h, w = draw(8, 20), draw(8, 20)
         top, left = draw(0, 1) * (size - h), draw(0, 1) * (size - w)
         on = (torch.rand(n, generator=generator) < erase).to(device)
@@ -238,8 +271,9 @@ def fit_temperature(logits, truth):
 
 def fit_bias_temperature(logits, truth):
     """
-    One logit offset per class (mean zero) and a temperature, minimizing the negative log-likelihood of
-    held-out labels ("bias-corrected temperature scaling"): corrects the class prior as well as the scale.
+    One logit offset per class (mean zero) and a temperature, minimizing the negative
+    log-likelihood of held-out labels ("bias-corrected temperature scaling"): corrects the class
+    prior as well as the scale.
     """
     from scipy.optimize import minimize
 
@@ -253,8 +287,9 @@ def fit_bias_temperature(logits, truth):
 
 def bias_cross_validation(logits, truth, repeats=5, seed=0):
     """
-    Accuracy without and with the fitted offsets, each half of the faces scored by a fit on the other
-    half (``repeats`` random halvings): whether the offsets help faces they were not fitted on.
+    Accuracy without and with the fitted offsets, each half of the faces scored by a fit on the
+    other half (``repeats`` random halvings): whether the offsets help faces they were not fitted
+    on.
     """
     rng, scores = np.random.default_rng(seed), []
     for _ in range(repeats):
@@ -264,13 +299,14 @@ def bias_cross_validation(logits, truth, repeats=5, seed=0):
             z, t = logits[halves[score_on]], truth[halves[score_on]]
             scores.append(((z.argmax(1) == t).mean(), ((z + bias).argmax(1) == t).mean()))
     plain, with_bias = np.mean(scores, axis=0)
-    return {'plain_accuracy': float(plain), 'bias_accuracy': float(with_bias), 'halvings': 2 * repeats}
+    return {'plain_accuracy': float(plain), 'bias_accuracy': float(with_bias),
+            'halvings': 2 * repeats}
 
 
 def recalibrate(model_dir, dataset, command='', log=print):
     """
-    Fit temperature and per-class offsets of a trained CNN on PublicTest through OpenCV's DNN alone,
-    and write them into its manifest (no PyTorch needed; the network file is unchanged).
+    Fit temperature and per-class offsets of a trained CNN on PublicTest through OpenCV's DNN
+    alone, and write them into its manifest (no PyTorch needed; the network file is unchanged).
     """
     from ..classifiers.base import write_manifest
     from ..classifiers.registry import load_classifier
@@ -284,12 +320,14 @@ def recalibrate(model_dir, dataset, command='', log=print):
     logits = model.logits(model.features(list(dataset.images[public])))
     temperature, bias = fit_bias_temperature(logits, truth)
     check = bias_cross_validation(logits, truth)
-    info = {'command': command, 'temperature': temperature, 'bias': dict(zip(model.labels, bias.tolist())),
+    info = {'command': command, 'temperature': temperature,
+            'bias': dict(zip(model.labels, bias.tolist())),
             'PublicTest_accuracy_before': float((logits.argmax(1) == truth).mean()),
             'PublicTest_accuracy_after': float(((logits + bias).argmax(1) == truth).mean()),
             'PublicTest_2fold': check}
     log(f'temperature {temperature:.3f}, offsets {np.round(bias, 3).tolist()}; PublicTest '
-        f'{info["PublicTest_accuracy_before"]:.4f} -> {info["PublicTest_accuracy_after"]:.4f}; 2-fold on '
+        f'{info["PublicTest_accuracy_before"]:.4f} -> '
+        f'{info["PublicTest_accuracy_after"]:.4f}; 2-fold on '
         f'PublicTest {check["plain_accuracy"]:.4f} -> {check["bias_accuracy"]:.4f}')
     manifest = dict(model.manifest, files=[entry['file'] for entry in model.manifest['files']])
     manifest['cnn'] = dict(manifest['cnn'], temperature=temperature, bias=[float(b) for b in bias])
@@ -304,7 +342,8 @@ def expected_calibration_error(probabilities, truth, bins=15):
     correct = probabilities.argmax(axis=1) == truth
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean())
+                     * (which == b).mean()
                      for b in range(bins) if (which == b).any()))
 
 
@@ -317,14 +356,19 @@ def _device(torch, name):
 
 
 def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=print):
-    """Return (classifier without its network, ONNX bytes, metrics); ``CnnClassifier.save`` writes them."""
+    """
+    Return (classifier without its network, ONNX bytes, metrics); ``CnnClassifier.save`` writes
+    them.
+    """
     torch = _torch()
     if dataset.usage is None:
-        raise ValueError('train-cnn trains on the FER2013 CSV (Training, with PublicTest for model selection)')
+        raise ValueError('train-cnn trains on the FER2013 CSV '
+                         '(Training, with PublicTest for model selection)')
     if preprocessing.features != 'pixels' or preprocessing.size != 48:
         raise ValueError('the CNN takes 48x48 pixels (preprocessing size 48, features pixels)')
     if config.epochs <= 0 and config.time_budget <= 0:
-        raise ValueError('epochs 0 sizes the schedule by the time budget: give a time budget in seconds')
+        raise ValueError('epochs 0 sizes the schedule by the time budget: '
+                         'give a time budget in seconds')
     started_all = time.perf_counter()
     device = _device(torch, config.device)
     if device.type == 'cuda':
@@ -339,8 +383,10 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     if config.ferplus:
         source_rows = [int(p.rsplit(':', 1)[1]) for p in dataset.paths]
         votes, usable = read_ferplus(config.ferplus, source_rows, vocabulary)
-        targets[usable] = (1 - config.ferplus_weight) * targets[usable] + config.ferplus_weight * votes[usable]
-        log(f'FER+ soft targets (weight {config.ferplus_weight}); {int((~usable[rows]).sum())} Training faces '
+        targets[usable] = ((1 - config.ferplus_weight) * targets[usable]
+                           + config.ferplus_weight * votes[usable])
+        log(f'FER+ soft targets (weight {config.ferplus_weight}); '
+            f'{int((~usable[rows]).sum())} Training faces '
             'FER+ marks unusable are left out')
         rows = rows[usable[rows]]
     rows = rows[dataset.images[rows].std(axis=(1, 2)) >= config.min_std]
@@ -348,14 +394,17 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         rows = rows[:config.limit]
     counts = np.bincount(truth[rows], minlength=len(vocabulary)).astype(np.float64)
     class_weight = (np.maximum(counts, 1) / counts.mean()) ** -config.balance
-    class_weight /= (class_weight * counts).sum() / counts.sum()       # mean weight 1 over the Training faces
+    # mean weight 1 over the Training faces
+    class_weight /= (class_weight * counts).sum() / counts.sum()
     weights = torch.from_numpy(class_weight[truth].astype(np.float32)).to(device)
-    targets = np.float32(1 - config.label_smoothing) * targets + np.float32(config.label_smoothing / len(vocabulary))
+    targets = (np.float32(1 - config.label_smoothing) * targets
+               + np.float32(config.label_smoothing / len(vocabulary)))
     faces = torch.from_numpy(standardize(dataset.images)).to(device)
     targets = torch.from_numpy(targets).to(device)
     public, private = (np.flatnonzero(usage == split) for split in ('PublicTest', 'PrivateTest'))
-    log(f'{len(rows)} Training faces on {device} '
-        f'({torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"}); '
+    where = (torch.cuda.get_device_name(device) if device.type == 'cuda'
+             else f'{torch.get_num_threads()} threads')
+    log(f'{len(rows)} Training faces on {device} ({where}); '
         f'labels {vocabulary}; class weights {np.round(class_weight, 2).tolist()}')
 
     def logits_of(net, idx, mirror=False):
@@ -376,9 +425,10 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         steps = math.ceil(len(rows) / config.batch_size)
         optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                     weight_decay=config.weight_decay)
-        # epochs 0: a first epoch at the schedule's starting rate (lr / 25) measures the speed, then the
-        # one-cycle schedule runs over as many epochs as fit in the budget
-        schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=epochs * steps)
+        # epochs 0: a first epoch at the schedule's starting rate (lr / 25) measures the speed,
+        # then the one-cycle schedule runs over as many epochs as fit in the budget
+        schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
+                                                        total_steps=epochs * steps)
                     if epochs else None)
         if schedule is None:
             for group in optimizer.param_groups:
@@ -386,7 +436,8 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         started, history, best, total = time.perf_counter(), [], (-1.0, None, 0), epochs or 2
         log(f'{name}: {sum(p.numel() for p in net.parameters()):,} parameters, '
             f'{f"{epochs} epochs" if epochs else f"{budget:.0f} s"}, {len(teachers)} teachers')
-        epoch, warm_step = 0, min(max(5, steps // 5), steps - 1)   # steps before it warm up (GPU autotuning)
+        # steps before it warm up (GPU autotuning)
+        epoch, warm_step = 0, min(max(5, steps // 5), steps - 1)
         while epoch < total:
             if deadline is not None and epochs and epoch and time.perf_counter() > deadline:
                 log(f'{name}: time budget spent after {epoch} of {total} epochs')
@@ -398,7 +449,8 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
             for step in range(steps):
                 if step == warm_step:
                     warm = time.perf_counter()
-                if step == steps - 1:       # a last, smaller batch is a new shape: more GPU autotuning
+                # a last, smaller batch is a new shape: more GPU autotuning
+                if step == steps - 1:
                     before_last = time.perf_counter()
                 batch = order[step * config.batch_size:(step + 1) * config.batch_size]
                 x = augment(torch, faces[batch], gen, config.erase)
@@ -411,7 +463,8 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
                 with torch.autocast(device.type, dtype=torch.bfloat16):
                     if teachers:
                         with torch.no_grad():
-                            taught = torch.stack([torch.softmax(m(x).float(), 1) for m in teachers]).mean(0)
+                            taught = torch.stack([torch.softmax(m(x).float(), 1)
+                                                  for m in teachers]).mean(0)
                         t = (1 - config.distill_weight) * t + config.distill_weight * taught
                     out = net(x)
                 loss = -(w * (t * torch.log_softmax(out.float(), 1)).sum(1)).sum() / w.sum()
@@ -424,25 +477,32 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
             train_end = time.perf_counter()
             accuracy = float((logits_of(net, public).argmax(1) == truth[public]).mean())
             seconds = time.perf_counter() - epoch_start
-            history.append({'epoch': epoch + 1, 'loss': float(net_loss) / steps, 'public_accuracy': accuracy,
-                            'seconds': seconds})
-            if schedule is None:       # size the schedule from the steady speed of this first epoch
-                evaluated = time.perf_counter()   # a second PublicTest pass: the first one included warm-up
+            history.append({'epoch': epoch + 1, 'loss': float(net_loss) / steps,
+                            'public_accuracy': accuracy, 'seconds': seconds})
+            # size the schedule from the steady speed of this first epoch
+            if schedule is None:
+                # a second PublicTest pass: the first one included warm-up
+                evaluated = time.perf_counter()
                 logits_of(net, public)
                 timed_steps = steps - 1 - warm_step
                 train_time = ((before_last - warm) * steps / timed_steps if timed_steps > 0
                               else (train_end - warm) * steps / max(steps - warm_step, 1))
                 per_epoch = train_time + time.perf_counter() - evaluated
                 total = max(2, 1 + int((budget - (time.perf_counter() - started)) / per_epoch))
-                schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=(total - 1) * steps)
-                log(f'{name}: {per_epoch:.1f} s per epoch -> {total} epochs (1 at lr/25, then one-cycle)')
-            log(f'{name} epoch {epoch + 1}/{total}: loss {history[-1]["loss"]:.3f}, PublicTest {accuracy:.3f}, '
+                schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
+                                                               total_steps=(total - 1) * steps)
+                log(f'{name}: {per_epoch:.1f} s per epoch -> {total} epochs '
+                    '(1 at lr/25, then one-cycle)')
+            log(f'{name} epoch {epoch + 1}/{total}: loss {history[-1]["loss"]:.3f}, '
+                f'PublicTest {accuracy:.3f}, '
                 f'{seconds:.1f} s')
             if accuracy > best[0]:
-                best = (accuracy, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
+                best = (accuracy, {k: v.detach().clone() for k, v in net.state_dict().items()},
+                        epoch + 1)
                 if config.checkpoints:
                     os.makedirs(config.checkpoints, exist_ok=True)
-                    torch.save({k: v.cpu() for k, v in best[1].items()}, os.path.join(config.checkpoints, f'{name}.pt'))
+                    torch.save({k: v.cpu() for k, v in best[1].items()},
+                               os.path.join(config.checkpoints, f'{name}.pt'))
             epoch += 1
         net.load_state_dict(best[1])
         return net.eval(), {'epochs': total, 'best_epoch': best[2], 'public_accuracy': best[0],
@@ -451,26 +511,34 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     teachers, teacher_metrics = [], []
     for k in range(config.teachers):
         budget = config.time_budget * config.teacher_share / config.teachers
-        net, info = fit(f'teacher{k + 1}', lambda: build_network(config.teacher_widths, len(vocabulary),
-                                                                config.teacher_arch, config.teacher_depths),
+        net, info = fit(f'teacher{k + 1}',
+                        lambda: build_network(config.teacher_widths, len(vocabulary),
+                                              config.teacher_arch, config.teacher_depths),
                         config.teacher_epochs or config.epochs, budget, config.seed + 1 + k,
-                        deadline=started_all + budget * (k + 1) if config.time_budget > 0 else None)
+                        deadline=(started_all + budget * (k + 1) if config.time_budget > 0
+                                  else None))
         teachers.append(net)
         teacher_metrics.append(dict(info, parameters=sum(p.numel() for p in net.parameters())))
     if teachers:
-        ensemble = float((np.mean([softmax(logits_of(m, public)) for m in teachers], axis=0).argmax(1)
+        ensemble = float((np.mean([softmax(logits_of(m, public)) for m in teachers],
+                                  axis=0).argmax(1)
                           == truth[public]).mean())
         log(f'teacher ensemble: PublicTest {ensemble:.3f}')
     student_budget = config.time_budget - (time.perf_counter() - started_all)
-    net, info = fit('student', lambda: build_network(config.widths, len(vocabulary), config.arch, config.depths),
+    net, info = fit('student',
+                    lambda: build_network(config.widths, len(vocabulary), config.arch,
+                                          config.depths),
                     config.epochs, student_budget, config.seed, teachers,
                     deadline=started_all + config.time_budget if config.time_budget > 0 else None)
     parameters = sum(p.numel() for p in net.parameters())
-    metrics = {'config': dict(asdict(config), widths=list(config.widths), depths=list(config.depths),
-                              teacher_widths=list(config.teacher_widths), teacher_depths=list(config.teacher_depths)),
+    metrics = {'config': dict(asdict(config), widths=list(config.widths),
+                              depths=list(config.depths),
+                              teacher_widths=list(config.teacher_widths),
+                              teacher_depths=list(config.teacher_depths)),
                'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
                'gpu': device.type == 'cuda', 'parameters': parameters, 'n_train': len(rows),
-               'epochs': info['epochs'], 'best_epoch': info['best_epoch'], 'history': info['history'],
+               'epochs': info['epochs'], 'best_epoch': info['best_epoch'],
+               'history': info['history'],
                'train_seconds': time.perf_counter() - started_all}
     if teachers:
         metrics['teachers'] = teacher_metrics
@@ -484,12 +552,15 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         z_public, z_private = logits(public), logits(private)
         temperature = fit_temperature(z_public, truth[public])
         calibration[name] = {'temperature': temperature,
-                             'PublicTest_accuracy': float((z_public.argmax(1) == truth[public]).mean())}
+                             'PublicTest_accuracy': float((z_public.argmax(1)
+                                                           == truth[public]).mean())}
         if len(private):
             calibration[name].update({
                 'PrivateTest_accuracy': float((z_private.argmax(1) == truth[private]).mean()),
-                'PrivateTest_ece_before': expected_calibration_error(softmax(z_private), truth[private]),
-                'PrivateTest_ece_after': expected_calibration_error(softmax(z_private / temperature), truth[private]),
+                'PrivateTest_ece_before': expected_calibration_error(softmax(z_private),
+                                                                     truth[private]),
+                'PrivateTest_ece_after': expected_calibration_error(
+                    softmax(z_private / temperature), truth[private]),
             })
         log(f'{name}: ' + ', '.join(f'{k} {v:.3f}' for k, v in calibration[name].items()))
     bias = None
@@ -497,14 +568,18 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         z_public = logits_of(net, public)
         temperature, bias = fit_bias_temperature(z_public, truth[public])
         calibration['bias'] = {'temperature': temperature, 'bias': bias.tolist(),
-                               'PublicTest_accuracy': float(((z_public + bias).argmax(1) == truth[public]).mean()),
+                               'PublicTest_accuracy': float(((z_public + bias).argmax(1)
+                                                             == truth[public]).mean()),
                                'PublicTest_2fold': bias_cross_validation(z_public, truth[public])}
-        log(f'bias: temperature {temperature:.3f}, offsets {np.round(bias, 3).tolist()}, PublicTest '
+        log(f'bias: temperature {temperature:.3f}, offsets {np.round(bias, 3).tolist()}, '
+            'PublicTest '
             f'{calibration["bias"]["PublicTest_accuracy"]:.3f}')
     metrics['calibration'] = calibration
     if len(private):
-        metrics['PrivateTest'] = {'accuracy': calibration['plain']['PrivateTest_accuracy'], 'n': len(private)}
-    metrics['PublicTest'] = {'accuracy': calibration['plain']['PublicTest_accuracy'], 'n': len(public)}
+        metrics['PrivateTest'] = {'accuracy': calibration['plain']['PrivateTest_accuracy'],
+                                  'n': len(private)}
+    metrics['PublicTest'] = {'accuracy': calibration['plain']['PublicTest_accuracy'],
+                             'n': len(public)}
 
     net = net.cpu().to(memory_format=torch.contiguous_format).float().eval()
     faces = faces.cpu()
@@ -513,7 +588,8 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     torch.onnx.export(net, torch.zeros(1, 1, 48, 48), buffer, dynamo=False, input_names=['face'],
                       output_names=['logits'], dynamic_axes={'face': {0: 'n'}, 'logits': {0: 'n'}})
     classifier = CnnClassifier(vocabulary, None, preprocessing,
-                               calibration['bias' if bias is not None else 'plain']['temperature'], bias=bias)
+                               calibration['bias' if bias is not None else 'plain']['temperature'],
+                               bias=bias)
     metrics['onnx_check'] = _check_export(buffer.getvalue(), logits_of(net, public[:512]),
                                           faces[torch.from_numpy(public[:512])].numpy())
     log(f'ONNX in OpenCV DNN vs PyTorch on 512 PublicTest faces: {metrics["onnx_check"]}')
@@ -528,5 +604,6 @@ def _check_export(onnx_bytes, expected, blob):
     got = net.forward()
     same = float((got.argmax(1) == expected.argmax(1)).mean())
     if same < 0.99:
-        raise RuntimeError(f'OpenCV DNN and PyTorch disagree on {1 - same:.1%} of the faces; export is broken')
+        raise RuntimeError(f'OpenCV DNN and PyTorch disagree on {1 - same:.1%} of the faces; '
+                           'export is broken')
     return {'max_abs_logit_difference': float(np.abs(got - expected).max()), 'same_label': same}

@@ -13,7 +13,10 @@ def confusion_matrix(true, pred, labels):
 
 
 def report(true, pred, labels, no_face=0):
-    """Metrics over the faces that were classified; ``no_face`` misses count in the end-to-end figure."""
+    """
+    Metrics over the faces that were classified; ``no_face`` misses count in the end-to-end
+    figure.
+    """
     matrix = confusion_matrix(true, pred, labels)
     n = int(matrix.sum())
     correct = int(np.trace(matrix))
@@ -23,8 +26,8 @@ def report(true, pred, labels, no_face=0):
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {'precision': float(precision), 'recall': float(recall), 'f1': float(f1),
-                            'support': int(actual)}
+        per_class[label] = {'precision': float(precision), 'recall': float(recall),
+                            'f1': float(f1), 'support': int(actual)}
     return {
         'accuracy': correct / n if n else 0.0,
         'accuracy_end_to_end': correct / (n + no_face) if n + no_face else 0.0,
@@ -37,6 +40,7 @@ def report(true, pred, labels, no_face=0):
 
 
 def format_report(result):
+    """The ``report`` result as a printable table: accuracy, per-class figures, confusion."""
     labels = result['labels']
     width = max(9, max(len(label) for label in labels) + 1)
     lines = [f'accuracy {result["accuracy"]:.3f} on {result["n"]} faces']
@@ -46,7 +50,8 @@ def format_report(result):
     lines.append(f'{"":{width}}precision recall  f1     n')
     for label in labels:
         c = result['per_class'][label]
-        lines.append(f'{label:{width}}{c["precision"]:9.3f} {c["recall"]:6.3f} {c["f1"]:6.3f} {c["support"]:5d}')
+        lines.append(f'{label:{width}}{c["precision"]:9.3f} {c["recall"]:6.3f} '
+                     f'{c["f1"]:6.3f} {c["support"]:5d}')
     lines.append('confusion (rows true, columns predicted):')
     lines.append(' ' * width + ''.join(f'{label[:6]:>7}' for label in labels))
     for label, row in zip(labels, result['confusion']):
