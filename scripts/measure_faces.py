@@ -2,14 +2,15 @@
 """
 Measurements behind the defaults of expression_recognizer_ros/core (issue 12).
 
-  measure_faces.py accuracy   end-to-end Yale accuracy of the shipped models: Haar box vs YuNet box (with
-                              margins) vs landmark alignment
+  measure_faces.py accuracy   end-to-end Yale accuracy of the shipped models: Haar box vs
+                              YuNet box (with margins) vs landmark alignment
   measure_faces.py ckplus     CK+48 crops as given vs through YuNet + alignment
-  measure_faces.py timing     ms per 640x480 frame (one OpenCV thread) at several detection widths, on empty
-                              frames and frames with 1, 2, 5 faces; detect + align + classify for one face
+  measure_faces.py timing     ms per 640x480 frame (one OpenCV thread) at several detection
+                              widths, on empty frames and frames with 1, 2, 5 faces; detect +
+                              align + classify for one face
 
-Run from the repository root with ../shared beside it. Timings depend on the machine's load: compare
-within one run.
+Run from the repository root with ../shared beside it. Timings depend on the machine's load:
+compare within one run.
 """
 
 import argparse
@@ -22,7 +23,8 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED', os.path.join(os.path.dirname(REPO), 'shared'))
+SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED',
+                        os.path.join(os.path.dirname(REPO), 'shared'))
 YUNET = os.path.join(REPO, 'models', 'yunet')
 
 from expression_recognizer_ros.core.face_alignment import (  # noqa: E402
@@ -35,23 +37,28 @@ from expression_recognizer_ros.core.tracking import FaceTracker  # noqa: E402
 
 
 def square(box, side_from='h'):
+    """A square box with the same centre, of side h or the geometric mean of w and h."""
     x, y, w, h = box
     side = h if side_from == 'h' else np.sqrt(w * h)
     cx, cy = x + w / 2, y + h / 2
-    return (int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side)), int(round(side)))
+    return (int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side)),
+            int(round(side)))
 
 
 def haar_like_box(box):
     """
-    The Haar box YuNet's box corresponds to, by the median relation on the Yale faces (YuNet's box is
-    0.79 of the Haar side wide, 1.04 high, 0.11 and 0.02 of the side right and below its corner).
+    The Haar box YuNet's box corresponds to, by the median relation on the Yale faces (YuNet's box
+    is 0.79 of the Haar side wide, 1.04 high, 0.11 and 0.02 of the side right and below its
+    corner).
     """
     x, y, w, h = box
     side = w / 0.793
-    return (int(round(x - 0.108 * side)), int(round(y - 0.016 * side)), int(round(side)), int(round(side)))
+    return (int(round(x - 0.108 * side)), int(round(y - 0.016 * side)), int(round(side)),
+            int(round(side)))
 
 
 def accuracy(args):
+    """Yale accuracy of each model for each face crop variant (Haar, YuNet, aligned)."""
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
     from expression_recognizer_ros.core.detection import FaceDetector, STILL_IMAGES
     from expression_recognizer_ros.core.preprocessing import crop
@@ -75,16 +82,20 @@ def accuracy(args):
         'aligned: haar template, eyes, upright': AlignmentConfig(points='eyes', rotate=False),
         'aligned: haar template, 5 points, rotate': AlignmentConfig(points='all', rotate=True),
         'aligned: haar template, 5 points, upright (DEFAULT)': AlignmentConfig(),
-        'aligned: haar template, eyes, rotate, zoom 0.9': AlignmentConfig(points='eyes', rotate=True, zoom=0.9),
-        'aligned: haar template, eyes, rotate, zoom 1.1': AlignmentConfig(points='eyes', rotate=True, zoom=1.1),
+        'aligned: haar template, eyes, rotate, zoom 0.9':
+            AlignmentConfig(points='eyes', rotate=True, zoom=0.9),
+        'aligned: haar template, eyes, rotate, zoom 1.1':
+            AlignmentConfig(points='eyes', rotate=True, zoom=1.1),
         'aligned: 5 points, upright, zoom 0.95': AlignmentConfig(zoom=0.95),
         'aligned: 5 points, upright, zoom 1.05': AlignmentConfig(zoom=1.05),
         'aligned: 5 points, upright, zoom 1.1': AlignmentConfig(zoom=1.1),
-        'aligned: arcface template, 5 points, rotate': AlignmentConfig(template=ARCFACE_TEMPLATE, points='all',
+        'aligned: arcface template, 5 points, rotate': AlignmentConfig(template=ARCFACE_TEMPLATE,
+                                                                       points='all',
                                                                        rotate=True),
     }
     for name, cfg in aligned.items():
-        variants[name] = (lambda cfg: lambda im, hb, f: align_face(im, f.landmarks, cfg) if f else None)(cfg)
+        variants[name] = (
+            lambda cfg: lambda im, hb, f: align_face(im, f.landmarks, cfg) if f else None)(cfg)
     detections = []
     for im in dataset.images:
         faces = yunet.detect(im)
@@ -96,10 +107,13 @@ def accuracy(args):
         shifted = []
         for dx in (-2, 0, 2):
             for dy in (-2, 0, 2):
-                faces = [crop(dataset.images[i], (boxes[i][0] + dx, boxes[i][1] + dy) + tuple(boxes[i][2:]))
+                faces = [crop(dataset.images[i],
+                              (boxes[i][0] + dx, boxes[i][1] + dy) + tuple(boxes[i][2:]))
                          for i in keep]
-                shifted.append(np.mean([p.label == dataset.labels[i] for p, i in zip(model.predict(faces), keep)]))
-        print(f'{model_name}: Haar box shifted by up to 2 px: {min(shifted):.1%} .. {max(shifted):.1%} '
+                shifted.append(np.mean([p.label == dataset.labels[i]
+                                        for p, i in zip(model.predict(faces), keep)]))
+        print(f'{model_name}: Haar box shifted by up to 2 px: '
+              f'{min(shifted):.1%} .. {max(shifted):.1%} '
               f'(median {np.median(shifted):.1%})')
     print(f'Yale: {len(dataset)} images; YuNet found {sum(f is not None for _, f in detections)}, '
           f'Haar {sum(h is not None for h, _ in detections)}')
@@ -113,15 +127,17 @@ def accuracy(args):
             predictions = model.predict([face for _, face in found])
             hits = sum(p.label == dataset.labels[i] for p, (i, _) in zip(predictions, found))
             rows.append((model_name, name, hits, len(keep), len(found)))
-            print(f'{model_name:20s} {name:50s} {hits / len(keep):6.1%} ({hits}/{len(keep)}, {len(found)} found)')
+            print(f'{model_name:20s} {name:50s} {hits / len(keep):6.1%} '
+                  f'({hits}/{len(keep)}, {len(found)} found)')
     return rows
 
 
 def ckplus(args):
     """
-    CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation) directly, and
-    through YuNet + alignment: each crop enlarged 4x and padded (edges replicated) so the detector sees a
-    whole face, then aligned with the default AlignmentConfig. A face YuNet misses counts as wrong.
+    CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation)
+    directly, and through YuNet + alignment: each crop enlarged 4x and padded (edges replicated)
+    so the detector sees a whole face, then aligned with the default AlignmentConfig. A face YuNet
+    misses counts as wrong.
     """
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
     from expression_recognizer_ros.tools.datasets import load_folder
@@ -146,25 +162,31 @@ def ckplus(args):
         found = [i for i in keep if aligned[i] is not None]
         via = model.predict([aligned[i] for i in found])
         hits_aligned = sum(p.label == dataset.labels[i] for p, i in zip(via, found))
-        print(f'{model_name:20s} on {len(keep)} faces of its classes: crops as given {hits / len(keep):.1%}; '
+        print(f'{model_name:20s} on {len(keep)} faces of its classes: '
+              f'crops as given {hits / len(keep):.1%}; '
               f'YuNet + alignment {hits_aligned / len(keep):.1%} ({len(found)} found)')
 
 
 def composed_frame(rng, faces, count, side):
+    """A blurred-noise 640x480 frame with ``count`` faces of this side pasted in a grid."""
     frame = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 9)
     slots = [(20 + (i % 3) * 210, 20 + (i // 3) * 240) for i in range(count)]
     for (x, y), face in zip(slots, faces):
-        frame[y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+        frame[y:y + side, x:x + side] = cv2.resize(face, (side, side),
+                                                   interpolation=cv2.INTER_AREA)
     return frame
 
 
 def timing(args):
+    """YuNet detection time per frame at each width, and the whole per-face chain at one."""
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
     cv2.setNumThreads(1)
     rng = np.random.default_rng(0)
     people = sorted(os.listdir(os.path.join(SHARED, 'photos', 'real', 'people')))
-    photos = [cv2.imread(os.path.join(SHARED, 'photos', 'real', 'people', p, f'{p}1.png')) for p in people]
-    frames = {n: [composed_frame(rng, [photos[(k + j) % len(photos)] for j in range(n)], n, args.side)
+    photos = [cv2.imread(os.path.join(SHARED, 'photos', 'real', 'people', p, f'{p}1.png'))
+              for p in people]
+    frames = {n: [composed_frame(rng, [photos[(k + j) % len(photos)] for j in range(n)], n,
+                                 args.side)
                   for k in range(8)] for n in (0, 1, 2, 5)}
     models = [load_classifier(resolve_model_dir(m)) for m in args.models]
     for width in args.widths:
@@ -180,7 +202,8 @@ def timing(args):
                     faces = detector.detect(frame)
                     times.append(time.perf_counter() - t0)
                     found += len(faces)
-            cells.append(f'{n} faces {np.median(times) * 1e3:6.2f} ms (found {found}/{n * len(batch) * args.repeats})')
+            cells.append(f'{n} faces {np.median(times) * 1e3:6.2f} ms '
+                         f'(found {found}/{n * len(batch) * args.repeats})')
         print(f'width {width or 640:4d}: ' + '; '.join(cells), flush=True)
         if width == args.classify_width:
             for model in models:
@@ -197,17 +220,21 @@ def timing(args):
                                 for track, p in zip(tracks, model.predict(crops)):
                                     track.smooth(p.scores, track.last_seen)
                             times.append(time.perf_counter() - t0)
-                    print(f'  {n} face(s), detect + track + align + classify + smooth ({model.id}): '
+                    print(f'  {n} face(s), detect + track + align + classify + smooth '
+                          f'({model.id}): '
                           f'{np.median(times) * 1e3:.2f} ms median', flush=True)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Parse the command line and run the chosen measurement."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
     a = sub.add_parser('accuracy')
     a.add_argument('--models', nargs='+', default=['fisherface-fer2013', 'cnn-fer2013'])
     c = sub.add_parser('ckplus')
-    c.add_argument('--models', nargs='+', default=['fisherface-fer2013', 'cnn-fer2013', 'fisherface-ckplus'])
+    c.add_argument('--models', nargs='+',
+                   default=['fisherface-fer2013', 'cnn-fer2013', 'fisherface-ckplus'])
     t = sub.add_parser('timing')
     t.add_argument('--widths', type=int, nargs='+', default=[0, 480, 320, 256])
     t.add_argument('--side', type=int, default=150, help='face photo side in the 640x480 frame')

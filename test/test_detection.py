@@ -31,7 +31,8 @@ def test_defaults_are_the_originals():
 
 
 def test_shipped_yaml_states_the_code_defaults():
-    """config/recognizer.yaml repeats the defaults for users to edit; it must not drift from the code."""
+    """config/recognizer.yaml repeats the defaults for users to edit; it must not drift from the
+    code."""
     with open(package_path('config', 'recognizer.yaml'), encoding='utf-8') as f:
         params = yaml.safe_load(f)['recognizer']['ros__parameters']
     for name in DETECTION_PARAMETERS:
@@ -51,7 +52,8 @@ def gray_frames(**kwargs):
 
 
 def test_tracking_finds_the_faces_a_whole_frame_search_finds():
-    tracker, full = FaceDetector(DetectorConfig(track_face=True)), FaceDetector(DetectorConfig(track_face=False))
+    tracker = FaceDetector(DetectorConfig(track_face=True))
+    full = FaceDetector(DetectorConfig(track_face=False))
     tracked = 0
     for gray in gray_frames(count=40, clip=20, seed=3):
         a, b = full.detect(gray), tracker.detect(gray)
@@ -59,13 +61,16 @@ def test_tracking_finds_the_faces_a_whole_frame_search_finds():
         if a.found:
             assert iou(a.box, b.box) >= 0.5
         tracked += b.tracked
-    assert tracked >= 25   # 34 face frames, of which the first of each clip and every 10th need a full search
+    # 34 face frames, of which the first of each clip and every 10th need a full search
+    assert tracked >= 25
 
 
 def test_a_second_face_stepping_in_is_seen_within_full_every_frames(photos):
     tracker = FaceDetector(DetectorConfig(track_face=True, full_search_every=5))
-    alone = cv2.cvtColor(np.hstack([photos['astronaut.png'], np.zeros((512, 512, 3), np.uint8)]), cv2.COLOR_BGR2GRAY)
-    pair = cv2.cvtColor(np.hstack([photos['astronaut.png'], photos['grace_hopper_512x512.jpg']]), cv2.COLOR_BGR2GRAY)
+    alone = cv2.cvtColor(np.hstack([photos['astronaut.png'], np.zeros((512, 512, 3), np.uint8)]),
+                         cv2.COLOR_BGR2GRAY)
+    pair = cv2.cvtColor(np.hstack([photos['astronaut.png'], photos['grace_hopper_512x512.jpg']]),
+                        cv2.COLOR_BGR2GRAY)
     assert [tracker.detect(alone).tracked for _ in range(3)] == [False, True, True]
     outcomes = [tracker.detect(pair).outcome for _ in range(5)]
     assert outcomes[:2] == [FACE, FACE]     # still tracking the first face
@@ -104,7 +109,8 @@ def test_a_cascade_seeing_several_does_not_decide_the_next_one_does(photos):
     gray = cv2.cvtColor(photos['astronaut.png'], cv2.COLOR_BGR2GRAY)
     eyes_only = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml',), min_size_ratio=0.0))
     assert eyes_only.detect(gray).outcome == SEVERAL_FACES
-    chain = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml', DEFAULT_CASCADES[0]), min_size_ratio=0.0))
+    chain = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml', DEFAULT_CASCADES[0]),
+                                        min_size_ratio=0.0))
     detection = chain.detect(gray)
     assert detection.outcome == FACE
     assert detection.cascade == DEFAULT_CASCADES[0]
@@ -122,8 +128,9 @@ def test_unreadable_cascade_is_a_clear_error(tmp_path):
         FaceDetector(DetectorConfig(cascades=(str(bad),)))
 
 
-@pytest.mark.parametrize('field, value', [('scale_factor', 1.0), ('min_neighbors', -1), ('min_size', 0),
-                                          ('max_size', 3), ('min_size_ratio', 1.5), ('cascades', ())])
+@pytest.mark.parametrize('field, value', [('scale_factor', 1.0), ('min_neighbors', -1),
+                                          ('min_size', 0), ('max_size', 3),
+                                          ('min_size_ratio', 1.5), ('cascades', ())])
 def test_bad_parameters_are_refused_with_the_name(field, value):
     with pytest.raises(ValueError, match=field):
         DetectorConfig(**{field: value}).validate()

@@ -1,9 +1,9 @@
 """The installed launch file with every launch argument the README documents, one launch per case
-(launch_testing, as ROS 2 packages test their launch files), checked over DDS from this process; after
-each launch's shutdown (SIGINT, as Ctrl-C) every node must have exited with status 0.
+(launch_testing, as ROS 2 packages test their launch files), checked over DDS from this process;
+after each launch's shutdown (SIGINT, as Ctrl-C) every node must have exited with status 0.
 
-The launch tools are not wheels: `make test` installs them from ../shared/ros2-extras; a ROS 2 install
-has them. Without them this file is skipped, with that reason."""
+The launch tools are not wheels: `make test` installs them from ../shared/ros2-extras; a ROS 2
+install has them. Without them this file is skipped, with that reason."""
 
 import functools
 import os
@@ -25,8 +25,9 @@ from expression_recognizer_ros.core.face_streams import compose_stream, Person
 from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.msg import Emotion
 
-launch_testing = pytest.importorskip(
-    'launch_testing', reason='ROS 2 launch tools missing: make test installs them from ../shared/ros2-extras')
+# Skips this file without the launch tools; the imports below bind launch_testing.
+pytest.importorskip('launch_testing', reason='ROS 2 launch tools missing: make test installs them '
+                                             'from ../shared/ros2-extras')
 from launch.actions import GroupAction, IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 import launch_testing.actions  # noqa: E402
@@ -90,14 +91,16 @@ CASES = {
     'existing_driver': [{'use_camera': 'false', 'image_topic': '/driver/image'}],
     'params_file': [{'params_file': 'params'}],
     'mirror': [{'source': 'folder', 'use_mirror': 'true'}],
-    'two_namespaces': [{'namespace': 'left', 'source': 'folder'}, {'namespace': 'right', 'source': 'video'}],
+    'two_namespaces': [{'namespace': 'left', 'source': 'folder'},
+                       {'namespace': 'right', 'source': 'video'}],
     'lifecycle': [{'use_camera': 'false', 'image_topic': '/driver/image', 'autostart': 'false'}],
     'two_people_hri': [{'source': 'people'}],
 }
 
 
 def included(arguments):
-    """The installed launch file with these launch arguments (names of inputs() replaced by paths)."""
+    """The installed launch file with these launch arguments (names of inputs() replaced by
+    paths)."""
     values = {name: inputs().get(value, value) for name, value in arguments.items()}
     return GroupAction([IncludeLaunchDescription(PythonLaunchDescriptionSource(LAUNCH_FILE),
                                                  launch_arguments=values.items())])
@@ -111,7 +114,8 @@ def generate_test_description(case):
 
 
 def received(node, msg_type, topic, count=3, timeout=60.0, until=lambda messages: True):
-    """Messages on ``topic`` once ``count`` have come and ``until(messages)`` holds (or at the timeout)."""
+    """Messages on ``topic`` once ``count`` have come and ``until(messages)`` holds (or at the
+    timeout)."""
     messages = []
     subscription = node.create_subscription(msg_type, topic, messages.append, 50)
     spin_until(node, lambda: len(messages) >= count and until(messages), timeout)
@@ -120,13 +124,16 @@ def received(node, msg_type, topic, count=3, timeout=60.0, until=lambda messages
 
 
 def parameters(node, node_name, *names):
-    values = call(node, GetParameters, f'{node_name}/get_parameters', GetParameters.Request(names=list(names)))
+    values = call(node, GetParameters, f'{node_name}/get_parameters',
+                  GetParameters.Request(names=list(names)))
     return [rclpy.parameter.parameter_value_to_python(v) for v in values.values]
 
 
 def check_source_folder(node):
-    def both(emotions):   # frames are dropped when they come faster than the node: wait for each kind
-        return any(e.face_detected for e in emotions) and any(not e.face_detected for e in emotions)
+    # frames are dropped when they come faster than the node: wait for each kind
+    def both(emotions):
+        return (any(e.face_detected for e in emotions)
+                and any(not e.face_detected for e in emotions))
     emotions = received(node, Emotion, '/emotion', count=10, until=both)
     assert len(emotions) >= 10 and both(emotions)
     assert {e.model for e in emotions} == {'fisherface-fer2013'}
@@ -148,11 +155,12 @@ def check_model(node):
 
 
 def answered(node, timeout=60.0):
-    """Publish a real photo on /driver/image until an Emotion with a face comes back (or the timeout)."""
+    """Publish a real photo on /driver/image until an Emotion with a face comes back (or the
+    timeout)."""
     face = cv2.imread(os.path.join(PHOTOS, 'grace_hopper_512x512.jpg'))
     publisher = node.create_publisher(Image, '/driver/image', 10)
-    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1], step=face.shape[1] * 3,
-                  data=face.tobytes())
+    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1],
+                  step=face.shape[1] * 3, data=face.tobytes())
     emotions = []
     subscription = node.create_subscription(Emotion, '/emotion', emotions.append, 10)
 
@@ -167,7 +175,8 @@ def answered(node, timeout=60.0):
 
 
 def check_existing_driver(node):
-    """use_camera:=false image_topic:=...: no camera node; the recognizer answers our own publisher."""
+    """use_camera:=false image_topic:=...: no camera node; the recognizer answers our own
+    publisher."""
     assert answered(node)
     names = node.get_node_names_and_namespaces()
     assert ('recognizer', '/') in names and ('camera', '/') not in names
@@ -186,7 +195,8 @@ def check_mirror(node):
 
 
 def check_two_namespaces(node):
-    """Two pipelines side by side: own topics, own node names, own parameters, nothing on /emotion."""
+    """Two pipelines side by side: own topics, own node names, own parameters, nothing on
+    /emotion."""
     assert received(node, Emotion, '/left/emotion') and received(node, Emotion, '/right/emotion')
     assert parameters(node, '/left/camera', 'source') == [inputs()['folder']]
     assert parameters(node, '/right/camera', 'source') == [inputs()['video']]
@@ -196,11 +206,12 @@ def check_two_namespaces(node):
 
 
 def check_lifecycle(node):
-    """autostart:=false: the recognizer waits unconfigured; the lifecycle services (as `ros2 lifecycle
-    set` calls them) configure it (no Emotions while inactive), activate it (Emotions), deactivate it
-    (none again), and clean it up."""
+    """autostart:=false: the recognizer waits unconfigured; the lifecycle services (as `ros2
+    lifecycle set` calls them) configure it (no Emotions while inactive), activate it (Emotions),
+    deactivate it (none again), and clean it up."""
     def state():
-        return call(node, GetState, '/recognizer/get_state', GetState.Request()).current_state.label
+        return call(node, GetState, '/recognizer/get_state',
+                    GetState.Request()).current_state.label
 
     def change(transition):
         return call(node, ChangeState, '/recognizer/change_state',

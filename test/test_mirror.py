@@ -69,7 +69,8 @@ def test_relaxes_to_neutral_after_the_timeout_without_faces():
     assert smoother.update(None, 0.0, 1.0) == 'happy'      # a short gap keeps the face
     assert smoother.tick(2.5) == 'happy'
     assert smoother.tick(2.7) == NEUTRAL                   # 2 s after the last face (at 0.6 s)
-    assert smoother.update('sad', 0.9, 3.0) == NEUTRAL     # and it starts over: one frame is not enough
+    # and it starts over: one frame is not enough
+    assert smoother.update('sad', 0.9, 3.0) == NEUTRAL
 
 
 @pytest.mark.parametrize('bad', [dict(window=0), dict(hold=-0.1), dict(relax_after=-1)])
@@ -88,9 +89,12 @@ def test_every_expression_renders_a_measurably_different_face():
 
 def test_the_smile_curves_up_and_the_frown_down():
     def mouth_corner_rise(expression):
-        ink = (render_face(expression)[150:210].max(axis=2) < 90)   # dark strokes in the mouth band
-        rows = [np.flatnonzero(ink[:, x]) for x in (125, 160)]      # near the left corner, and the middle
-        return rows[1].mean() - rows[0].mean()                      # > 0: corner above the middle
+        # dark strokes in the mouth band
+        ink = (render_face(expression)[150:210].max(axis=2) < 90)
+        # near the left corner, and the middle
+        rows = [np.flatnonzero(ink[:, x]) for x in (125, 160)]
+        # > 0: corner above the middle
+        return rows[1].mean() - rows[0].mean()
     assert mouth_corner_rise('happy') > 3 > -3 > mouth_corner_rise('sad')
 
 

@@ -69,7 +69,8 @@ def test_emotion_crosses_processes(node):
 
 @pytest.fixture(scope='module')
 def frames_dir(tmp_path_factory):
-    """Real photos, composed 640x480 frames with faces, and one frame with no face, in name order."""
+    """Real photos, composed 640x480 frames with faces, and one frame with no face, in name
+    order."""
     folder = tmp_path_factory.mktemp('frames')
     frames = compose_frames(count=6, every_nth_empty=0)
     frames.append(np.full((480, 640, 3), 127, np.uint8))
@@ -92,20 +93,23 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
     # tracks wait for three detections in a row of one face: test_launch_arguments' two_people).
     recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=image_raw',
                        '-p', 'detector:=haar_fallback')
-    camera = start('camera_node', '--params-file', PARAMS, '-p', f'source:={frames_dir}', '-p', 'frame_rate:=4.0')
+    camera = start('camera_node', '--params-file', PARAMS, '-p', f'source:={frames_dir}',
+                   '-p', 'frame_rate:=4.0')
 
     def settled():
-        """Emotion stamps from one second (four frames) after our own first image: our subscription may
-        match later than the recognizer's, and while Fast DDS completes the match in both directions it
-        can receive one frame and miss the next two (seen here)."""
+        """Emotion stamps from one second (four frames) after our own first image: our subscription
+        may match later than the recognizer's, and while Fast DDS completes the match in both
+        directions it can receive one frame and miss the next two (seen here)."""
         if not images:
             return []
         first = min(images)
         stamps = [(e.header.stamp.sec, e.header.stamp.nanosec) for e in emotions]
         return [stamp for stamp in stamps if stamp >= (first[0] + 1, first[1])]
     try:
-        assert spin_until(node, lambda: len(emotions) >= 18 and any(not e.face_detected for e in emotions)
-                          and len(settled()) >= 5, timeout=60), f'got {len(emotions)} Emotion messages'
+        assert spin_until(node, lambda: len(emotions) >= 18
+                          and any(not e.face_detected for e in emotions)
+                          and len(settled()) >= 5,
+                          timeout=60), f'got {len(emotions)} Emotion messages'
     finally:
         log = stop(camera) + stop(recognizer)
     assert 'listening on /image_raw' in log
@@ -122,7 +126,8 @@ def test_camera_to_recognizer_to_subscriber(node, frames_dir):
                and e.num_faces == 0 for e in without)
     later = settled()
     missing = [stamp for stamp in later if stamp not in images]
-    assert len(later) >= 5 and not missing, f'Emotion stamps with no such image: {missing}; images: {sorted(images)}'
+    assert len(later) >= 5 and not missing, (f'Emotion stamps with no such image: {missing}; '
+                                             f'images: {sorted(images)}')
     assert all(e.header.frame_id == 'camera' for e in emotions)
     status = diagnostics['recognizer: expression recognition']
     values = {v.key: v.value for v in status.values}
@@ -172,8 +177,9 @@ def test_every_face_on_emotion_faces_and_the_attended_one_on_emotion(node):
 
 
 def call(node, service_type, name, request):
-    """Call a service, asking again if no reply comes: wait_for_service sees only the server, and a
-    reply sent before the server has discovered our response reader is lost (a known ROS 2 race)."""
+    """Call a service, asking again if no reply comes: wait_for_service sees only the server, and
+    a reply sent before the server has discovered our response reader is lost (a known ROS 2
+    race)."""
     client = node.create_client(service_type, name)
     assert client.wait_for_service(timeout_sec=20)
     for _ in range(5):
@@ -184,7 +190,8 @@ def call(node, service_type, name, request):
 
 
 def set_parameter(node, name, value):
-    kind = ParameterType.PARAMETER_DOUBLE if isinstance(value, float) else ParameterType.PARAMETER_INTEGER
+    kind = (ParameterType.PARAMETER_DOUBLE if isinstance(value, float)
+            else ParameterType.PARAMETER_INTEGER)
     pv = ParameterValue(type=kind, double_value=value) if isinstance(value, float) else \
         ParameterValue(type=kind, integer_value=value)
     request = SetParameters.Request(parameters=[Parameter(name=name, value=pv)])
@@ -201,19 +208,21 @@ def test_runtime_parameters_take_effect_or_are_refused(node, tmp_path):
                        '-p', 'detector:=haar_fallback')
     publisher = node.create_publisher(Image, 'rt/image', 10)
     face = cv2.imread(os.path.join(PHOTOS, 'grace_hopper_512x512.jpg'))
-    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1], step=face.shape[1] * 3,
-                  data=face.tobytes())
+    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1],
+                  step=face.shape[1] * 3, data=face.tobytes())
     try:
         request = GetParameters.Request(names=['min_neighbors', 'scale_factor'])
         values = call(node, GetParameters, '/recognizer/get_parameters', request).values
-        assert (values[0].integer_value, values[1].double_value) == (7, 1.1)  # 2nd YAML overrides the 1st
+        # 2nd YAML overrides the 1st
+        assert (values[0].integer_value, values[1].double_value) == (7, 1.1)
         for name, value, reason in (('scale_factor', 0.9, 'scale_factor must be > 1.0'),
                                     ('min_size_ratio', 1.5, 'min_size_ratio must be in [0, 1)'),
                                     ('full_search_every', 0, 'full_search_every must be >= 1'),
                                     ('min_neighbors', -2, 'min_neighbors must be >= 0')):
             refused = set_parameter(node, name, value)
             assert not refused.successful and reason in refused.reason, (name, refused.reason)
-        assert set_parameter(node, 'min_size', 600).successful   # larger than the face: no face any more
+        # larger than the face: no face any more
+        assert set_parameter(node, 'min_size', 600).successful
 
         def send_until_answered():
             publisher.publish(image)
@@ -230,7 +239,8 @@ def test_runtime_parameters_take_effect_or_are_refused(node, tmp_path):
 
 
 def test_missing_camera_is_one_clear_error():
-    result = subprocess.run([os.path.join(LIB, 'camera_node'), '--ros-args', '-p', 'source:=/dev/video99'],
+    result = subprocess.run([os.path.join(LIB, 'camera_node'), '--ros-args',
+                             '-p', 'source:=/dev/video99'],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert 'cannot open video device /dev/video99' in result.stdout
@@ -238,8 +248,8 @@ def test_missing_camera_is_one_clear_error():
 
 
 def test_launch_file_matches_what_cmake_installs():
-    """Without the launch tools (test_launch_*.py run it for real): the installed file names installed
-    executables, and its launch arguments are the ones the README documents."""
+    """Without the launch tools (test_launch_*.py run it for real): the installed file names
+    installed executables, and its launch arguments are the ones the README documents."""
     path = os.path.join(SHARE, 'launch', 'recognizer.launch.py')
     tree = ast.parse(open(path).read())
     executables = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and
@@ -248,10 +258,12 @@ def test_launch_file_matches_what_cmake_installs():
     for name in executables:
         assert os.access(os.path.join(LIB, name), os.X_OK)
     arguments = next([key.value for key in n.value.keys] for n in tree.body
-                     if isinstance(n, ast.Assign) and getattr(n.targets[0], 'id', '') == 'ARGUMENTS')
+                     if isinstance(n, ast.Assign)
+                     and getattr(n.targets[0], 'id', '') == 'ARGUMENTS')
     readme = open(os.path.join(REPO, 'README.md')).read()
     documented = readme[readme.index('Launch arguments:'):].split('\n\n')[0]
-    assert arguments and all(f'`{name}`' in documented for name in arguments), (arguments, documented)
+    assert arguments and all(f'`{name}`' in documented for name in arguments), (arguments,
+                                                                                 documented)
     assert os.path.isfile(PARAMS)
     assert os.path.isfile(os.path.join(SHARE, 'models', 'fisherface-fer2013', 'manifest.json'))
 
@@ -259,11 +271,12 @@ def test_launch_file_matches_what_cmake_installs():
 @pytest.mark.parametrize('signals', [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
                          ids=['SIGTERM', 'SIGINT twice'])
 def test_stopping_mid_frame_is_clean(node, signals):
-    """SIGTERM, or Ctrl-C's SIGINT twice in quick succession (a terminal's and ros2 launch's), while the
-    worker is busy with a frame: the node exits with status 0 and without a traceback."""
+    """SIGTERM, or Ctrl-C's SIGINT twice in quick succession (a terminal's and ros2 launch's),
+    while the worker is busy with a frame: the node exits with status 0 and without a
+    traceback."""
     face = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
-    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1], step=face.shape[1] * 3,
-                  data=face.tobytes())
+    image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1],
+                  step=face.shape[1] * 3, data=face.tobytes())
     publisher = node.create_publisher(Image, 'busy/image', 10)
     emotions = []
     node.create_subscription(Emotion, 'busy/emotion', emotions.append, 10)

@@ -1,14 +1,15 @@
 """
 Haar-cascade face detection with the original project's fallback rule.
 
-Cascades are tried in order; the first that finds exactly one face wins. No face, or several faces in
-every cascade, gives no answer for the frame. ``lazy_cascades=True`` stops at the winner (the same decision,
-less work); ``lazy_cascades=False`` runs every cascade on every frame as the 2016 code did, for benchmarking.
+Cascades are tried in order; the first that finds exactly one face wins. No face, or several
+faces in every cascade, gives no answer for the frame. ``lazy_cascades=True`` stops at the winner
+(the same decision, less work); ``lazy_cascades=False`` runs every cascade on every frame as the
+2016 code did, for benchmarking.
 
-``track_face=True`` first searches the last frame's face neighbourhood (same cascades, same rule, face sizes
-near the last one), a small fraction of the frame's cost, and falls back to the whole frame when that
-does not give exactly one face, and at least every ``full_search_every``-th frame, so that a second person
-stepping in is still seen.
+``track_face=True`` first searches the last frame's face neighbourhood (same cascades, same rule,
+face sizes near the last one), a small fraction of the frame's cost, and falls back to the whole
+frame when that does not give exactly one face, and at least every ``full_search_every``-th frame,
+so that a second person stepping in is still seen.
 """
 
 import copy
@@ -43,9 +44,11 @@ class DetectorConfig:
     max_size: int = 0           # 0: no upper bound
     lazy_cascades: bool = True    # stop at the first cascade with exactly one face
     detect_max_width: int = 0     # detect on a frame downscaled to this width; 0: full size
-    min_size_ratio: float = 0.08  # minimum face side as a fraction of the frame's shorter side (38 px at 480)
+    # minimum face side as a fraction of the frame's shorter side (38 px at 480)
+    min_size_ratio: float = 0.08
     track_face: bool = True       # search near the last frame's face first
-    full_search_every: int = 10   # with track_face: a whole-frame search at least every this many frames
+    # with track_face: a whole-frame search at least every this many frames
+    full_search_every: int = 10
 
     def validate(self):
         """Raise ValueError naming the first bad value."""
@@ -58,7 +61,8 @@ class DetectorConfig:
         if self.min_size < 1:
             raise ValueError(f'min_size must be >= 1, got {self.min_size}')
         if self.max_size and self.max_size < self.min_size:
-            raise ValueError(f'max_size ({self.max_size}) must be 0 or >= min_size ({self.min_size})')
+            raise ValueError(f'max_size ({self.max_size}) must be 0 '
+                             f'or >= min_size ({self.min_size})')
         if self.detect_max_width < 0:
             raise ValueError(f'detect_max_width must be >= 0, got {self.detect_max_width}')
         if not 0.0 <= self.min_size_ratio < 1.0:
@@ -87,7 +91,8 @@ class Detection:
 
 def resolve_cascade(name):
     """Return the path of a cascade given as a path or as a file name in OpenCV's data folder."""
-    candidates = [name] if os.path.sep in name else [name, os.path.join(cv2.data.haarcascades, name)]
+    candidates = ([name] if os.path.sep in name
+                  else [name, os.path.join(cv2.data.haarcascades, name)])
     for path in candidates:
         if os.path.isfile(path):
             return path
@@ -95,7 +100,10 @@ def resolve_cascade(name):
 
 
 def load_cascade(name):
-    """Load a cascade, failing clearly on a missing or unreadable file rather than detecting nothing."""
+    """
+    Load a cascade, failing clearly on a missing or unreadable file rather than detecting
+    nothing.
+    """
     path = resolve_cascade(name)
     cascade = cv2.CascadeClassifier()
     try:
@@ -117,7 +125,10 @@ class FaceDetector:
         self._since_full = 0
 
     def reconfigured(self, config):
-        """A detector with new parameters, reusing the loaded cascades when their list is unchanged."""
+        """
+        A detector with new parameters, reusing the loaded cascades when their list is
+        unchanged.
+        """
         if tuple(config.cascades) != tuple(self.config.cascades):
             return FaceDetector(config)
         clone = copy.copy(self)
@@ -127,9 +138,11 @@ class FaceDetector:
     def detect(self, gray):
         """Find the face in a grayscale uint8 frame under the fallback rule."""
         if gray.ndim != 2 or gray.dtype != np.uint8:
-            raise ValueError(f'detect needs a 2-D uint8 grayscale image, got {gray.dtype} {gray.shape}')
+            raise ValueError('detect needs a 2-D uint8 grayscale image, '
+                             f'got {gray.dtype} {gray.shape}')
         cfg = self.config
-        if cfg.track_face and self._last is not None and self._last[1] == gray.shape and self._since_full < cfg.full_search_every:
+        if (cfg.track_face and self._last is not None and self._last[1] == gray.shape
+                and self._since_full < cfg.full_search_every):
             detection = self._detect_near(gray, self._last[0])
             if detection is not None:
                 self._since_full += 1

@@ -1,7 +1,7 @@
 """
 ``make demo``: camera, recognizer and mirror in one process with the YAML parameters, printing each
-Emotion and leaving pictures: ``demo.gif`` and ``contact_sheet.png`` (each debug frame beside the robot
-face it produced) in the output folder.
+Emotion and leaving pictures: ``demo.gif`` and ``contact_sheet.png`` (each debug frame beside the
+robot face it produced) in the output folder.
 
 ``ros2 launch`` is the entry point on a ROS install; this starts the same nodes with the same
 parameter file where launch is not available. Input: ``--source`` (your camera, video or photo
@@ -67,15 +67,20 @@ class Recorder(Node):
             return []
         step = max(1, len(self.pairs) // 90)   # at most ~90 GIF frames, small enough for a README
         gif, sheet = os.path.join(out_dir, 'demo.gif'), os.path.join(out_dir, 'contact_sheet.png')
-        write_gif([cv2.resize(p, (p.shape[1] * 2 // 3, p.shape[0] * 2 // 3), interpolation=cv2.INTER_AREA)
+        write_gif([cv2.resize(p, (p.shape[1] * 2 // 3, p.shape[0] * 2 // 3),
+                              interpolation=cv2.INTER_AREA)
                    for p in self.pairs[::step]], gif, fps=8.0)
         picks = [self.pairs[round(i * (len(self.pairs) - 1) / 11)] for i in range(12)]
-        cv2.imwrite(sheet, contact_sheet([cv2.resize(p, (p.shape[1] // 2, p.shape[0] // 2)) for p in picks]))
+        cv2.imwrite(sheet, contact_sheet([cv2.resize(p, (p.shape[1] // 2, p.shape[0] // 2))
+                                          for p in picks]))
         return [gif, sheet]
 
 
 class EmotionPrinter(Node):
-    """Prints each Emotion with the name of the input frame it answers (``frame_names``: stamp -> name)."""
+    """
+    Prints each Emotion with the name of the input frame it answers (``frame_names``:
+    stamp -> name).
+    """
 
     def __init__(self, frame_names):
         super().__init__('emotion_printer')
@@ -92,29 +97,35 @@ class EmotionPrinter(Node):
             return
         votes = ' '.join(f'{label}:{v}' for label, v in zip(msg.labels, msg.votes) if v)
         roi = msg.face_roi
-        print(f'[{stamp:.3f}] {name}: {msg.expression:<9} confidence {msg.confidence:.2f}  votes {votes}  '
+        print(f'[{stamp:.3f}] {name}: {msg.expression:<9} confidence {msg.confidence:.2f}  '
+              f'votes {votes}  '
               f'face {msg.face_id} {roi.width}x{roi.height}@({roi.x_offset},{roi.y_offset}) of '
               f'{msg.num_faces} by {msg.detector}', flush=True)
 
 
 def main(argv=None):
+    """Run the demo: parse the arguments, start the nodes, spin, and write the pictures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--params', required=True, help='parameter YAML (config/recognizer.yaml)')
     parser.add_argument('--source', help='camera index, /dev/videoN, video file or image folder')
     parser.add_argument('--loop', choices=('true', 'false'), default='true',
                         help='false: stop at the end of a video file or image folder')
     parser.add_argument('--rate', type=float, default=0.0,
-                        help="frames per second to publish; 0: a video's own rate, 2 for photo folders "
-                             '(each photo answered and shown), else 30')
-    parser.add_argument('--model', default='', help="shipped model name or model directory (default: the YAML's)")
-    parser.add_argument('--seconds', type=float, default=20.0, help='stop after this long (0: until Ctrl-C)')
-    parser.add_argument('--out', default='demo_output', help='folder for composed input frames and the pictures')
+                        help="frames per second to publish; 0: a video's own rate, "
+                             '2 for photo folders (each photo answered and shown), else 30')
+    parser.add_argument('--model', default='',
+                        help="shipped model name or model directory (default: the YAML's)")
+    parser.add_argument('--seconds', type=float, default=20.0,
+                        help='stop after this long (0: until Ctrl-C)')
+    parser.add_argument('--out', default='demo_output',
+                        help='folder for composed input frames and the pictures')
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     source = args.source or default_source(args.out)
     rate = args.rate or (PHOTO_RATE if os.path.isdir(source) else 0.0)
     print(f'demo input: {source}', flush=True)
-    # The same wiring as launch/recognizer.launch.py: the recognizer's ``image`` is the camera's image_raw.
+    # The same wiring as launch/recognizer.launch.py: the recognizer's ``image`` is the camera's
+    # image_raw.
     model = ['-p', f'recognizer:model_dir:={args.model}'] if args.model else []
     # Photos of a folder are unrelated stills: every face reported at once, no track across them.
     still = []
@@ -145,11 +156,13 @@ def main(argv=None):
         settle = time.monotonic() + 5.0   # the input ended: the answers to its last frames
 
         def busy():
-            done = recognizer.frames_processed + recognizer.frames_dropped + recognizer.frames_failed
+            done = (recognizer.frames_processed + recognizer.frames_dropped
+                    + recognizer.frames_failed)
             return done < recognizer.frames_received or printer.count < recognizer.frames_processed
         while not stop.is_set() and time.monotonic() < settle and busy():
             executor.spin_once(timeout_sec=0.1)
-        print(f'frames received {recognizer.frames_received}, processed {recognizer.frames_processed}, '
+        print(f'frames received {recognizer.frames_received}, '
+              f'processed {recognizer.frames_processed}, '
               f'dropped (newer frame arrived first) {recognizer.frames_dropped}, '
               f'Emotion messages printed {printer.count}', flush=True)
         for path in recorder.write(args.out):

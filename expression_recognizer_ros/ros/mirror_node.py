@@ -35,7 +35,8 @@ class MirrorNode(ManagedNode):
     def __init__(self):
         super().__init__('mirror')
         for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True))
+            self.declare_parameter(name, default, ParameterDescriptor(description=description,
+                                                                      read_only=True))
         self.timer = None
 
     def on_configure(self, state):
@@ -55,7 +56,8 @@ class MirrorNode(ManagedNode):
 
     def on_activate(self, state):
         self.timer = self.create_timer(self.period, self._publish)
-        self.get_logger().info(f'mirroring {self.subscription.topic_name} on {self.publisher.topic_name}')
+        self.get_logger().info(f'mirroring {self.subscription.topic_name} '
+                               f'on {self.publisher.topic_name}')
         return super().on_activate(state)
 
     def on_deactivate(self, state):
@@ -98,6 +100,7 @@ class MirrorNode(ManagedNode):
 
 
 def main(args=None):
+    """Run the mirror node until shutdown."""
     run_node(MirrorNode, 'mirror', args)
 
 

@@ -4,8 +4,8 @@ ROS 2 lifecycle node: sensor_msgs/Image on ``image`` in; Emotion for the attende
 the work).
 
 configure reads the parameters and loads the model; activate subscribes and starts the worker;
-deactivate stops both; cleanup lets the model go. Frames arrive on the executor thread and wait in a
-one-frame slot; the worker always takes the newest, so the node never lags behind the camera, and
+deactivate stops both; cleanup lets the model go. Frames arrive on the executor thread and wait in
+a one-frame slot; the worker always takes the newest, so the node never lags behind the camera, and
 every frame replaced before it was processed is counted as dropped.
 """
 
@@ -38,11 +38,11 @@ DETECTION_PARAMETERS = {
     'min_neighbors': 'detectMultiScale minNeighbors (>= 0)',
     'min_size': 'smallest face side in pixels (>= 1)',
     'max_size': 'largest face side in pixels; 0 for no limit',
-    'lazy_cascades': 'stop at the first cascade with exactly one face (same decision as running all '
-                     'four, less work)',
+    'lazy_cascades': 'stop at the first cascade with exactly one face (same decision as running '
+                     'all four, less work)',
     'detect_max_width': 'detect on a copy downscaled to this width; 0 for full size',
-    'min_size_ratio': "smallest face side as a fraction of the frame's shorter side, in [0, 1); 0 for "
-                      'min_size alone',
+    'min_size_ratio': "smallest face side as a fraction of the frame's shorter side, in [0, 1); "
+                      '0 for min_size alone',
     'track_face': "search near the last frame's face first, falling back to the whole frame",
     'full_search_every': 'with track_face: search the whole frame at least every N frames',
 }
@@ -100,6 +100,7 @@ def _seconds(stamp):
 
 
 class RecognizerNode(ManagedNode):
+    """The expression recognizer as a lifecycle node: images in, Emotion and faces out."""
 
     def __init__(self):
         super().__init__('recognizer')
@@ -107,26 +108,31 @@ class RecognizerNode(ManagedNode):
         self._running = False
         self._worker = self.recognizer = self.subscription = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
-            description='model directory (manifest.json + model files), or the name of a shipped model '
-                        '(fisherface-fer2013, fisherface-ckplus, cnn-fer2013); empty for the default',
+            description='model directory (manifest.json + model files), or the name of a shipped '
+                        'model (fisherface-fer2013, fisherface-ckplus, cnn-fer2013); empty for '
+                        'the default',
             read_only=True))
         self.declare_parameter('hri', True, ParameterDescriptor(
             description='also publish the ROS4HRI (REP-155) face topics humans/faces/... when '
                         'hri_msgs is installed (without it: off, with a one-line notice)',
             read_only=True))
         self.declare_parameter('reliability', 'reliable', ParameterDescriptor(
-            description='image subscription reliability: reliable (no frame lost to the transport), or '
-                        'best_effort to connect to a best-effort camera driver', read_only=True))
+            description='image subscription reliability: reliable (no frame lost to the '
+                        'transport), or best_effort to connect to a best-effort camera driver',
+            read_only=True))
         for name, description in DETECTION_PARAMETERS.items():
-            self.declare_parameter(name, _default(name), ParameterDescriptor(description=description))
+            self.declare_parameter(name, _default(name),
+                                   ParameterDescriptor(description=description))
         for name, (_, _, description) in PIPELINE_PARAMETERS.items():
             self.declare_parameter(name, _pipeline_default(name), ParameterDescriptor(
                 description=description, read_only=True))
         defaults = RecognizerThresholds()
-        for name, description in (('min_rate', 'WARN below this many processed frames per second while '
-                                                'frames are dropped'),
-                                  ('max_latency_ms', 'WARN above this latency, image stamp to Emotion'),
-                                  ('stale_after', 'WARN after this many seconds without an image')):
+        for name, description in (('min_rate', 'WARN below this many processed frames per second '
+                                                'while frames are dropped'),
+                                  ('max_latency_ms',
+                                   'WARN above this latency, image stamp to Emotion'),
+                                  ('stale_after',
+                                   'WARN after this many seconds without an image')):
             self.declare_parameter(f'diagnostics.{name}', float(getattr(defaults, name)),
                                    ParameterDescriptor(description=description, read_only=True))
         self.declare_parameter('diagnostics.period', 1.0, ParameterDescriptor(
@@ -161,8 +167,9 @@ class RecognizerNode(ManagedNode):
         self.frames_received = self.frames_processed = self.frames_dropped = self.frames_failed = 0
         self.last_latency_ms = self._last_image = None
         self.last_failure = ''
-        self.thresholds = RecognizerThresholds(*(self.get_parameter(f'diagnostics.{name}').value
-                                                 for name in ('min_rate', 'max_latency_ms', 'stale_after')))
+        self.thresholds = RecognizerThresholds(*(
+            self.get_parameter(f'diagnostics.{name}').value
+            for name in ('min_rate', 'max_latency_ms', 'stale_after')))
         self._rates = Rates(time.monotonic())
         self.diagnostics = DiagnosticsPublisher(self, 'expression recognition', self.classifier.id)
         self.diagnostics_timer = self.create_timer(self.get_parameter('diagnostics.period').value,
@@ -175,7 +182,8 @@ class RecognizerNode(ManagedNode):
         self._worker = threading.Thread(target=self._work, name='recognizer', daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f'listening on {self.subscription.topic_name} ({self.reliability.name.lower()}), publishing '
+            f'listening on {self.subscription.topic_name} ({self.reliability.name.lower()}), '
+            'publishing '
             f'{self.publisher.topic_name} and {self.faces_publisher.topic_name}'
             f'{" and ROS4HRI humans/faces/..." if self.hri is not None else ""}; detector '
             f'{self.recognizer.detector_name}; model {self.classifier.id or self.model_dir} '
@@ -233,7 +241,8 @@ class RecognizerNode(ManagedNode):
     def _validate_parameters(self, parameters):
         """Refuse a bad detection value with the reason, before it is set."""
         try:
-            self._detector_config({p.name: p.value for p in parameters if p.name in DETECTION_PARAMETERS})
+            self._detector_config({p.name: p.value for p in parameters
+                                   if p.name in DETECTION_PARAMETERS})
         except (ValueError, TypeError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
@@ -320,20 +329,27 @@ class RecognizerNode(ManagedNode):
     def _publish_debug(self, header, frame, result):
         encoding, height, width, step, data = array_to_image_fields(
             annotate(frame, result, self.classifier.labels))
-        self.debug_publisher.publish(Image(header=header, encoding=encoding, height=height, width=width,
-                                           step=step, data=data))
+        self.debug_publisher.publish(Image(header=header, encoding=encoding, height=height,
+                                           width=width, step=step, data=data))
 
     def _publish_diagnostics(self):
         now = time.monotonic()
-        rates = self._rates.update(now, received=self.frames_received, processed=self.frames_processed,
+        rates = self._rates.update(now, received=self.frames_received,
+                                   processed=self.frames_processed,
                                    dropped=self.frames_dropped, failed=self.frames_failed)
         since_image = None if self._last_image is None else now - self._last_image
-        level, message = recognizer_level(rates, self.last_latency_ms, since_image, self.thresholds)
-        values = {'processing rate (fps)': f'{rates["processed"]:.1f}', 'input rate (fps)': f'{rates["received"]:.1f}',
-                  'frames received': self.frames_received, 'frames processed': self.frames_processed,
+        level, message = recognizer_level(rates, self.last_latency_ms, since_image,
+                                          self.thresholds)
+        values = {'processing rate (fps)': f'{rates["processed"]:.1f}',
+                  'input rate (fps)': f'{rates["received"]:.1f}',
+                  'frames received': self.frames_received,
+                  'frames processed': self.frames_processed,
                   'frames dropped': self.frames_dropped, 'frames failed': self.frames_failed,
-                  'last latency (ms)': 'none' if self.last_latency_ms is None else f'{self.last_latency_ms:.1f}',
-                  'model': self.classifier.id, 'input topic': self.subscription.topic_name if self.subscription else 'none (inactive)',
+                  'last latency (ms)': ('none' if self.last_latency_ms is None
+                                        else f'{self.last_latency_ms:.1f}'),
+                  'model': self.classifier.id,
+                  'input topic': (self.subscription.topic_name if self.subscription
+                                  else 'none (inactive)'),
                   'last failure': self.last_failure}
         self.diagnostics.publish(level, message, values)
 
@@ -343,6 +359,7 @@ class RecognizerNode(ManagedNode):
 
 
 def main(args=None):
+    """Run the recognizer node until shutdown."""
     run_node(RecognizerNode, 'recognizer', args)
 
 

@@ -25,9 +25,13 @@ from ..core.preprocessing import crop, to_gray
 
 STAGES = ('detection', 'classification', 'frame')
 FACE_COUNTS = (0, 1, 2, 5)
-ORIGINAL_DETECTION = DetectorConfig(lazy_cascades=False, detect_max_width=0, min_size_ratio=0.0, track_face=False)
+ORIGINAL_DETECTION = DetectorConfig(lazy_cascades=False, detect_max_width=0, min_size_ratio=0.0,
+                                    track_face=False)
 class OpenCvMembers:
-    """The ensemble as the original ran it: one ``cv2.face.FisherFaceRecognizer.predict`` per member."""
+    """
+    The ensemble as the original ran it: one ``cv2.face.FisherFaceRecognizer.predict`` per
+    member.
+    """
 
     def __init__(self, ensemble, model_dir):
         self.ensemble = ensemble
@@ -135,7 +139,8 @@ def iou(a, b):
 def stage_figures(times):
     """Median, p90, p99 in milliseconds per stage (over the frames where the stage ran)."""
     return {stage: {'n': len(t), **({f'{name}_ms': float(np.percentile(t, q)) * 1e3
-                                      for name, q in (('median', 50), ('p90', 90), ('p99', 99))} if t else {})}
+                                      for name, q in (('median', 50), ('p90', 90), ('p99', 99))}
+                                     if t else {})}
             for stage, t in times.items()}
 
 
@@ -197,14 +202,16 @@ def benchmark(frames, classifier, model_dir, default_config=PipelineConfig(), th
     cv2.setNumThreads(threads)
     frames = list(frames) * repeats
     if isinstance(classifier, FisherfaceEnsemble):
-        original_classifier, original_how = OpenCvMembers(classifier, model_dir), 'one cv2.face predict per member'
+        original_classifier = OpenCvMembers(classifier, model_dir)
+        original_how = 'one cv2.face predict per member'
     else:
         original_classifier, original_how = classifier, 'the same classifier (no original form)'
     original_detector = FaceDetector(ORIGINAL_DETECTION)
     run_default(frames[:2], ExpressionPipeline(classifier, default_config))  # warm-up
     original = run_original(frames, original_detector, original_classifier)
     default = run_default(frames, ExpressionPipeline(classifier, default_config))
-    fps = {name: len(frames) / sum(run.times['frame']) for name, run in (('original', original), ('default', default))}
+    fps = {name: len(frames) / sum(run.times['frame'])
+           for name, run in (('original', original), ('default', default))}
     by_faces = {}
     if count_frames:
         for n, batch in face_count_frames(count_frames).items():
@@ -219,14 +226,16 @@ def benchmark(frames, classifier, model_dir, default_config=PipelineConfig(), th
                 for name, run in runs.items()}
     return {
         'frames': len(frames), 'threads': threads, 'model': classifier.id,
-        'original_configuration': {'detection': vars(ORIGINAL_DETECTION), 'classification': original_how},
+        'original_configuration': {'detection': vars(ORIGINAL_DETECTION),
+                                   'classification': original_how},
         'default_configuration': {'detector': default_config.detector,
                                   'yunet': vars(default_config.yunet),
                                   'tracking': vars(default_config.tracking),
                                   'classification': 'batched'},
         'fps_original': fps['original'], 'fps_default': fps['default'],
         'speedup': fps['default'] / fps['original'],
-        'stages_original': stage_figures(original.times), 'stages_default': stage_figures(default.times),
+        'stages_original': stage_figures(original.times),
+        'stages_default': stage_figures(default.times),
         'by_faces': by_faces,
         **compare(original, default),
     }
@@ -234,16 +243,20 @@ def benchmark(frames, classifier, model_dir, default_config=PipelineConfig(), th
 
 def format_benchmark(result):
     """The figures as the command prints them."""
-    lines = [f'{result["frames"]} frames, model {result["model"]}, OpenCV threads {result["threads"]}',
-             f'{"stage":<15}{"original (a) median / p90 / p99 ms":>38}{"default (b) median / p90 / p99 ms":>38}']
+    lines = [f'{result["frames"]} frames, model {result["model"]}, '
+             f'OpenCV threads {result["threads"]}',
+             f'{"stage":<15}{"original (a) median / p90 / p99 ms":>38}'
+             f'{"default (b) median / p90 / p99 ms":>38}']
     for stage in STAGES:
         cells = []
         for run in ('stages_original', 'stages_default'):
             s = result[run][stage]
-            cells.append(f'{s["median_ms"]:8.2f} {s["p90_ms"]:8.2f} {s["p99_ms"]:8.2f}  (n={s["n"]})'
+            cells.append(f'{s["median_ms"]:8.2f} {s["p90_ms"]:8.2f} {s["p99_ms"]:8.2f}  '
+                         f'(n={s["n"]})'
                          if s['n'] else 'not run')
         lines.append(f'{stage:<15}{cells[0]:>38}{cells[1]:>38}')
-    lines.append(f'frames per second: original {result["fps_original"]:.1f}, default {result["fps_default"]:.1f}; '
+    lines.append(f'frames per second: original {result["fps_original"]:.1f}, '
+                 f'default {result["fps_default"]:.1f}; '
                  f'speed-up {result["speedup"]:.1f}x')
     lines.append(f'agreement: (b) reported a face at {result["found_by_default"]}/'
                  f'{result["frames_with_face_original"]} frames where (a) found one '
