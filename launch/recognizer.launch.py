@@ -7,8 +7,8 @@ ros2 launch expression_recognizer_ros recognizer.launch.py use_camera:=false \
     image_topic:=/camera/image_raw
 # + robot face on robot_face/image
 ros2 launch expression_recognizer_ros recognizer.launch.py use_mirror:=true
-# the CNN instead of the ensemble
-ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn-fer2013
+# recommended for strangers: the distilled CNN instead of the ensemble
+ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn2-fer2013
 # one pipeline per camera
 ros2 launch expression_recognizer_ros recognizer.launch.py namespace:=left source:=2
 """
@@ -44,8 +44,8 @@ ARGUMENTS = {
     'image_topic': ('image_raw',
                     'image topic the recognizer subscribes to (relative: inside namespace)'),
     'use_mirror': ('false', 'start the mirror node: the robot face on robot_face/image'),
-    'model': ('', 'shipped model name (e.g. cnn-fer2013) or model directory; '
-                  "empty: the params file's model_dir"),
+    'model': ('', 'shipped model name (cnn2-fer2013 is recommended for strangers) or model '
+                  "directory; empty: the params file's model_dir"),
     'namespace': ('',
                   'ROS namespace for the nodes and their topics, to run one pipeline per camera'),
     'autostart': ('true', 'drive the lifecycle nodes to active; false: they wait, unconfigured, '

@@ -6,14 +6,13 @@ import shutil
 import subprocess
 import time
 
-from conftest import PHOTOS
+from conftest import LIB, PARAMS, PHOTOS, spin_until, start, stop
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 import rclpy
 from sensor_msgs.msg import Image
-from test_ros import LIB, PARAMS, spin_until, start, stop
 
 from expression_recognizer_ros.msg import Emotion
 

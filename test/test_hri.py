@@ -4,9 +4,9 @@ rclpy, real hri_msgs from ../shared/ros2-extras), and the one-line notice withou
 import os
 import subprocess
 
+from conftest import LIB, PARAMS, spin_until
 import numpy as np
 import pytest
-from test_ros import LIB, PARAMS, spin_until
 
 from expression_recognizer_ros.core.pipeline import FaceResult, FrameResult
 from expression_recognizer_ros.ros.hri_bridge import CIRCUMPLEX, HriBridge, valence_arousal

@@ -10,7 +10,7 @@ import os
 import tempfile
 import unittest
 
-from conftest import PHOTOS
+from conftest import call, PHOTOS, SHARE, spin_until
 import cv2
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -19,7 +19,6 @@ import pytest
 from rcl_interfaces.srv import GetParameters
 import rclpy
 from sensor_msgs.msg import Image
-from test_ros import call, SHARE, spin_until
 
 from expression_recognizer_ros.core.face_streams import compose_stream, Person
 from expression_recognizer_ros.core.frames import compose_frames
@@ -87,7 +86,7 @@ def two_people(count=60):
 CASES = {
     'source_folder': [{'source': 'folder'}],
     'source_video': [{'source': 'video'}],
-    'model': [{'source': 'folder', 'model': 'cnn-fer2013'}],
+    'model': [{'source': 'folder', 'model': 'cnn2-fer2013'}],
     'existing_driver': [{'use_camera': 'false', 'image_topic': '/driver/image'}],
     'params_file': [{'params_file': 'params'}],
     'mirror': [{'source': 'folder', 'use_mirror': 'true'}],
@@ -151,7 +150,7 @@ def check_source_video(node):
 
 def check_model(node):
     emotions = received(node, Emotion, '/emotion')
-    assert emotions and {e.model for e in emotions} == {'cnn-fer2013'}
+    assert emotions and {e.model for e in emotions} == {'cnn2-fer2013'}
 
 
 def answered(node, timeout=60.0):

@@ -4,10 +4,10 @@ Prints the figures; bounds are loose, since this is a shared machine, not a benc
 
 import time
 
+from conftest import PARAMS, start, stop
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import rclpy
-from test_ros import PARAMS, start, stop
 
 from expression_recognizer_ros.ros.latency import StampedFrames
 

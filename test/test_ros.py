@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import PHOTOS, REPO
+from conftest import call, LIB, PARAMS, PHOTOS, REPO, SHARE, spin_until, start, stop
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
@@ -20,32 +20,6 @@ from sensor_msgs.msg import Image
 from expression_recognizer_ros.core.face_rendering import render_face
 from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.msg import Emotion, FaceExpressions
-
-INSTALL = os.path.join(REPO, 'install', 'expression_recognizer_ros')
-LIB = os.path.join(INSTALL, 'lib', 'expression_recognizer_ros')
-SHARE = os.path.join(INSTALL, 'share', 'expression_recognizer_ros')
-PARAMS = os.path.join(SHARE, 'config', 'recognizer.yaml')
-
-
-def start(executable, *ros_args):
-    return subprocess.Popen([os.path.join(LIB, executable), '--ros-args', *ros_args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def stop(process):
-    process.terminate()
-    try:
-        return process.communicate(timeout=10)[0]
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.communicate()[0]
-
-
-def spin_until(node, condition, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not condition():
-        rclpy.spin_once(node, timeout_sec=0.1)
-    return condition()
 
 
 def test_emotion_crosses_processes(node):
@@ -174,19 +148,6 @@ def test_every_face_on_emotion_faces_and_the_attended_one_on_emotion(node):
     assert all(f.expression in last.labels and len(f.scores) == len(last.labels)
                for f in last.faces)
     assert last.faces[0].roi.width > last.faces[1].roi.width    # largest first
-
-
-def call(node, service_type, name, request):
-    """Call a service, asking again if no reply comes: wait_for_service sees only the server, and
-    a reply sent before the server has discovered our response reader is lost (a known ROS 2
-    race)."""
-    client = node.create_client(service_type, name)
-    assert client.wait_for_service(timeout_sec=20)
-    for _ in range(5):
-        future = client.call_async(request)
-        if spin_until(node, future.done, timeout=3):
-            return future.result()
-    raise AssertionError(f'no reply from {name}')
 
 
 def set_parameter(node, name, value):

@@ -27,6 +27,8 @@ STAGES = ('detection', 'classification', 'frame')
 FACE_COUNTS = (0, 1, 2, 5)
 ORIGINAL_DETECTION = DetectorConfig(lazy_cascades=False, detect_max_width=0, min_size_ratio=0.0,
                                     track_face=False)
+
+
 class OpenCvMembers:
     """
     The ensemble as the original ran it: one ``cv2.face.FisherFaceRecognizer.predict`` per
