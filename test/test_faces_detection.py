@@ -12,11 +12,11 @@ import pytest
 from expression_recognizer_ros.core.face_detection import (
     MODEL_SHA256,
     ModelFileError,
-    sha256_of,
     verified_model_path,
     YuNetConfig,
     YuNetDetector,
 )
+from expression_recognizer_ros.core.resources import file_sha256
 
 YUNET = os.path.join(REPO, 'models', 'yunet')
 
@@ -27,7 +27,7 @@ def astronaut():
 
 
 def test_the_shipped_model_is_the_verified_file_with_its_licence():
-    assert sha256_of(os.path.join(YUNET, 'face_detection_yunet_2023mar.onnx')) == MODEL_SHA256
+    assert file_sha256(os.path.join(YUNET, 'face_detection_yunet_2023mar.onnx')) == MODEL_SHA256
     with open(os.path.join(YUNET, 'manifest.json'), encoding='utf-8') as f:
         manifest = json.load(f)
     assert manifest['files'][0]['sha256'] == MODEL_SHA256

@@ -7,7 +7,6 @@ This module imports no backend; ``registry`` picks one by the manifest's ``backe
 """
 
 from dataclasses import dataclass
-import hashlib
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ import scipy
 
 from .. import __version__
 from ..core.preprocessing import prepare_batch, Preprocessing
+from ..core.resources import file_sha256
 
 MANIFEST = 'manifest.json'
 FORMAT_VERSION = 1
@@ -37,15 +37,6 @@ class Prediction:
     scores: tuple
     # votes per label (in label order) from a voting ensemble; None for other backends
     votes: tuple = None
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file, read in 1 MiB blocks: the manifest's check against corrupt models."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def library_versions():

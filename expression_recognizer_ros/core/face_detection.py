@@ -29,12 +29,13 @@ of repeated runs; ``scripts/measure_faces.py``):
 """
 
 from dataclasses import dataclass
-import hashlib
 import json
 import os
 
 import cv2
 import numpy as np
+
+from .resources import file_sha256
 
 MANIFEST = 'manifest.json'
 MODEL_FILE = 'face_detection_yunet_2023mar.onnx'
@@ -107,15 +108,6 @@ class YuNetConfig:
         return self
 
 
-def sha256_of(path):
-    """Hex sha256 digest of the file at ``path``, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verified_model_path(model_dir):
     """
     Path of the YuNet ONNX in ``model_dir`` after checking it against the manifest's sha256 (and
@@ -136,7 +128,7 @@ def verified_model_path(model_dir):
     path = os.path.join(model_dir, name)
     if not os.path.isfile(path):
         raise ModelFileError(f'{model_dir}: YuNet model file {name} is missing')
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise ModelFileError(f"{path}: sha256 {actual} does not match the manifest's {expected} "
                              '(corrupt or replaced file)')

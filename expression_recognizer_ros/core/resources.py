@@ -3,6 +3,7 @@ Files shipped with the package (models, media): beside the source tree, or in th
 directory.
 """
 
+import hashlib
 import os
 
 PACKAGE = 'expression_recognizer_ros'
@@ -20,3 +21,12 @@ def package_path(*parts):
         return os.path.join(get_package_share_directory(PACKAGE), *parts)
     except (ImportError, LookupError, OSError):  # no ROS, not sourced, or not installed by colcon
         return local
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file, read in 1 MiB blocks: the check of every shipped model file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
