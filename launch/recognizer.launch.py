@@ -13,25 +13,18 @@ ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn2-fer2013
 ros2 launch expression_recognizer_ros recognizer.launch.py namespace:=left source:=2
 """
 
+from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
-    EmitEvent,
     GroupAction,
     OpaqueFunction,
-    RegisterEventHandler,
     SetEnvironmentVariable,
 )
 from launch.conditions import IfCondition
-from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import LifecycleNode, PushRosNamespace
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
+from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-from lifecycle_msgs.msg import Transition
-
-from launch import LaunchDescription
 
 PACKAGE = 'expression_recognizer_ros'
 
@@ -48,43 +41,33 @@ ARGUMENTS = {
                   "directory; empty: the params file's model_dir"),
     'namespace': ('',
                   'ROS namespace for the nodes and their topics, to run one pipeline per camera'),
-    'autostart': ('true', 'drive the lifecycle nodes to active; false: they wait, unconfigured, '
-                          'for lifecycle transitions from you or a lifecycle manager'),
+    'autostart': ('true', 'the lifecycle nodes configure and activate themselves; false: they '
+                          'wait, unconfigured, for lifecycle transitions from you or a lifecycle '
+                          'manager'),
     'large_data': ('false', 'Fast DDS LARGE_DATA transport for these nodes: faster large images, '
                             'but only peers that also use LARGE_DATA receive their topics, '
                             'on this host too'),
 }
 
 
-def lifecycle_node(executable, name, parameters, start, **kwargs):
+def lifecycle_node(executable, name, parameters, autostart, **kwargs):
     """
-    One of our lifecycle nodes. start: 'launch' configures it from here, then activates it once it
-    is inactive; 'self' lets the node do both (its autostart parameter): with LARGE_DATA, launch's
-    own DDS participant keeps the default transports and cannot reach the node; 'wait' leaves it
-    unconfigured for your transitions.
+    One of our lifecycle nodes. With ``autostart`` it configures and activates itself (its
+    autostart parameter), else it waits unconfigured for your transitions. Not driven by
+    launch_ros's LifecycleNode events: those put an rclpy node into ros2 launch itself, and on a
+    busy machine ros2 launch then aborted after Ctrl-C ("terminate called without an active
+    exception", exit -6) once every node had ended cleanly; nor could they reach LARGE_DATA nodes.
     """
-    node = LifecycleNode(package=PACKAGE, executable=executable, name=name, namespace='',
-                         output='screen',
-                         parameters=parameters + [{'autostart': start == 'self'}], **kwargs)
-    if start != 'launch':
-        return [node]
-
-    def change(transition):
-        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                           transition_id=transition))
-    return [node,
-            RegisterEventHandler(OnStateTransition(target_lifecycle_node=node,
-                                                   goal_state='inactive',
-                                                   entities=[change(Transition.TRANSITION_ACTIVATE)])),
-            change(Transition.TRANSITION_CONFIGURE)]
+    return [Node(package=PACKAGE, executable=executable, name=name, output='screen',
+                 parameters=parameters + [{'autostart': autostart}], **kwargs)]
 
 
 def pipeline(context):
     """The nodes; launch arguments override the params file only when they are given."""
     arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     flag = {name: IfCondition(arg[name]).evaluate(context)
-            for name in ('use_camera', 'use_mirror', 'autostart', 'large_data')}
-    start = ('self' if flag['large_data'] else 'launch') if flag['autostart'] else 'wait'
+            for name in ('use_camera', 'use_mirror', 'autostart')}
+    start = flag['autostart']
     params_file = arg['params_file']
     # Typed as str: launch_ros reads a substituted value as YAML, which made source:=0 an integer.
     camera_overrides = ([{'source': ParameterValue(arg['source'], value_type=str)}]

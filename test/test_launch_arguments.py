@@ -27,12 +27,11 @@ from expression_recognizer_ros.msg import Emotion
 # Skips this file without the launch tools; the imports below bind launch_testing.
 pytest.importorskip('launch_testing', reason='ROS 2 launch tools missing: make test installs them '
                                              'from ../shared/ros2-extras')
+from launch import LaunchDescription  # noqa: E402
 from launch.actions import GroupAction, IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
-
-from launch import LaunchDescription  # noqa: E402
 
 LAUNCH_FILE = os.path.join(SHARE, 'launch', 'recognizer.launch.py')
 VIDEO_FPS = 10.0

@@ -110,8 +110,7 @@ def test_sigterm_to_each_node(photo_folder):
     launch = ros2_launch(f'source:={photo_folder}', 'use_mirror:=true')
     try:
         assert 'face_detected:' in echo_once('/emotion')
-        # All three active (the mirror publishes only then): a node ended while launch still waits
-        # for its lifecycle service keeps launch waiting for it.
+        # All three active (the mirror publishes only then), so each one stops from running.
         assert 'stamp:' in echo_once('/robot_face/image', '--field', 'header')
         nodes = psutil.Process(launch.pid).children()
         assert len(nodes) == 3
@@ -160,8 +159,7 @@ def test_default_camera_without_a_webcam(arguments, opened):
         while time.monotonic() < end and not all(any(text in line for line in lines)
                                                  for text in ('process has died', 'listening on')):
             lines.append(launch.stdout.readline())
-        # Ctrl-C once the recognizer is active: while launch still waits for a node's lifecycle
-        # service, shutting it down can abort launch_ros itself ("terminate called", seen here).
+        # Ctrl-C once the recognizer is active, as a user would after reading the camera's error.
         time.sleep(1.0)
     finally:
         log = ''.join(lines) + ctrl_c(launch)
