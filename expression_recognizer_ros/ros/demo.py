@@ -122,14 +122,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     source = args.source or default_source(args.out)
-    rate = args.rate or (PHOTO_RATE if os.path.isdir(source) else 0.0)
+    # Your photo folder: unrelated stills; the composed default frames are a stream (30 Hz).
+    photos = bool(args.source) and os.path.isdir(source)
+    rate = args.rate or (PHOTO_RATE if photos else 0.0)
     print(f'demo input: {source}', flush=True)
     # The same wiring as launch/recognizer.launch.py: the recognizer's ``image`` is the camera's
     # image_raw.
     model = ['-p', f'recognizer:model_dir:={args.model}'] if args.model else []
     # Photos of a folder are unrelated stills: every face reported at once, no track across them.
     still = []
-    if os.path.isdir(source):
+    if photos:
         for name, value in (('confirm_after', 1), ('max_missed', 0), ('time_constant', 0.0)):
             still += ['-p', f'recognizer:tracking.{name}:={value}']
     stop = init_with_stop_signals(['--ros-args', '--params-file', args.params,
