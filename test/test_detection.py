@@ -15,8 +15,8 @@ from expression_recognizer_ros.core.detection import (
 from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.core.pipeline import PipelineConfig
 from expression_recognizer_ros.core.resources import package_path
+from expression_recognizer_ros.core.tracking import iou
 from expression_recognizer_ros.ros.recognizer_node import DETECTION_PARAMETERS, PIPELINE_PARAMETERS
-from expression_recognizer_ros.tools.benchmark import iou
 
 
 @pytest.fixture(scope='module')

@@ -19,6 +19,8 @@ import math
 import cv2
 import numpy as np
 
+from .tracking import box_center, iou
+
 
 @dataclass(frozen=True)
 class Person:
@@ -115,10 +117,6 @@ def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
     return frames, truths
 
 
-def _center(box):
-    return box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
-
-
 def match_faces(boxes, truth, min_iou=0.4):
     """
     Greedy assignment of detected ``boxes`` to ground-truth face boxes, highest IoU first (at least
@@ -128,7 +126,7 @@ def match_faces(boxes, truth, min_iou=0.4):
     candidates = []
     for di, box in enumerate(boxes):
         for identity, face in truth.boxes.items():
-            overlap = _iou(box, face)
+            overlap = iou(box, face)
             if overlap >= min_iou:
                 candidates.append((-overlap, di, identity))
     matched, used = {}, set()
@@ -137,13 +135,6 @@ def match_faces(boxes, truth, min_iou=0.4):
             matched[di] = identity
             used.add(identity)
     return matched, [di for di in range(len(boxes)) if di not in matched]
-
-
-def _iou(a, b):
-    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    union = a[2] * a[3] + b[2] * b[3] - w * h
-    return w * h / union if union > 0 else 0.0
 
 
 @dataclass
@@ -232,5 +223,5 @@ def _justified(new, old, mode, margin, frame_size):
     if mode == 'largest':
         return new.size > (1.0 + margin) * old.size
     cx, cy = frame_size[0] / 2.0, frame_size[1] / 2.0
-    distance = lambda t: math.hypot(_center(t.box)[0] - cx, _center(t.box)[1] - cy)  # noqa: E731
+    distance = lambda t: math.hypot(box_center(t.box)[0] - cx, box_center(t.box)[1] - cy)  # noqa: E731
     return distance(new) + margin * 0.5 * math.hypot(*frame_size) < distance(old)

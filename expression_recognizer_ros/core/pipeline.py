@@ -108,11 +108,6 @@ class FaceResult:
     crop: np.ndarray = field(default=None, repr=False, compare=False)
     visible: bool = True
 
-    @property
-    def size(self):
-        """Side of the box (geometric mean of width and height)."""
-        return float(np.sqrt(max(self.box[2], 0) * max(self.box[3], 0)))
-
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -205,7 +200,7 @@ class ExpressionPipeline:
             best = int(np.argmax(smoothed))
             results.append(FaceResult(
                 track.id, tuple(int(round(v)) for v in track.box),
-                float(getattr(track.face, 'score', 1.0)), self.classifier.labels[best],
+                float(track.face.score), self.classifier.labels[best],
                 float(smoothed[best]), tuple(float(v) for v in smoothed), prediction,
                 crop_of.get(track.id), track.visible))
         height, width = gray.shape[:2]
@@ -215,7 +210,7 @@ class ExpressionPipeline:
         return FrameResult(tuple(results), attended, name, detection, (width, height))
 
     def _crop(self, gray, track):
-        landmarks = getattr(track.face, 'landmarks', None)
+        landmarks = track.face.landmarks
         if landmarks is not None:
             return align_face(gray, landmarks, self.config.alignment)
         box = tuple(int(round(v)) for v in track.face.box)

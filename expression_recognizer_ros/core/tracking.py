@@ -86,7 +86,6 @@ class Track:
     id: str
     box: tuple
     face: object
-    first_seen: float
     last_seen: float
     hits: int = 1
     missed: int = 0
@@ -215,7 +214,7 @@ class FaceTracker:
         for fi in sorted(unmatched):
             face = faces[fi]
             track = Track(self._new_id(), tuple(float(v) for v in face.box), face, float(now),
-                          float(now), smoother=ScoreSmoother(self.time_constant))
+                          smoother=ScoreSmoother(self.time_constant))
             track.confirmed = self.confirm_after <= 1
             survivors.append(track)
         self.tracks = survivors
@@ -224,8 +223,6 @@ class FaceTracker:
     def confirmed(self):
         return sorted((t for t in self.tracks if t.confirmed), key=lambda t: -t.size)
 
-    def get(self, track_id):
-        return next((t for t in self.tracks if t.id == track_id), None)
 
 
 class AttendedSelector:

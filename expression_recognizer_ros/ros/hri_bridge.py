@@ -25,6 +25,8 @@ centre.
 Without hri_msgs (``import`` fails) the bridge is off and the node says so in one line.
 """
 
+import functools
+
 import numpy as np
 from sensor_msgs.msg import Image
 
@@ -51,6 +53,12 @@ CIRCUMPLEX = {
 TOKENS = {'contempt': 'disgusted'}   # labels without an hri_msgs/Expression token
 
 
+@functools.lru_cache(maxsize=8)
+def circumplex(labels):
+    """(n, 2) valence/arousal per label of a model, ``labels`` a tuple (unknown: the centre)."""
+    return np.array([CIRCUMPLEX.get(label, (0.0, 0.0)) for label in labels])
+
+
 def valence_arousal(labels, scores):
     """
     Expected (valence, arousal) of the class scores over ``CIRCUMPLEX`` (unknown labels count as
@@ -60,8 +68,7 @@ def valence_arousal(labels, scores):
     total = p.sum()
     if total <= 0:
         return 0.0, 0.0
-    table = np.array([CIRCUMPLEX.get(label, (0.0, 0.0)) for label in labels])
-    valence, arousal = (p / total) @ table
+    valence, arousal = (p / total) @ circumplex(tuple(labels))
     return float(valence), float(arousal)
 
 
@@ -104,10 +111,12 @@ class HriBridge:
             publishers['roi'].publish(NormalizedRegionOfInterest2D(
                 header=header, xmin=x0 / width, ymin=y0 / height, xmax=x1 / width,
                 ymax=y1 / height, c=float(face.score)))
-            if face.visible and x1 > x0 and y1 > y0:
-                publishers['cropped'].publish(self._image(header, frame[y0:y1, x0:x1]))
-            if face.crop is not None:
-                publishers['aligned'].publish(self._image(header, face.crop))
+            # the image copies only for someone listening
+            cropped, aligned = publishers['cropped'], publishers['aligned']
+            if face.visible and x1 > x0 and y1 > y0 and cropped.get_subscription_count():
+                cropped.publish(self._image(header, frame[y0:y1, x0:x1]))
+            if face.crop is not None and aligned.get_subscription_count():
+                aligned.publish(self._image(header, face.crop))
             valence, arousal = valence_arousal(self.labels, face.scores)
             publishers['expression'].publish(Expression(
                 header=header, expression=TOKENS.get(face.label, face.label), valence=valence,

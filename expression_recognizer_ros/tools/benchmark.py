@@ -129,15 +129,6 @@ def run_default(frames, pipeline, fps=30.0):
     return run
 
 
-def iou(a, b):
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / float(aw * ah + bw * bh - w * h)
-
-
 def stage_figures(times):
     """Median, p90, p99 in milliseconds per stage (over the frames where the stage ran)."""
     return {stage: {'n': len(t), **({f'{name}_ms': float(np.percentile(t, q)) * 1e3
