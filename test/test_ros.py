@@ -302,3 +302,15 @@ def test_mirror_node_shows_the_steady_expression_and_relaxes(node):
     finally:
         log = stop(mirror)
     assert 'mirroring /mirror_test/emotion on /mirror_test/robot_face/image' in log
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_stopping_while_starting_is_clean(signum):
+    """A launch that ends while a node is still importing (seen: exit -2 and a KeyboardInterrupt
+    traceback from the recognizer when a launch test finished early): status 0, no traceback."""
+    for delay in (0.1, 0.25, 0.5):
+        recognizer = start('recognizer_node')
+        time.sleep(delay)
+        recognizer.send_signal(signum)
+        log = recognizer.communicate(timeout=30)[0]
+        assert recognizer.returncode == 0 and 'Traceback' not in log, (delay, log)

@@ -218,7 +218,7 @@ class RecognizerNode(ManagedNode):
             self._running = False
             self._condition.notify()
         if self._worker is not None:
-            self._worker.join(timeout=5.0)
+            self._worker.join()   # one frame at most: publishers must outlive it (cleanup follows)
             self._worker = None
 
     def _detector_config(self, changes=None):
@@ -274,6 +274,7 @@ class RecognizerNode(ManagedNode):
     def _process(self, msg):
         try:
             frame = image_to_array(msg)
+            # an unstamped image (stamp 0) is timed from its arrival, here and for the latency
             stamp = _seconds(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
             result = self.recognizer.process(frame, stamp)
         except Exception as exc:  # one bad frame must never stop the node
@@ -287,7 +288,7 @@ class RecognizerNode(ManagedNode):
         if self.hri is not None:
             self.hri.publish(msg.header, frame, result)
         now = self.get_clock().now().nanoseconds * 1e-9
-        self.last_latency_ms = (now - _seconds(msg.header.stamp)) * 1e3
+        self.last_latency_ms = (now - stamp) * 1e3
         if self.debug_publisher.get_subscription_count() > 0:
             self._publish_debug(msg.header, frame, result)
 

@@ -1,0 +1,14 @@
+"""The first lines of every node executable, before the heavy imports (OpenCV, rclpy, models)."""
+
+import signal
+import sys
+
+
+def exit_quietly_on_stop_signals():
+    """
+    A Ctrl-C or SIGTERM while a node is still starting ends it with status 0 and no traceback
+    (launch stops a node that is still importing when a launch ends early); ``main()`` then takes
+    over the signals once ROS is up (``node_main.init_with_stop_signals``).
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: sys.exit(0))
