@@ -147,3 +147,24 @@ def test_camera_that_disappears_mid_stream(node, tmp_path, retry):
     finally:
         log = stop(camera)
     assert 'Traceback' not in log
+
+
+def test_unstamped_images_have_a_real_latency(node, recognizer):
+    """A driver that leaves the stamp at 0: latency counts from the image's arrival (it read about
+    1.7e12 ms and kept /diagnostics at WARN)."""
+    publisher, _, _ = recognizer
+    latencies = []
+
+    def on_diagnostics(msg):
+        for status in msg.status:
+            if status.name == 'recognizer: expression recognition':
+                latencies.append({v.key: v.value for v in status.values}['last latency (ms)'])
+    subscription = node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)
+
+    def send():
+        publisher.publish(image())   # stamp 0
+        rclpy.spin_once(node, timeout_sec=0.1)
+        return len(latencies) > 3 and latencies[-1] != 'none'
+    assert spin_until(node, send)
+    node.destroy_subscription(subscription)
+    assert 0 <= float(latencies[-1]) < 10_000, latencies[-1]
