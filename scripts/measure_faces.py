@@ -135,32 +135,21 @@ def accuracy(args):
 def ckplus(args):
     """
     CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation)
-    directly, and through YuNet + alignment: each crop enlarged 4x and padded (edges replicated)
-    so the detector sees a whole face, then aligned with the default AlignmentConfig. A face YuNet
-    misses counts as wrong.
+    directly, and through YuNet + alignment (``datasets.realign``, as ``evaluate --align``). A face
+    YuNet misses counts as wrong.
     """
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
-    from expression_recognizer_ros.tools.datasets import load_folder
+    from expression_recognizer_ros.tools.datasets import load_folder, realign
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'ckplus'))
-    yunet = YuNetDetector(YUNET, YuNetConfig(max_width=0))
-    aligned, missed = [], 0
-    for image in dataset.images:
-        big = cv2.resize(image, (192, 192), interpolation=cv2.INTER_CUBIC)
-        big = cv2.copyMakeBorder(big, 96, 96, 96, 96, cv2.BORDER_REPLICATE)
-        faces = yunet.detect(big)
-        if faces:
-            aligned.append(align_face(big, faces[0].landmarks))
-        else:
-            aligned.append(None)
-            missed += 1
-    print(f'CK+48: {len(dataset)} faces, YuNet missed {missed}')
+    aligned, missed = realign(dataset)
+    print(f'CK+48: {len(dataset)} faces, YuNet missed {len(missed)}')
     for model_name in args.models:
         model = load_classifier(resolve_model_dir(model_name))
         keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
         direct = model.predict([dataset.images[i] for i in keep])
         hits = sum(p.label == dataset.labels[i] for p, i in zip(direct, keep))
-        found = [i for i in keep if aligned[i] is not None]
-        via = model.predict([aligned[i] for i in found])
+        found = [i for i in keep if i not in set(missed)]
+        via = model.predict([aligned.images[i] for i in found])
         hits_aligned = sum(p.label == dataset.labels[i] for p, i in zip(via, found))
         print(f'{model_name:20s} on {len(keep)} faces of its classes: '
               f'crops as given {hits / len(keep):.1%}; '

@@ -147,3 +147,20 @@ def test_shipped_files_are_found_from_a_source_tree_without_ros():
     out = subprocess.run([sys.executable, '-P', '-c', code], env=env, capture_output=True,
                          text=True)
     assert out.stdout.strip() == os.path.join(REPO, 'models', 'cnn2-fer2013'), out.stderr
+
+
+def test_evaluate_align_reframes_cropped_faces(model_dir, tmp_path):
+    data = tmp_path / 'data'
+    os.makedirs(data / 'happy')
+    for name in sorted(os.listdir(f'{CKPLUS}/happy'))[-12:]:
+        shutil.copy(f'{CKPLUS}/happy/{name}', data / 'happy' / name)
+    out = tmp_path / 'eval.json'
+    result = run('evaluate', '--models', str(model_dir), '--dataset', str(data), '--align',
+                 '--json', str(out))
+    assert result.returncode == 0, result.stderr
+    assert 'aligned 12 of 12 faces' in result.stdout
+    report = json.loads(out.read_text())
+    assert report['dataset']['aligned'] is True and report['n'] == 12
+    both = run('evaluate', '--models', str(model_dir), '--dataset', str(data), '--align',
+               '--detect-faces')
+    assert both.returncode != 0 and 'give one of them' in both.stderr

@@ -80,3 +80,22 @@ def test_subject_folds_never_share_a_subject(ckplus):
     for a in range(5):
         for b in range(a + 1, 5):
             assert not seen[a] & seen[b]
+
+
+def test_realign_frames_cropped_faces_as_the_recognizer_does(ckplus):
+    from expression_recognizer_ros.core.face_alignment import AlignmentConfig
+    from expression_recognizer_ros.tools.datasets import realign
+    faces = ckplus.subset(range(0, 981, 49))
+    faces.images[-1] = np.full((48, 48), 128, np.uint8)   # no face in it
+    aligned, missed = realign(faces, log=None)
+    assert missed == [len(faces) - 1]
+    assert aligned.images.shape == (len(faces), 48, 48) and aligned.labels == faces.labels
+    assert np.array_equal(aligned.images[-1], faces.images[-1])
+    # Realigning an aligned face again moves it by little: its eyes are where the template is.
+    again, missed = realign(aligned.subset(range(len(faces) - 1)), log=None)
+    assert not missed
+    shift = np.abs(again.images.astype(int) - aligned.images[:-1].astype(int)).mean()
+    moved = np.abs(aligned.images[:-1].astype(int)
+                   - np.stack(faces.images[:-1]).astype(int)).mean()
+    assert shift < moved / 2, (shift, moved)
+    assert AlignmentConfig().size == 48

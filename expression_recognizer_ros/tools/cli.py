@@ -38,6 +38,20 @@ def _add_dataset_args(parser):
                              '(default: CK+ and Yale)')
 
 
+def _add_align_arg(parser):
+    parser.add_argument('--align', action='store_true',
+                        help='re-frame each (already cropped) face as the recognizer frames a '
+                             'detected one: YuNet landmarks + alignment (a face YuNet misses is '
+                             'kept as given)')
+
+
+def _realigned(dataset):
+    dataset, missed = datasets.realign(dataset)
+    print(f'aligned {len(dataset) - len(missed)} of {len(dataset)} faces by their landmarks; '
+          f'YuNet missed {len(missed)} (kept as given)')
+    return dataset
+
+
 def command_line():
     """The command as typed, recorded in manifests so a model says how it was made."""
     return 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:])
@@ -52,10 +66,16 @@ def cmd_train(args):
                          detect_faces=args.detect_faces)
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
+    if args.align:
+        if args.detect_faces:
+            raise SystemExit('train: --align re-frames cropped faces; --detect-faces finds faces '
+                             'in uncropped images: give one of them')
+        dataset = _realigned(dataset)
     model, metrics = train(dataset, preprocessing, config)
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
-        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum},
+        'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
+                    'aligned': args.align},
         'training_command': command_line(),
         'versions': library_versions(),
         'metrics': metrics,
@@ -83,6 +103,8 @@ def cmd_train_cnn(args):
     )
     dataset = load_training_data(args.dataset)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
+    if args.align:
+        dataset = _realigned(dataset)
     if args.write_pack:
         print(f'wrote {args.write_pack} ({write_pack(dataset, args.write_pack)})')
         return 0
@@ -103,14 +125,14 @@ def cmd_train_cnn(args):
                        teacher_depths=tuple(args.teacher_depths), teacher_share=args.teacher_share,
                        teacher_epochs=args.teacher_epochs, distill_weight=args.distill_weight,
                        weight_decay=args.weight_decay, checkpoints=args.checkpoints or '',
-                       calibrate_bias=args.calibrate_bias)
+                       calibrate_bias=args.calibrate_bias, init=args.init or '')
     classifier, onnx_bytes, metrics = train_cnn(dataset, Preprocessing(margin=args.margin), config)
     import torch
     labels = 'FER+ votes mixed with the original labels' if args.ferplus else 'original'
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
         'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
-                    'labels': labels},
+                    'labels': labels, 'aligned': args.align},
         'training_command': command_line(),
         'versions': dict(library_versions(), torch=torch.__version__),
         'metrics': metrics,
@@ -140,6 +162,11 @@ def cmd_evaluate(args):
         print(f'left out, labels the model lacks: {counts}')
         dataset = dataset.subset([i for i, label in enumerate(dataset.labels)
                                   if label in model.labels])
+    if args.align:
+        if args.detect_faces:
+            raise SystemExit('evaluate: --align re-frames cropped faces; --detect-faces finds '
+                             'faces in uncropped images: give one of them')
+        dataset = _realigned(dataset)
     missing = Counter()
     if args.detect_faces:
         full = dataset
@@ -151,6 +178,7 @@ def cmd_evaluate(args):
     result['model'] = model.id
     result['dataset'] = {'path': args.dataset, 'split': args.split, 'checksum': dataset.checksum,
                          'left_out_labels': unknown, 'detect_faces': args.detect_faces,
+                         'aligned': args.align,
                          'detector': args.detector if args.detect_faces else None}
     if args.detect_faces:
         result['per_class_end_to_end'] = _per_class_end_to_end(result, missing)
@@ -308,6 +336,7 @@ def build_parser():
                    help='cross-validation folds for folder datasets')
     p.add_argument('--detect-faces', action='store_true',
                    help='detect and crop faces in uncropped images')
+    _add_align_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser('train-cnn',
@@ -355,6 +384,9 @@ def build_parser():
     p.add_argument('--distill-weight', type=float, default=0.7,
                    help='share of the teachers in the targets')
     p.add_argument('--checkpoints', help='folder for the best weights of each network (.pt)')
+    p.add_argument('--init', metavar='PT',
+                   help='start the student from these weights (a --checkpoints student.pt): '
+                        'fine-tuning')
     p.add_argument('--calibrate-bias', action='store_true',
                    help='fit one logit offset per class with the temperature on PublicTest')
     p.add_argument('--recalibrate', metavar='MODEL_DIR',
@@ -365,6 +397,7 @@ def build_parser():
                    help='train on the first N Training faces only (smoke test)')
     p.add_argument('--margin', type=float, default=0.0,
                    help='run-time crop margin around Haar boxes')
+    _add_align_arg(p)
     p.set_defaults(func=cmd_train_cnn)
 
     p = sub.add_parser('evaluate', help='accuracy, per-class figures and confusion matrix')
@@ -378,6 +411,7 @@ def build_parser():
                         '(the original)')
     p.add_argument('--margin', type=float,
                    help="crop margin around Haar boxes instead of the model's (tuning)")
+    _add_align_arg(p)
     p.add_argument('--json', help='write the figures as JSON here')
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
     p.set_defaults(func=cmd_evaluate)

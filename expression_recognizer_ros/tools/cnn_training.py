@@ -71,6 +71,8 @@ class CnnConfig:
     checkpoints: str = ''
     # fit one logit offset per class with the temperature on PublicTest
     calibrate_bias: bool = False
+    # a student state_dict (.pt, e.g. from --checkpoints) to start from: fine-tuning
+    init: str = ''
 
 
 def _torch():
@@ -419,7 +421,11 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     def fit(name, make_net, epochs, budget, seed, teachers=(), deadline=None):
         """Train ``make_net()`` (one-cycle SGD); keep the weights of its best PublicTest epoch."""
         torch.manual_seed(seed)
-        net = make_net().to(device).to(memory_format=torch.channels_last)
+        net = make_net()
+        if name == 'student' and config.init:
+            net.load_state_dict(torch.load(config.init, map_location='cpu'))
+            log(f'student starts from {config.init}')
+        net = net.to(device).to(memory_format=torch.channels_last)
         gen = torch.Generator().manual_seed(seed)
         rng = np.random.default_rng(seed)
         steps = math.ceil(len(rows) / config.batch_size)

@@ -15,9 +15,12 @@ import re
 import cv2
 import numpy as np
 
+from ..core.face_alignment import align_face, AlignmentConfig
+from ..core.face_detection import YuNetConfig, YuNetDetector
 from ..core.frame_source import IMAGE_EXTENSIONS
 from ..core.labels import CANONICAL, canonical, FER2013_CLASSES
 from ..core.preprocessing import crop
+from ..core.resources import package_path
 
 # CK+ names files S010_004_00000017.png; Yale names them subject01.happy.gif.
 DEFAULT_SUBJECT_PATTERN = r'^(S\d{3}|subject\d+)[_.]'
@@ -180,6 +183,34 @@ def pipeline_faces(dataset, pipeline):
     cropped = dataset.subset(keep)
     cropped.images = faces
     return cropped, missing
+
+
+def realign(dataset, alignment=AlignmentConfig(), yunet_dir='', side=192, log=print):
+    """
+    Already-cropped faces (FER2013, CK+48) framed as the run-time pipeline frames a detected face:
+    each enlarged to ``side`` px and padded by half that (edges replicated) so that YuNet sees a
+    whole face, then aligned by the largest face's landmarks. A face YuNet misses is kept as
+    given. Returns a new dataset (images an (n, size, size) array) and the indices missed.
+    """
+    detector = YuNetDetector(yunet_dir or package_path('models', 'yunet'),
+                             YuNetConfig(max_width=0))
+    pad, size = side // 2, int(alignment.size)
+    images, missed = np.empty((len(dataset), size, size), np.uint8), []
+    for i, image in enumerate(dataset.images):
+        big = cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC)
+        big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        faces = detector.detect(big)
+        if faces:
+            face = max(faces, key=lambda f: f.box[2] * f.box[3])
+            images[i] = align_face(big, face.landmarks, alignment)
+        else:
+            images[i] = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+            missed.append(i)
+        if log and (i + 1) % 5000 == 0:
+            log(f'realigned {i + 1}/{len(dataset)} faces')
+    out = dataset.subset(range(len(dataset)))
+    out.images = images
+    return out, missed
 
 
 def subject_folds(subjects, k=5, seed=0):
