@@ -54,7 +54,7 @@ def tiny_distilled_cnn(tmp_path_factory):
                  '--teachers', '1', '--teacher-widths', '8', '8', '8', '8',
                  '--teacher-depths', '1', '0', '0', '0',
                  '--mixup', '0.2', '--erase', '0.25', '--balance', '0.25', '--batch-size', '128',
-                 '--calibrate-bias', '--device', 'cpu')
+                 '--calibrate-bias', '--device', 'cpu', '--checkpoints', str(out.parent / 'ck'))
     assert result.returncode == 0, result.stderr
     return out
 
@@ -70,6 +70,19 @@ def test_train_cnn_distilled_residual_network_runs_in_opencv(tiny_distilled_cnn)
     model = load_classifier(str(tiny_distilled_cnn))
     assert (model.bias is not None
             and model.predict([np.full((48, 48), 128, np.uint8)])[0].label in model.labels)
+
+
+def test_train_cnn_init_fine_tunes_from_a_checkpoint(tiny_distilled_cnn, tmp_path):
+    student = tiny_distilled_cnn.parent / 'ck' / 'student.pt'
+    same = ['--arch', 'res', '--widths', '8', '8', '16', '16', '--depths', '0', '1', '0', '1']
+    common = ['train-cnn', '--dataset', FER2013, '--epochs', '1', '--limit', '300',
+              '--device', 'cpu', '--init', str(student)]
+    result = run(*common, '--out', str(tmp_path / 'tuned'), *same)
+    assert result.returncode == 0, result.stderr
+    assert f'student starts from {student}' in result.stdout
+    wrong = run(*common, '--out', str(tmp_path / 'wrong'), '--widths', '8', '16', '16', '32')
+    assert wrong.returncode == 2 and 'does not fit this network' in wrong.stderr
+    assert not (tmp_path / 'wrong').exists()
 
 
 @pytest.mark.parametrize('name, figure', [('cnn-fer2013', ('metrics', 'PrivateTest')),

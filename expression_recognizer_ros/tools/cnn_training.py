@@ -423,7 +423,11 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         torch.manual_seed(seed)
         net = make_net()
         if name == 'student' and config.init:
-            net.load_state_dict(torch.load(config.init, map_location='cpu'))
+            try:
+                net.load_state_dict(torch.load(config.init, map_location='cpu'))
+            except RuntimeError as exc:
+                raise ValueError(f'--init {config.init} does not fit this network: give the '
+                                 '--arch, --widths and --depths it was trained with') from exc
             log(f'student starts from {config.init}')
         net = net.to(device).to(memory_format=torch.channels_last)
         gen = torch.Generator().manual_seed(seed)
