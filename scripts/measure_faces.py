@@ -5,6 +5,9 @@ Measurements behind the defaults of expression_recognizer_ros/core (issue 12).
   measure_faces.py accuracy   end-to-end Yale accuracy of the shipped models: Haar box vs
                               YuNet box (with margins) vs landmark alignment
   measure_faces.py ckplus     CK+48 crops as given vs through YuNet + alignment
+  measure_faces.py jitter     Yale accuracy over a grid of 27 small crop changes (zoom 0.95-1.05,
+                              +-1 px of 48 each way) around the Haar box and around the aligned
+                              crop, and a paired exact test of the two unchanged crops
   measure_faces.py timing     ms per 640x480 frame (one OpenCV thread) at several detection
                               widths, on empty frames and frames with 1, 2, 5 faces; detect +
                               align + classify for one face
@@ -132,6 +135,64 @@ def accuracy(args):
     return rows
 
 
+def jitter(args):
+    """
+    How much a model's Yale figure owes to the exact crop: the same 27 small changes applied to
+    the Haar box (the original) and to the landmark-aligned crop (the default), and the exact
+    McNemar test on the faces where the two unchanged crops disagree.
+    """
+    import itertools
+    from math import comb
+
+    from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
+    from expression_recognizer_ros.core.detection import FaceDetector, STILL_IMAGES
+    from expression_recognizer_ros.core.face_alignment import HAAR_BOX_TEMPLATE
+    from expression_recognizer_ros.core.preprocessing import crop
+    from expression_recognizer_ros.tools.datasets import load_folder
+
+    dataset = load_folder(os.path.join(SHARED, 'datasets', 'yale'))
+    haar, yunet = FaceDetector(STILL_IMAGES), YuNetDetector(YUNET, YuNetConfig())
+    boxes = [haar.detect(im).box for im in dataset.images]
+    landmarks = [max(yunet.detect(im), key=lambda f: f.box[2] * f.box[3]).landmarks
+                 for im in dataset.images]
+    grid = list(itertools.product((0.95, 1.0, 1.05), (-1, 0, 1), (-1, 0, 1)))
+
+    def haar_crop(image, box, zoom, dy, dx):
+        x, y, w, h = box
+        side, step = w * zoom, w * zoom / 48
+        return crop(image, (int(round(x + w / 2 - side / 2 - dx * step)),
+                            int(round(y + h / 2 - side / 2 - dy * step)),
+                            int(round(side)), int(round(side))))
+
+    def aligned_crop(image, points, zoom, dy, dx):
+        template = tuple((x + dx / 48, y + dy / 48) for x, y in HAAR_BOX_TEMPLATE)
+        return align_face(image, points, AlignmentConfig(zoom=zoom, template=template))
+
+    for model_name in args.models:
+        model = load_classifier(resolve_model_dir(model_name))
+        keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
+        truth = [dataset.labels[i] for i in keep]
+        right = {}
+        for name, make, geometry in (('haar box', haar_crop, boxes),
+                                     ('aligned', aligned_crop, landmarks)):
+            scores = []
+            for cell in grid:
+                predictions = model.predict([make(dataset.images[i], geometry[i], *cell)
+                                             for i in keep])
+                hits = [p.label == t for p, t in zip(predictions, truth)]
+                scores.append(np.mean(hits))
+                if cell == (1.0, 0, 0):
+                    right[name] = np.array(hits)
+            print(f'{model_name:20s} {name:9s} unchanged {scores[grid.index((1.0, 0, 0))]:.1%}, '
+                  f'27 crops: mean {np.mean(scores):.1%}, {min(scores):.1%} .. {max(scores):.1%}')
+        only_haar = int((right['haar box'] & ~right['aligned']).sum())
+        only_aligned = int((right['aligned'] & ~right['haar box']).sum())
+        n, k = only_haar + only_aligned, min(only_haar, only_aligned)
+        p = min(1.0, 2 * sum(comb(n, j) for j in range(k + 1)) / 2 ** n) if n else 1.0
+        print(f'{model_name:20s} right only with the Haar box {only_haar}, only aligned '
+              f'{only_aligned} of {len(keep)}: exact McNemar p = {p:.2f}')
+
+
 def ckplus(args):
     """
     CK+48 faces (already cropped 48x48, as the models saw them in training or evaluation)
@@ -224,6 +285,9 @@ def main():
     c = sub.add_parser('ckplus')
     c.add_argument('--models', nargs='+',
                    default=['fisherface-fer2013', 'cnn-fer2013', 'fisherface-ckplus'])
+    j = sub.add_parser('jitter')
+    j.add_argument('--models', nargs='+',
+                   default=['fisherface-fer2013', 'cnn-fer2013', 'cnn2-fer2013'])
     t = sub.add_parser('timing')
     t.add_argument('--widths', type=int, nargs='+', default=[0, 480, 320, 256])
     t.add_argument('--side', type=int, default=150, help='face photo side in the 640x480 frame')
@@ -231,7 +295,8 @@ def main():
     t.add_argument('--classify-width', type=int, default=480)
     t.add_argument('--models', nargs='+', default=['fisherface-fer2013', 'cnn-fer2013'])
     args = parser.parse_args()
-    {'accuracy': accuracy, 'ckplus': ckplus, 'timing': timing}[args.command](args)
+    {'accuracy': accuracy, 'ckplus': ckplus, 'jitter': jitter,
+     'timing': timing}[args.command](args)
 
 
 if __name__ == '__main__':
