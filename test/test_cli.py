@@ -164,3 +164,15 @@ def test_evaluate_align_reframes_cropped_faces(model_dir, tmp_path):
     both = run('evaluate', '--models', str(model_dir), '--dataset', str(data), '--align',
                '--detect-faces')
     assert both.returncode != 0 and 'give one of them' in both.stderr
+
+
+def test_recommended_model_reads_real_expressions_end_to_end():
+    """Four real single-face photos (not from any training set): detect, align, classify."""
+    folder = f'{PHOTOS}/real/expressions'
+    result = run('classify', *sorted(f'{folder}/{n}' for n in os.listdir(folder)),
+                 '--models', 'cnn2-fer2013')
+    assert result.returncode == 0, result.stderr
+    said = {line.split(':')[0].rsplit('/', 1)[1]: line.split(': ')[1].split()[0]
+            for line in result.stdout.splitlines()}
+    assert said == {'disgusted.jpg': 'disgusted', 'fearful.jpg': 'scared',
+                    'happy.jpg': 'happy', 'neutral.jpg': 'neutral'}
