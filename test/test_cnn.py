@@ -72,14 +72,20 @@ def test_train_cnn_distilled_residual_network_runs_in_opencv(tiny_distilled_cnn)
             and model.predict([np.full((48, 48), 128, np.uint8)])[0].label in model.labels)
 
 
-def test_train_cnn_init_fine_tunes_from_a_checkpoint(tiny_distilled_cnn, tmp_path):
+def test_train_cnn_fine_tunes_and_distills_from_checkpoints(tiny_distilled_cnn, tmp_path):
     student = tiny_distilled_cnn.parent / 'ck' / 'student.pt'
     same = ['--arch', 'res', '--widths', '8', '8', '16', '16', '--depths', '0', '1', '0', '1']
     common = ['train-cnn', '--dataset', FER2013, '--epochs', '1', '--limit', '300',
               '--device', 'cpu', '--init', str(student)]
-    result = run(*common, '--out', str(tmp_path / 'tuned'), *same)
+    # self-distillation: the same checkpoint is also the teacher
+    result = run(*common, '--out', str(tmp_path / 'tuned'), *same, '--teacher-weights',
+                 str(student), '--teacher-arch', 'res', '--teacher-widths', '8', '8', '16', '16',
+                 '--teacher-depths', '0', '1', '0', '1')
     assert result.returncode == 0, result.stderr
     assert f'student starts from {student}' in result.stdout
+    assert f'teacher from {student}: PublicTest' in result.stdout
+    manifest = json.loads((tmp_path / 'tuned' / 'manifest.json').read_text())
+    assert manifest['metrics']['teachers'][0]['weights'] == str(student)
     wrong = run(*common, '--out', str(tmp_path / 'wrong'), '--widths', '8', '16', '16', '32')
     assert wrong.returncode == 2 and 'does not fit this network' in wrong.stderr
     assert not (tmp_path / 'wrong').exists()

@@ -125,7 +125,8 @@ def cmd_train_cnn(args):
                        teacher_depths=tuple(args.teacher_depths), teacher_share=args.teacher_share,
                        teacher_epochs=args.teacher_epochs, distill_weight=args.distill_weight,
                        weight_decay=args.weight_decay, checkpoints=args.checkpoints or '',
-                       calibrate_bias=args.calibrate_bias, init=args.init or '')
+                       calibrate_bias=args.calibrate_bias, init=args.init or '',
+                       teacher_weights=tuple(args.teacher_weights))
     classifier, onnx_bytes, metrics = train_cnn(dataset, Preprocessing(margin=args.margin), config)
     import torch
     labels = 'FER+ votes mixed with the original labels' if args.ferplus else 'original'
@@ -384,6 +385,10 @@ def build_parser():
     p.add_argument('--distill-weight', type=float, default=0.7,
                    help='share of the teachers in the targets')
     p.add_argument('--checkpoints', help='folder for the best weights of each network (.pt)')
+    p.add_argument('--teacher-weights', metavar='PT', nargs='+', default=[],
+                   help="trained teachers to distill from (.pt, shaped by --teacher-arch, "
+                        "-widths, -depths), before any new --teachers; the student's own "
+                        'checkpoint: self-distillation')
     p.add_argument('--init', metavar='PT',
                    help='start the student from these weights (a --checkpoints student.pt): '
                         'fine-tuning')

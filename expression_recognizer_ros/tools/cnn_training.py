@@ -73,6 +73,9 @@ class CnnConfig:
     calibrate_bias: bool = False
     # a student state_dict (.pt, e.g. from --checkpoints) to start from: fine-tuning
     init: str = ''
+    # trained teachers' state_dicts (.pt, teacher_arch/widths/depths) to distill from, before
+    # any new ones (`teachers`); the student's own checkpoint makes this self-distillation
+    teacher_weights: tuple = ()
 
 
 def _torch():
@@ -423,11 +426,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         torch.manual_seed(seed)
         net = make_net()
         if name == 'student' and config.init:
-            try:
-                net.load_state_dict(torch.load(config.init, map_location='cpu'))
-            except RuntimeError as exc:
-                raise ValueError(f'--init {config.init} does not fit this network: give the '
-                                 '--arch, --widths and --depths it was trained with') from exc
+            _load_weights(torch, net, config.init, '--init', 'the --arch, --widths and --depths')
             log(f'student starts from {config.init}')
         net = net.to(device).to(memory_format=torch.channels_last)
         gen = torch.Generator().manual_seed(seed)
@@ -519,6 +518,15 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
                             'seconds': time.perf_counter() - started, 'history': history}
 
     teachers, teacher_metrics = [], []
+    for path in config.teacher_weights:
+        net = build_network(config.teacher_widths, len(vocabulary), config.teacher_arch,
+                            config.teacher_depths)
+        _load_weights(torch, net, path, '--teacher-weights',
+                      'the --teacher-arch, --teacher-widths and --teacher-depths')
+        teachers.append(net.to(device).to(memory_format=torch.channels_last).eval())
+        teacher_metrics.append({'weights': path, 'public_accuracy': float(
+            (logits_of(teachers[-1], public).argmax(1) == truth[public]).mean())})
+        log(f'teacher from {path}: PublicTest {teacher_metrics[-1]["public_accuracy"]:.3f}')
     for k in range(config.teachers):
         budget = config.time_budget * config.teacher_share / config.teachers
         net, info = fit(f'teacher{k + 1}',
@@ -604,6 +612,15 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
                                           faces[torch.from_numpy(public[:512])].numpy())
     log(f'ONNX in OpenCV DNN vs PyTorch on 512 PublicTest faces: {metrics["onnx_check"]}')
     return classifier, buffer.getvalue(), metrics
+
+
+def _load_weights(torch, net, path, option, shape_options):
+    """Load a state_dict; weights of another network are a clear error, not a torch dump."""
+    try:
+        net.load_state_dict(torch.load(path, map_location='cpu'))
+    except RuntimeError as exc:
+        raise ValueError(f'{option} {path} does not fit this network: give {shape_options} '
+                         'it was trained with') from exc
 
 
 def _check_export(onnx_bytes, expected, blob):
