@@ -26,6 +26,8 @@ class FisherfaceEnsemble(Classifier):
         self._W = np.hstack([m.eigenvectors for m in self.members])
         self._offset = np.concatenate([m.mean @ m.eigenvectors for m in self.members])
         self._slices = np.cumsum([0] + [m.eigenvectors.shape[1] for m in self.members])
+        # |p|^2 of every reference point, once: the original's 1-NN keeps every training face
+        self._norms = [(m.projections ** 2).sum(1) for m in self.members]
 
     @property
     def n_models(self):
@@ -38,8 +40,7 @@ class FisherfaceEnsemble(Classifier):
         dists = np.empty(votes.shape)
         for j, m in enumerate(self.members):
             z = Z[:, self._slices[j]:self._slices[j + 1]]
-            d2 = ((z * z).sum(1)[:, None] - 2.0 * z @ m.projections.T
-                  + (m.projections ** 2).sum(1)[None, :])
+            d2 = (z * z).sum(1)[:, None] - 2.0 * z @ m.projections.T + self._norms[j][None, :]
             nearest = np.argmin(d2, axis=1)
             votes[:, j] = m.labels[nearest]
             dists[:, j] = np.sqrt(np.maximum(d2[np.arange(len(X)), nearest], 0.0))
