@@ -67,8 +67,9 @@ def test_relaxes_to_neutral_after_the_timeout_without_faces():
     smoother = ExpressionSmoother(relax_after=2.0)
     play(smoother, [('happy', 0.9)] * 10)
     assert smoother.update(None, 0.0, 1.0) == 'happy'      # a short gap keeps the face
-    assert smoother.tick(2.5) == 'happy'
+    assert smoother.tick(2.5) == 'happy' and not smoother.idle(2.5)
     assert smoother.tick(2.7) == NEUTRAL                   # 2 s after the last face (at 0.6 s)
+    assert smoother.idle(2.7)
     # and it starts over: one frame is not enough
     assert smoother.update('sad', 0.9, 3.0) == NEUTRAL
 

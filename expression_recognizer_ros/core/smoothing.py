@@ -58,9 +58,13 @@ class ExpressionSmoother:
                 self.shown = leader
         return self.tick(now)
 
+    def idle(self, now):
+        """True when no face has been seen for ``relax_after`` seconds (or ever)."""
+        return self._last_face is None or now - self._last_face >= self.relax_after
+
     def tick(self, now):
         """Relax to the rest expression when no face has been seen for ``relax_after`` seconds."""
-        if self._last_face is None or now - self._last_face >= self.relax_after:
+        if self.idle(now):
             self.shown = self.rest
             self.restart()
         return self.shown

@@ -48,13 +48,15 @@ class MirrorNode(ManagedNode):
             raise ValueError('publish_rate must be > 0, width and height >= 32')
         self.smoother = ExpressionSmoother(get('window'), get('hold'), get('relax_after'))
         self.size, self.period = (get('width'), get('height')), 1.0 / get('publish_rate')
-        self.following, self.last_face = '', None   # whom the robot mirrors, and when last seen
-        self.subscription = self.create_subscription(Emotion, 'emotion', self._on_emotion, 10)
+        self.following = ''   # the face_id the robot mirrors
+        self.subscription = None
         self.publisher = self.create_lifecycle_publisher(Image, 'robot_face/image', 1)
         self.expression_publisher = self.create_lifecycle_publisher(
             Emotion, 'robot_face/expression', 10)
 
     def on_activate(self, state):
+        # Subscribed only while active: what arrived while inactive would be stale by now.
+        self.subscription = self.create_subscription(Emotion, 'emotion', self._on_emotion, 10)
         self.timer = self.create_timer(self.period, self._publish)
         self.get_logger().info(f'mirroring {self.subscription.topic_name} '
                                f'on {self.publisher.topic_name}')
@@ -62,10 +64,10 @@ class MirrorNode(ManagedNode):
 
     def on_deactivate(self, state):
         self.destroy_timer(self.timer)
+        self.destroy_subscription(self.subscription)
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        self.destroy_subscription(self.subscription)
         self.destroy_lifecycle_publisher(self.publisher)
         self.destroy_lifecycle_publisher(self.expression_publisher)
         return TransitionCallbackReturn.SUCCESS
@@ -79,18 +81,18 @@ class MirrorNode(ManagedNode):
             if msg.face_id != self.following:
                 self.smoother.restart()      # another person: their own expressions from now on
                 self.following = msg.face_id
-            self.last_face = now
         expression = msg.expression if msg.face_detected else None
         self.smoother.update(expression, msg.confidence, now)
 
     def _publish(self):
-        shown = self.smoother.tick(self._now())
+        now = self._now()
+        shown = self.smoother.tick(now)
         encoding, height, width, step, data = array_to_image_fields(render_face(shown, *self.size))
         image = Image(encoding=encoding, height=height, width=width, step=step, data=data)
         image.header.stamp = self.get_clock().now().to_msg()
         image.header.frame_id = 'robot_face'
         self.publisher.publish(image)
-        if self.last_face is None or self._now() - self.last_face >= self.smoother.relax_after:
+        if self.smoother.idle(now):
             self.following = ''          # relaxed: nobody followed
         # The robot's own expression: face_detected/face_id say whom it is mirroring (nobody: false
         # and ""), expression what its face shows now; the scores stay empty.
