@@ -176,3 +176,20 @@ def test_recommended_model_reads_real_expressions_end_to_end():
             for line in result.stdout.splitlines()}
     assert said == {'disgusted.jpg': 'disgusted', 'fearful.jpg': 'scared',
                     'happy.jpg': 'happy', 'neutral.jpg': 'neutral'}
+
+
+def test_train_on_uncropped_photos_frames_faces_as_the_recognizer(tmp_path):
+    """--detect-faces trains on the faces the recognizer will see: YuNet, aligned by default."""
+    data = tmp_path / 'yale'
+    for label in ('happy', 'surprise'):
+        os.makedirs(data / label)
+        for name in sorted(os.listdir(f'{YALE}/{label}'))[:8]:
+            shutil.copy(f'{YALE}/{label}/{name}', data / label / name)
+    for detector in ('yunet', 'haar_fallback'):
+        out = tmp_path / detector
+        result = run('train', '--dataset', str(data), '--out', str(out), '--detect-faces',
+                     '--detector', detector, '--n-models', '2', '--folds', '2', '--pca', '5')
+        assert result.returncode == 0, result.stderr
+        assert f'detected faces ({detector}): 16; no face found in 0 images' in result.stdout
+        assert json.loads((out / 'manifest.json').read_text())['metrics']['config'][
+            'detector'] == detector

@@ -63,7 +63,7 @@ def cmd_train(args):
                                   features=args.features, hog_cell=args.hog_cell)
     config = TrainConfig(classifier=args.classifier, models=args.n_models, fraction=args.fraction,
                          seed=args.seed, decision=args.decision, pca=args.pca, folds=args.folds,
-                         detect_faces=args.detect_faces)
+                         detect_faces=args.detect_faces, detector=args.detector)
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
     if args.align:
@@ -337,6 +337,9 @@ def build_parser():
                    help='cross-validation folds for folder datasets')
     p.add_argument('--detect-faces', action='store_true',
                    help='detect and crop faces in uncropped images')
+    p.add_argument('--detector', choices=DETECTORS, default=YUNET,
+                   help='with --detect-faces: yunet (largest face, aligned as the recognizer '
+                        "does) or haar_fallback (the original's exactly-one-face Haar box)")
     _add_align_arg(p)
     p.set_defaults(func=cmd_train)
 

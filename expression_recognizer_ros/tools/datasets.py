@@ -185,27 +185,54 @@ def pipeline_faces(dataset, pipeline):
     return cropped, missing
 
 
+def _yunet(yunet_dir):
+    return YuNetDetector(yunet_dir or package_path('models', 'yunet'), YuNetConfig())
+
+
+def _aligned_largest_face(detector, image, alignment):
+    faces = detector.detect(image)
+    if not faces:
+        return None
+    return align_face(image, max(faces, key=lambda f: f.box[2] * f.box[3]).landmarks, alignment)
+
+
+def align_faces(dataset, alignment=AlignmentConfig(), yunet_dir=''):
+    """
+    The largest face of every uncropped image, found by YuNet and aligned by its landmarks as the
+    recognizer frames it: (faces dataset, indices where no face was found, left out).
+    """
+    detector = _yunet(yunet_dir)
+    keep, faces, missing = [], [], []
+    for i, image in enumerate(dataset.images):
+        face = _aligned_largest_face(detector, image, alignment)
+        if face is None:
+            missing.append(i)
+        else:
+            keep.append(i)
+            faces.append(face)
+    aligned = dataset.subset(keep)
+    aligned.images = faces
+    return aligned, missing
+
+
 def realign(dataset, alignment=AlignmentConfig(), yunet_dir='', side=192, log=print):
     """
-    Already-cropped faces (FER2013, CK+48) framed as the run-time pipeline frames a detected face:
-    each enlarged to ``side`` px and padded by half that (edges replicated) so that YuNet sees a
-    whole face, then aligned by the largest face's landmarks. A face YuNet misses is kept as
-    given. Returns a new dataset (images an (n, size, size) array) and the indices missed.
+    Already-cropped faces (FER2013, CK+48) framed as the recognizer frames a detected face: each
+    enlarged to ``side`` px and padded by half that (edges replicated) so that YuNet sees a whole
+    face, then aligned by the largest face's landmarks. A face YuNet misses is kept as given.
+    Returns a new dataset (images an (n, size, size) array) and the indices missed.
     """
-    detector = YuNetDetector(yunet_dir or package_path('models', 'yunet'),
-                             YuNetConfig(max_width=0))
+    detector = _yunet(yunet_dir)
     pad, size = side // 2, int(alignment.size)
     images, missed = np.empty((len(dataset), size, size), np.uint8), []
     for i, image in enumerate(dataset.images):
         big = cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC)
         big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        faces = detector.detect(big)
-        if faces:
-            face = max(faces, key=lambda f: f.box[2] * f.box[3])
-            images[i] = align_face(big, face.landmarks, alignment)
-        else:
-            images[i] = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        face = _aligned_largest_face(detector, big, alignment)
+        if face is None:
+            face = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
             missed.append(i)
+        images[i] = face
         if log and (i + 1) % 5000 == 0:
             log(f'realigned {i + 1}/{len(dataset)} faces')
     out = dataset.subset(range(len(dataset)))

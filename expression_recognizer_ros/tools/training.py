@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .datasets import crop_faces, subject_folds
+from .datasets import align_faces, crop_faces, subject_folds
 from ..classifiers.ensemble import train_ensemble
 from ..classifiers.svm import train_linear_svm
 from ..core.detection import FaceDetector, STILL_IMAGES
 from ..core.labels import CANONICAL
+from ..core.pipeline import HAAR_FALLBACK, YUNET
 from ..core.preprocessing import prepare_batch, Preprocessing
 
 CLASSIFIERS = ('fisherface', 'svm')
@@ -31,6 +32,8 @@ class TrainConfig:
     pca: int = 0
     folds: int = 5
     detect_faces: bool = False
+    # with detect_faces: 'yunet' (aligned, as the recognizer frames faces) or 'haar_fallback'
+    detector: str = YUNET
     min_std: float = 1.0   # training faces flatter than this (blank frames) are dropped
 
 
@@ -86,9 +89,13 @@ def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(), log=prin
             f'e.g. {dataset.skipped[0][0]}: {dataset.skipped[0][1]}')
         metrics['skipped_files'] = len(dataset.skipped)
     if config.detect_faces:
-        dataset, missing = crop_faces(dataset, FaceDetector(STILL_IMAGES), preprocessing.margin)
-        log(f'detected faces: {len(dataset)}; '
-            f'no single face found in {len(missing)} images (left out)')
+        if config.detector == HAAR_FALLBACK:
+            dataset, missing = crop_faces(dataset, FaceDetector(STILL_IMAGES),
+                                          preprocessing.margin)
+        else:
+            dataset, missing = align_faces(dataset)
+        log(f'detected faces ({config.detector}): {len(dataset)}; '
+            f'no face found in {len(missing)} images (left out)')
         metrics['no_face'] = len(missing)
     vocabulary = model_labels(dataset.labels)
     if dataset.usage is not None:
