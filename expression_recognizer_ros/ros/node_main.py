@@ -21,8 +21,9 @@ class ManagedNode(LifecycleNode):
     A lifecycle node (ros2/demos lifecycle_py): parameters are declared at construction, resources
     taken on configure, data flows while active. ``autostart`` (default true) makes the node
     configure and activate itself at once, under ``ros2 run`` and the launch file alike; false (the
-    launch argument ``autostart:=false``) leaves the transitions to a lifecycle manager. A configuration that fails is reported in ``failure``: the process then
-    ends with that line and status 1, as a plain node's start-up error would.
+    launch argument ``autostart:=false``) leaves the transitions to a lifecycle manager. A
+    configuration that fails is reported in ``failure``: the process then ends with that line and
+    status 1, as a plain node's start-up error would.
     """
 
     def __init__(self, name):
