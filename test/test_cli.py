@@ -163,7 +163,7 @@ def test_evaluate_align_reframes_cropped_faces(model_dir, tmp_path):
     assert report['dataset']['aligned'] is True and report['n'] == 12
     both = run('evaluate', '--models', str(model_dir), '--dataset', str(data), '--align',
                '--detect-faces')
-    assert both.returncode != 0 and 'give one of them' in both.stderr
+    assert both.returncode == 2 and 'not allowed with argument --align' in both.stderr
 
 
 def test_recommended_model_reads_real_expressions_end_to_end():

@@ -39,6 +39,7 @@ def _add_dataset_args(parser):
 
 
 def _add_align_arg(parser):
+    """``--align``; a parser with ``--detect-faces`` takes one or the other, never both."""
     parser.add_argument('--align', action='store_true',
                         help='re-frame each (already cropped) face as the recognizer frames a '
                              'detected one: YuNet landmarks + alignment (a face YuNet misses is '
@@ -67,9 +68,6 @@ def cmd_train(args):
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
     if args.align:
-        if args.detect_faces:
-            raise SystemExit('train: --align re-frames cropped faces; --detect-faces finds faces '
-                             'in uncropped images: give one of them')
         dataset = _realigned(dataset)
     model, metrics = train(dataset, preprocessing, config)
     manifest = {
@@ -164,9 +162,6 @@ def cmd_evaluate(args):
         dataset = dataset.subset([i for i, label in enumerate(dataset.labels)
                                   if label in model.labels])
     if args.align:
-        if args.detect_faces:
-            raise SystemExit('evaluate: --align re-frames cropped faces; --detect-faces finds '
-                             'faces in uncropped images: give one of them')
         dataset = _realigned(dataset)
     missing = Counter()
     if args.detect_faces:
@@ -335,12 +330,13 @@ def build_parser():
                    help='run-time crop margin around Haar boxes')
     p.add_argument('--folds', type=int, default=5,
                    help='cross-validation folds for folder datasets')
-    p.add_argument('--detect-faces', action='store_true',
-                   help='detect and crop faces in uncropped images')
+    framing = p.add_mutually_exclusive_group()
+    framing.add_argument('--detect-faces', action='store_true',
+                         help='detect and crop faces in uncropped images')
+    _add_align_arg(framing)
     p.add_argument('--detector', choices=DETECTORS, default=YUNET,
                    help='with --detect-faces: yunet (largest face, aligned as the recognizer '
                         "does) or haar_fallback (the original's exactly-one-face Haar box)")
-    _add_align_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser('train-cnn',
@@ -412,14 +408,15 @@ def build_parser():
     p.add_argument('--models', required=True, help='model directory')
     _add_dataset_args(p)
     p.add_argument('--split', help='FER2013 Usage to evaluate, e.g. PrivateTest')
-    p.add_argument('--detect-faces', action='store_true',
-                   help='detect -> crop -> classify (end to end)')
+    framing = p.add_mutually_exclusive_group()
+    framing.add_argument('--detect-faces', action='store_true',
+                         help='detect -> crop -> classify (end to end)')
+    _add_align_arg(framing)
     p.add_argument('--detector', choices=DETECTORS, default=YUNET,
                    help='with --detect-faces: yunet (largest face, aligned) or haar_fallback '
                         '(the original)')
     p.add_argument('--margin', type=float,
                    help="crop margin around Haar boxes instead of the model's (tuning)")
-    _add_align_arg(p)
     p.add_argument('--json', help='write the figures as JSON here')
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
     p.set_defaults(func=cmd_evaluate)
