@@ -153,8 +153,10 @@ def jitter(args):
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'yale'))
     haar, yunet = FaceDetector(STILL_IMAGES), YuNetDetector(YUNET, YuNetConfig())
     boxes = [haar.detect(im).box for im in dataset.images]
-    landmarks = [max(yunet.detect(im), key=lambda f: f.box[2] * f.box[3]).landmarks
-                 for im in dataset.images]
+    faces = [yunet.detect(im) for im in dataset.images]
+    if not all(boxes) or not all(faces):
+        raise SystemExit('jitter compares crops of the same faces: a detector missed a Yale face')
+    landmarks = [max(f, key=lambda f: f.box[2] * f.box[3]).landmarks for f in faces]
     grid = list(itertools.product((0.95, 1.0, 1.05), (-1, 0, 1), (-1, 0, 1)))
 
     def haar_crop(image, box, zoom, dy, dx):
@@ -203,13 +205,14 @@ def ckplus(args):
     from expression_recognizer_ros.tools.datasets import load_folder, realign
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'ckplus'))
     aligned, missed = realign(dataset)
+    missed = set(missed)
     print(f'CK+48: {len(dataset)} faces, YuNet missed {len(missed)}')
     for model_name in args.models:
         model = load_classifier(resolve_model_dir(model_name))
         keep = [i for i, label in enumerate(dataset.labels) if label in model.labels]
         direct = model.predict([dataset.images[i] for i in keep])
         hits = sum(p.label == dataset.labels[i] for p, i in zip(direct, keep))
-        found = [i for i in keep if i not in set(missed)]
+        found = [i for i in keep if i not in missed]
         via = model.predict([aligned.images[i] for i in found])
         hits_aligned = sum(p.label == dataset.labels[i] for p, i in zip(via, found))
         print(f'{model_name:20s} on {len(keep)} faces of its classes: '

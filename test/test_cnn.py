@@ -86,9 +86,19 @@ def test_train_cnn_fine_tunes_and_distills_from_checkpoints(tiny_distilled_cnn, 
     assert f'teacher from {student}: PublicTest' in result.stdout
     manifest = json.loads((tmp_path / 'tuned' / 'manifest.json').read_text())
     assert manifest['metrics']['teachers'][0]['weights'] == str(student)
-    wrong = run(*common, '--out', str(tmp_path / 'wrong'), '--widths', '8', '16', '16', '32')
-    assert wrong.returncode == 2 and 'does not fit this network' in wrong.stderr
-    assert not (tmp_path / 'wrong').exists()
+    # a student checkpoint of another shape fails before any teacher trains
+    wrong = run(*common, '--out', str(tmp_path / 'wrong'), '--widths', '8', '16', '16', '32',
+                '--teachers', '1', '--teacher-widths', '8', '8', '8', '8',
+                '--teacher-depths', '1', '0', '0', '0')
+    assert wrong.returncode == 2 and 'is not a checkpoint of this network' in wrong.stderr
+    assert 'teacher1' not in wrong.stdout and not (tmp_path / 'wrong').exists()
+    text = tmp_path / 'not-weights.pt'
+    text.write_text('not a checkpoint')
+    broken = run(*common[:-1], str(text), '--out', str(tmp_path / 'broken'), *same)
+    assert broken.returncode == 2 and 'is not a checkpoint of this network' in broken.stderr
+    folder = student.parent
+    overwrite = run(*common, '--out', str(tmp_path / 'over'), *same, '--checkpoints', str(folder))
+    assert overwrite.returncode == 2 and 'would overwrite' in overwrite.stderr
 
 
 @pytest.mark.parametrize('name, figure', [('cnn-fer2013', ('metrics', 'PrivateTest')),
@@ -124,6 +134,15 @@ def test_data_pack_is_lossless(fer2013, tmp_path):
     assert len(back) == 400 and back.checksum == fer2013.checksum
     assert np.array_equal(back.images, part.images[:400]) and back.labels == part.labels[:400]
     assert back.usage == part.usage[:400] and back.paths == part.paths[:400]
+    assert not back.aligned
+    # a pack of realigned faces says so, and --align refuses to align them twice
+    from expression_recognizer_ros.tools.datasets import realign
+    aligned, _ = realign(part.subset(range(40)), log=None)
+    write_pack(aligned, str(tmp_path / 'aligned.npz'))
+    assert load_training_data(str(tmp_path / 'aligned.npz')).aligned
+    again = run('train-cnn', '--dataset', str(tmp_path / 'aligned.npz'), '--align', '--out',
+                str(tmp_path / 'twice'))
+    assert again.returncode == 2 and 'aligned already' in again.stderr
 
 
 def test_broken_network_file_is_a_clear_error(tiny_cnn, tmp_path):

@@ -83,7 +83,6 @@ def test_subject_folds_never_share_a_subject(ckplus):
 
 
 def test_realign_frames_cropped_faces_as_the_recognizer_does(ckplus):
-    from expression_recognizer_ros.core.face_alignment import AlignmentConfig
     from expression_recognizer_ros.tools.datasets import realign
     faces = ckplus.subset(range(0, 981, 49))
     faces.images[-1] = np.full((48, 48), 128, np.uint8)   # no face in it
@@ -98,4 +97,3 @@ def test_realign_frames_cropped_faces_as_the_recognizer_does(ckplus):
     moved = np.abs(aligned.images[:-1].astype(int)
                    - np.stack(faces.images[:-1]).astype(int)).mean()
     assert shift < moved / 2, (shift, moved)
-    assert AlignmentConfig().size == 48

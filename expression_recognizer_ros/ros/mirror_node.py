@@ -37,7 +37,7 @@ class MirrorNode(ManagedNode):
         for name, (default, description) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description,
                                                                       read_only=True))
-        self.timer = None
+        self.timer = self.subscription = None
 
     def on_configure(self, state):
         return self.configure_or_fail(self._configure, (ValueError,))
@@ -49,7 +49,6 @@ class MirrorNode(ManagedNode):
         self.smoother = ExpressionSmoother(get('window'), get('hold'), get('relax_after'))
         self.size, self.period = (get('width'), get('height')), 1.0 / get('publish_rate')
         self.following = ''   # the face_id the robot mirrors
-        self.subscription = None
         self.publisher = self.create_lifecycle_publisher(Image, 'robot_face/image', 1)
         self.expression_publisher = self.create_lifecycle_publisher(
             Emotion, 'robot_face/expression', 10)
@@ -63,14 +62,26 @@ class MirrorNode(ManagedNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state):
-        self.destroy_timer(self.timer)
-        self.destroy_subscription(self.subscription)
+        self._stop()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
         self.destroy_lifecycle_publisher(self.publisher)
         self.destroy_lifecycle_publisher(self.expression_publisher)
         return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state):
+        self._stop()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop(self):
+        """No more Emotions in, no more faces out (deactivate, or shutdown from any state)."""
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+        if self.subscription is not None:
+            self.destroy_subscription(self.subscription)
+            self.subscription = None
 
     def _now(self):
         return self.get_clock().now().nanoseconds * 1e-9

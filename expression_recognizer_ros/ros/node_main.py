@@ -32,7 +32,7 @@ class ManagedNode(LifecycleNode):
         self.finished = False     # set by a node whose input has ended
         self.declare_parameter('autostart', True, ParameterDescriptor(
             description='configure and activate at start; false: wait for lifecycle transitions '
-                        '(ros2 lifecycle set, or the launch file)', read_only=True))
+                        '(ros2 lifecycle set, or a lifecycle manager)', read_only=True))
 
     def configure_or_fail(self, configure, errors):
         """Run ``configure()``; a known error becomes ``failure`` and a FAILURE transition."""

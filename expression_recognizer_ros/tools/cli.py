@@ -39,7 +39,7 @@ def _add_dataset_args(parser):
 
 
 def _add_align_arg(parser):
-    """``--align``; a parser with ``--detect-faces`` takes one or the other, never both."""
+    """``--align``; where ``--detect-faces`` exists, both go in one mutually exclusive group."""
     parser.add_argument('--align', action='store_true',
                         help='re-frame each (already cropped) face as the recognizer frames a '
                              'detected one: YuNet landmarks + alignment (a face YuNet misses is '
@@ -47,6 +47,8 @@ def _add_align_arg(parser):
 
 
 def _realigned(dataset):
+    if dataset.aligned:
+        raise ValueError('--align: these faces are aligned already (a pack written with --align)')
     dataset, missed = datasets.realign(dataset)
     print(f'aligned {len(dataset) - len(missed)} of {len(dataset)} faces by their landmarks; '
           f'YuNet missed {len(missed)} (kept as given)')
@@ -73,7 +75,7 @@ def cmd_train(args):
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
         'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
-                    'aligned': args.align},
+                    'aligned': dataset.aligned},
         'training_command': command_line(),
         'versions': library_versions(),
         'metrics': metrics,
@@ -131,7 +133,7 @@ def cmd_train_cnn(args):
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
         'dataset': {'name': dataset.name, 'path': args.dataset, 'checksum': dataset.checksum,
-                    'labels': labels, 'aligned': args.align},
+                    'labels': labels, 'aligned': dataset.aligned},
         'training_command': command_line(),
         'versions': dict(library_versions(), torch=torch.__version__),
         'metrics': metrics,
@@ -174,7 +176,7 @@ def cmd_evaluate(args):
     result['model'] = model.id
     result['dataset'] = {'path': args.dataset, 'split': args.split, 'checksum': dataset.checksum,
                          'left_out_labels': unknown, 'detect_faces': args.detect_faces,
-                         'aligned': args.align,
+                         'aligned': dataset.aligned,
                          'detector': args.detector if args.detect_faces else None}
     if args.detect_faces:
         result['per_class_end_to_end'] = _per_class_end_to_end(result, missing)

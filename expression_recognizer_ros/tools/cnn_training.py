@@ -17,6 +17,7 @@ import io
 import lzma
 import math
 import os
+import pickle
 import time
 
 import numpy as np
@@ -186,8 +187,8 @@ def write_pack(dataset, path):
     """
     A compact, lossless copy of FER2013's Training and PublicTest rows (about 50 MB instead of the
     94 MB CSV.gz) for a training machine without ../shared: MED residuals compressed with xz,
-    labels, splits, each row's index in the CSV and the CSV's checksum. ``load_training_data``
-    reads it back.
+    labels, splits, each row's index in the CSV, the CSV's checksum and whether the faces were
+    realigned (``--align``). ``load_training_data`` reads it back.
     """
     usage = np.array(dataset.usage)
     rows = np.flatnonzero(np.isin(usage, PACK_SPLITS))
@@ -202,6 +203,7 @@ def write_pack(dataset, path):
              # rows in the CSV
              rows=np.array([int(dataset.paths[i].rsplit(':', 1)[1]) for i in rows], np.int32),
              source_checksum=np.array(dataset.checksum),
+             aligned=np.array(dataset.aligned),
              images_sha256=np.array(hashlib.sha256(images).hexdigest()))
     return pack_checksum(path)
 
@@ -230,7 +232,8 @@ def load_training_data(path):
                        labels=[FER2013_CLASSES[c] for c in pack['emotion']],
                        paths=[f'fer2013.csv.gz:{r}' for r in pack['rows']],
                        usage=[PACK_SPLITS[u] for u in pack['usage']],
-                       checksum=str(pack['source_checksum']))
+                       checksum=str(pack['source_checksum']),
+                       aligned=bool(pack['aligned']) if 'aligned' in pack else False)
 
 
 def augment(torch, x, generator, erase=0.0):
@@ -517,6 +520,20 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         return net.eval(), {'epochs': total, 'best_epoch': best[2], 'public_accuracy': best[0],
                             'seconds': time.perf_counter() - started, 'history': history}
 
+    def new_student():
+        return build_network(config.widths, len(vocabulary), config.arch, config.depths)
+
+    if config.checkpoints:
+        written = {os.path.realpath(os.path.join(config.checkpoints, f'{name}.pt')) for name in
+                   ['student'] + [f'teacher{k + 1}' for k in range(config.teachers)]}
+        read = [p for p in (config.init, *config.teacher_weights)
+                if p and os.path.realpath(p) in written]
+        if read:
+            raise ValueError(f'--checkpoints {config.checkpoints} would overwrite {read[0]}, '
+                             'which this run reads: give another folder')
+    if config.init:   # a wrong file fails now, not after the teachers have trained
+        _load_weights(torch, new_student(), config.init, '--init',
+                      'the --arch, --widths and --depths')
     teachers, teacher_metrics = [], []
     for path in config.teacher_weights:
         net = build_network(config.teacher_widths, len(vocabulary), config.teacher_arch,
@@ -543,10 +560,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
                           == truth[public]).mean())
         log(f'teacher ensemble: PublicTest {ensemble:.3f}')
     student_budget = config.time_budget - (time.perf_counter() - started_all)
-    net, info = fit('student',
-                    lambda: build_network(config.widths, len(vocabulary), config.arch,
-                                          config.depths),
-                    config.epochs, student_budget, config.seed, teachers,
+    net, info = fit('student', new_student, config.epochs, student_budget, config.seed, teachers,
                     deadline=started_all + config.time_budget if config.time_budget > 0 else None)
     parameters = sum(p.numel() for p in net.parameters())
     metrics = {'config': dict(asdict(config), widths=list(config.widths),
@@ -615,12 +629,12 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
 
 
 def _load_weights(torch, net, path, option, shape_options):
-    """Load a state_dict; weights of another network are a clear error, not a torch dump."""
+    """Load a state_dict; another network's weights or a non-checkpoint file are a clear error."""
     try:
         net.load_state_dict(torch.load(path, map_location='cpu'))
-    except RuntimeError as exc:
-        raise ValueError(f'{option} {path} does not fit this network: give {shape_options} '
-                         'it was trained with') from exc
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+        raise ValueError(f'{option} {path} is not a checkpoint of this network: give '
+                         f'{shape_options} it was trained with') from exc
 
 
 def _check_export(onnx_bytes, expected, blob):

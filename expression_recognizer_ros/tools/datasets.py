@@ -40,6 +40,7 @@ class Dataset:
     usage: list = None           # FER2013 Usage per row
     checksum: str = ''
     skipped: list = field(default_factory=list)  # (path, reason) of unreadable files
+    aligned: bool = False        # re-framed by ``realign``, as the recognizer frames faces
 
     def __len__(self):
         return len(self.labels)
@@ -52,7 +53,7 @@ class Dataset:
             images = [self.images[i] for i in indices]
         pick = lambda seq: None if seq is None else [seq[i] for i in indices]  # noqa: E731
         return Dataset(self.name, images, pick(self.labels), pick(self.paths), pick(self.subjects),
-                       pick(self.usage), self.checksum, list(self.skipped))
+                       pick(self.usage), self.checksum, list(self.skipped), self.aligned)
 
     def split(self, usage):
         if self.usage is None:
@@ -236,7 +237,7 @@ def realign(dataset, alignment=AlignmentConfig(), yunet_dir='', side=192, log=pr
         if log and (i + 1) % 5000 == 0:
             log(f'realigned {i + 1}/{len(dataset)} faces')
     out = dataset.subset(range(len(dataset)))
-    out.images = images
+    out.images, out.aligned = images, True
     return out, missed
 
 

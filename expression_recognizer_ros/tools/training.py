@@ -94,8 +94,9 @@ def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(), log=prin
                                           preprocessing.margin)
         else:
             dataset, missing = align_faces(dataset)
+        rule = 'no single face' if config.detector == HAAR_FALLBACK else 'no face'
         log(f'detected faces ({config.detector}): {len(dataset)}; '
-            f'no face found in {len(missing)} images (left out)')
+            f'{rule} found in {len(missing)} images (left out)')
         metrics['no_face'] = len(missing)
     vocabulary = model_labels(dataset.labels)
     if dataset.usage is not None:
