@@ -304,6 +304,35 @@ def test_mirror_node_shows_the_steady_expression_and_relaxes(node):
     assert 'mirroring /mirror_test/emotion on /mirror_test/robot_face/image' in log
 
 
+def test_mirror_ignores_what_came_while_it_was_inactive(node):
+    """Configured but not active, the mirror is not listening: a second of happy faces sent then
+    does not show the moment it is activated (it did: the vote was fed while inactive)."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    expressions = []
+    node.create_subscription(Emotion, 'idle_test/robot_face/expression', expressions.append, 10)
+    publisher = node.create_publisher(Emotion, 'idle_test/emotion', 10)
+    mirror = start('mirror_node', '--params-file', PARAMS, '-r', '__ns:=/idle_test',
+                   '-p', 'autostart:=false', '-p', 'hold:=0.3', '-p', 'relax_after:=5.0')
+
+    def change(transition):
+        return call(node, ChangeState, '/idle_test/mirror/change_state',
+                    ChangeState.Request(transition=Transition(id=transition))).success
+    try:
+        assert change(Transition.TRANSITION_CONFIGURE)
+        happy = Emotion(face_detected=True, face_id='aaaaa', expression=Emotion.HAPPY,
+                        confidence=0.9)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            publisher.publish(happy)
+            rclpy.spin_once(node, timeout_sec=0.05)
+        assert change(Transition.TRANSITION_ACTIVATE)
+        assert spin_until(node, lambda: expressions)
+        assert (expressions[0].expression, expressions[0].face_id) == ('neutral', '')
+    finally:
+        stop(mirror)
+
+
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_stopping_while_starting_is_clean(signum):
     """A launch that ends while a node is still importing (seen: exit -2 and a KeyboardInterrupt
