@@ -39,11 +39,21 @@ def _add_dataset_args(parser):
 
 
 def _add_align_arg(parser):
-    """``--align``; where ``--detect-faces`` exists, both go in one mutually exclusive group."""
+    """``--align``: for cropped faces, so never together with ``--detect-faces``."""
     parser.add_argument('--align', action='store_true',
                         help='re-frame each (already cropped) face as the recognizer frames a '
                              'detected one: YuNet landmarks + alignment (a face YuNet misses is '
                              'kept as given)')
+
+
+def _add_framing_args(parser, detect_help):
+    """``--detect-faces`` (uncropped images) or ``--align`` (cropped faces), and the detector."""
+    framing = parser.add_mutually_exclusive_group()
+    framing.add_argument('--detect-faces', action='store_true', help=detect_help)
+    _add_align_arg(framing)
+    parser.add_argument('--detector', choices=DETECTORS, default=YUNET,
+                        help='with --detect-faces: yunet (largest face, aligned as the recognizer '
+                             "does) or haar_fallback (the original's exactly-one-face Haar box)")
 
 
 def _realigned(dataset):
@@ -332,13 +342,7 @@ def build_parser():
                    help='run-time crop margin around Haar boxes')
     p.add_argument('--folds', type=int, default=5,
                    help='cross-validation folds for folder datasets')
-    framing = p.add_mutually_exclusive_group()
-    framing.add_argument('--detect-faces', action='store_true',
-                         help='detect and crop faces in uncropped images')
-    _add_align_arg(framing)
-    p.add_argument('--detector', choices=DETECTORS, default=YUNET,
-                   help='with --detect-faces: yunet (largest face, aligned as the recognizer '
-                        "does) or haar_fallback (the original's exactly-one-face Haar box)")
+    _add_framing_args(p, 'detect and crop faces in uncropped images')
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser('train-cnn',
@@ -410,13 +414,7 @@ def build_parser():
     p.add_argument('--models', required=True, help='model directory')
     _add_dataset_args(p)
     p.add_argument('--split', help='FER2013 Usage to evaluate, e.g. PrivateTest')
-    framing = p.add_mutually_exclusive_group()
-    framing.add_argument('--detect-faces', action='store_true',
-                         help='detect -> crop -> classify (end to end)')
-    _add_align_arg(framing)
-    p.add_argument('--detector', choices=DETECTORS, default=YUNET,
-                   help='with --detect-faces: yunet (largest face, aligned) or haar_fallback '
-                        '(the original)')
+    _add_framing_args(p, 'detect -> crop -> classify (end to end)')
     p.add_argument('--margin', type=float,
                    help="crop margin around Haar boxes instead of the model's (tuning)")
     p.add_argument('--json', help='write the figures as JSON here')
