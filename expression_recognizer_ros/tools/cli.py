@@ -202,7 +202,10 @@ def cmd_evaluate(args):
 
 
 def cmd_tune_margin(args):
-    """Try crop margins end to end on uncropped faces; write the best into the model's manifest."""
+    """
+    Try Haar-box crop margins end to end on uncropped faces; write the best into the model's
+    manifest. Only ``detector: haar_fallback`` crops by margin: YuNet faces are aligned.
+    """
     model = load_classifier(args.models)
     dataset = datasets.load(args.dataset, 'folder', args.subject_pattern)
     dataset = dataset.subset([i for i, label in enumerate(dataset.labels)
@@ -421,8 +424,9 @@ def build_parser():
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser('tune-margin', help='choose the run-time crop margin end to end and write '
-                                           'it to the manifest')
+    p = sub.add_parser('tune-margin', help='choose the crop margin around Haar boxes (detector: '
+                                           'haar_fallback; YuNet faces are aligned instead) end '
+                                           'to end and write it to the manifest')
     p.add_argument('--models', required=True, help='model directory to tune')
     p.add_argument('--dataset', required=True, help='<root>/<label>/ folder of uncropped faces')
     p.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN,
