@@ -69,10 +69,6 @@ class CameraNode(ManagedNode):
                                f'from {self._open_args[0]!r} at {self.frame_rate:g} Hz')
         return super().on_activate(state)
 
-    def on_deactivate(self, state):
-        self._stop_timer()
-        return super().on_deactivate(state)
-
     def on_cleanup(self, state):
         self.destroy_timer(self.diagnostics_timer)
         self.diagnostics.destroy()
@@ -83,11 +79,7 @@ class CameraNode(ManagedNode):
             self.source = None
         return TransitionCallbackReturn.SUCCESS
 
-    def on_shutdown(self, state):
-        self._stop_timer()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop_timer(self):
+    def stop_flow(self):
         if self.timer is not None:
             self.destroy_timer(self.timer)
             self.timer = None
@@ -120,7 +112,7 @@ class CameraNode(ManagedNode):
         if frame is None:
             self.get_logger().info('end of input reached; stopping')
             self.finished = True
-            self._stop_timer()
+            self.stop_flow()
             return
         stamp = self.get_clock().now().to_msg()
         encoding, height, width, step, data = array_to_image_fields(frame)

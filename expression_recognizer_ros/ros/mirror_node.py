@@ -61,21 +61,13 @@ class MirrorNode(ManagedNode):
                                f'on {self.publisher.topic_name}')
         return super().on_activate(state)
 
-    def on_deactivate(self, state):
-        self._stop()
-        return super().on_deactivate(state)
-
     def on_cleanup(self, state):
         self.destroy_lifecycle_publisher(self.publisher)
         self.destroy_lifecycle_publisher(self.expression_publisher)
         return TransitionCallbackReturn.SUCCESS
 
-    def on_shutdown(self, state):
-        self._stop()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop(self):
-        """No more Emotions in, no more faces out (deactivate, or shutdown from any state)."""
+    def stop_flow(self):
+        """No more Emotions in, no more faces out."""
         if self.timer is not None:
             self.destroy_timer(self.timer)
             self.timer = None

@@ -19,11 +19,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class ManagedNode(LifecycleNode):
     """
     A lifecycle node (ros2/demos lifecycle_py): parameters are declared at construction, resources
-    taken on configure, data flows while active. ``autostart`` (default true) makes the node
-    configure and activate itself at once, under ``ros2 run`` and the launch file alike; false (the
-    launch argument ``autostart:=false``) leaves the transitions to a lifecycle manager. A
-    configuration that fails is reported in ``failure``: the process then ends with that line and
-    status 1, as a plain node's start-up error would.
+    taken on configure, data flows while active. Deactivate and shutdown (from any state) both
+    call the node's ``stop_flow``, which undoes what ``on_activate`` started. ``autostart``
+    (default true) makes the node configure and activate itself at once, under ``ros2 run`` and
+    the launch file alike; false (the launch argument ``autostart:=false``) leaves the transitions
+    to a lifecycle manager. A configuration that fails is reported in ``failure``: the process
+    then ends with that line and status 1, as a plain node's start-up error would.
     """
 
     def __init__(self, name):
@@ -42,6 +43,17 @@ class ManagedNode(LifecycleNode):
             self.failure = str(exc)
             self.get_logger().error(f'configuration failed: {exc}')
             return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def stop_flow(self):
+        """Undo ``on_activate`` (subscriptions, timers, workers); safe to call when inactive."""
+
+    def on_deactivate(self, state):
+        self.stop_flow()
+        return super().on_deactivate(state)
+
+    def on_shutdown(self, state):
+        self.stop_flow()
         return TransitionCallbackReturn.SUCCESS
 
     def autostart(self):

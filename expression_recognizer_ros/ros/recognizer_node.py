@@ -190,10 +190,6 @@ class RecognizerNode(ManagedNode):
             f'({len(self.classifier.labels)} labels)')
         return super().on_activate(state)
 
-    def on_deactivate(self, state):
-        self._stop()
-        return super().on_deactivate(state)
-
     def on_cleanup(self, state):
         self.destroy_timer(self.diagnostics_timer)
         self.diagnostics.destroy()
@@ -205,11 +201,7 @@ class RecognizerNode(ManagedNode):
         self.recognizer = None
         return TransitionCallbackReturn.SUCCESS
 
-    def on_shutdown(self, state):
-        self._stop()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop(self):
+    def stop_flow(self):
         """No more frames in, the worker finished: deactivate, shutdown and destroy_node."""
         if self.subscription is not None:
             self.destroy_subscription(self.subscription)
@@ -355,7 +347,7 @@ class RecognizerNode(ManagedNode):
         self.diagnostics.publish(level, message, values)
 
     def destroy_node(self):
-        self._stop()
+        self.stop_flow()
         super().destroy_node()
 
 
