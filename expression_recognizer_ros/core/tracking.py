@@ -44,6 +44,14 @@ def box_size(box):
     return math.sqrt(max(box[2], 0.0) * max(box[3], 0.0))
 
 
+def clip_box(box, frame_size):
+    """Corners (x0, y0, x1, y1) of an (x, y, w, h) box clipped to a (width, height) frame."""
+    x, y, w, h = box
+    width, height = frame_size
+    x0, y0 = min(max(x, 0), width), min(max(y, 0), height)
+    return x0, y0, min(max(x + w, x0), width), min(max(y + h, y0), height)
+
+
 def box_center(box):
     """Centre (x, y) of an (x, y, w, h) box."""
     return (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)

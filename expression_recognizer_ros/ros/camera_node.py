@@ -12,7 +12,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
 
 from .diagnostics import DiagnosticsPublisher
-from .image_conversion import array_to_image_fields
+from .image_conversion import array_to_image
 from .node_main import ManagedNode, run_node
 from ..core.frame_source import CameraError, FrameSource
 from ..core.health import camera_level, Rates
@@ -115,10 +115,9 @@ class CameraNode(ManagedNode):
             self.stop_flow()
             return
         stamp = self.get_clock().now().to_msg()
-        encoding, height, width, step, data = array_to_image_fields(frame)
-        image = Image(encoding=encoding, height=height, width=width, step=step, data=data)
+        image = array_to_image(frame)
         image.header.stamp, image.header.frame_id = stamp, self.frame_id
-        info = CameraInfo(width=width, height=height)
+        info = CameraInfo(width=image.width, height=image.height)
         info.header = image.header
         self.image_publisher.publish(image)
         self.info_publisher.publish(info)

@@ -30,7 +30,8 @@ import functools
 import numpy as np
 from sensor_msgs.msg import Image
 
-from .image_conversion import array_to_image_fields
+from .image_conversion import array_to_image
+from ..core.tracking import clip_box
 
 try:
     from hri_msgs.msg import Expression, IdsList, NormalizedRegionOfInterest2D
@@ -105,29 +106,21 @@ class HriBridge:
             if face.id not in self.faces:
                 self.faces[face.id] = self._open(face.id)
             publishers = self.faces[face.id]
-            x, y, w, h = face.box
-            x0, y0 = min(max(x, 0), width), min(max(y, 0), height)
-            x1, y1 = min(max(x + w, x0), width), min(max(y + h, y0), height)
+            x0, y0, x1, y1 = clip_box(face.box, result.frame_size)
             publishers['roi'].publish(NormalizedRegionOfInterest2D(
                 header=header, xmin=x0 / width, ymin=y0 / height, xmax=x1 / width,
                 ymax=y1 / height, c=float(face.score)))
             # the image copies only for someone listening
             cropped, aligned = publishers['cropped'], publishers['aligned']
             if face.visible and x1 > x0 and y1 > y0 and cropped.get_subscription_count():
-                cropped.publish(self._image(header, frame[y0:y1, x0:x1]))
+                cropped.publish(array_to_image(frame[y0:y1, x0:x1], header))
             if face.crop is not None and aligned.get_subscription_count():
-                aligned.publish(self._image(header, face.crop))
+                aligned.publish(array_to_image(face.crop, header))
             valence, arousal = valence_arousal(self.labels, face.scores)
             publishers['expression'].publish(Expression(
                 header=header, expression=TOKENS.get(face.label, face.label), valence=valence,
                 arousal=arousal, confidence=float(face.confidence)))
         self.tracked.publish(IdsList(header=header, ids=ids))
-
-    @staticmethod
-    def _image(header, array):
-        encoding, height, width, step, data = array_to_image_fields(np.ascontiguousarray(array))
-        return Image(header=header, encoding=encoding, height=height, width=width, step=step,
-                     data=data)
 
     def destroy(self):
         """Every publisher, for the node's cleanup."""

@@ -1,8 +1,9 @@
 """
 sensor_msgs/Image <-> NumPy without cv_bridge (ROS 2's cv_bridge is on no registry here).
 
-Works on any object with the message's fields, so it needs no ROS import. Every failure is a
-ValueError that says what was wrong with the message.
+Works on any object with the message's fields, so it needs no ROS import (``array_to_image``
+alone imports sensor_msgs, when called). Every failure is a ValueError that says what was wrong
+with the message.
 """
 
 import cv2
@@ -76,3 +77,13 @@ def array_to_image_fields(array):
                          f'got {array.dtype} {array.shape}')
     encoding = 'bgr8' if array.ndim == 3 else 'mono8'
     return encoding, array.shape[0], array.shape[1], array.strides[0], array.tobytes()
+
+
+def array_to_image(array, header=None):
+    """A sensor_msgs/Image of a BGR or grayscale uint8 array, with ``header`` if given."""
+    from sensor_msgs.msg import Image
+    encoding, height, width, step, data = array_to_image_fields(array)
+    image = Image(encoding=encoding, height=height, width=width, step=step, data=data)
+    if header is not None:
+        image.header = header
+    return image

@@ -13,7 +13,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
-from .image_conversion import array_to_image_fields
+from .image_conversion import array_to_image
 from .node_main import ManagedNode, run_node
 from ..core.face_rendering import render_face
 from ..core.smoothing import ExpressionSmoother
@@ -90,8 +90,7 @@ class MirrorNode(ManagedNode):
     def _publish(self):
         now = self._now()
         shown = self.smoother.tick(now)
-        encoding, height, width, step, data = array_to_image_fields(render_face(shown, *self.size))
-        image = Image(encoding=encoding, height=height, width=width, step=step, data=data)
+        image = array_to_image(render_face(shown, *self.size))
         image.header.stamp = self.get_clock().now().to_msg()
         image.header.frame_id = 'robot_face'
         self.publisher.publish(image)

@@ -20,7 +20,7 @@ from sensor_msgs.msg import Image, RegionOfInterest
 
 from .diagnostics import DiagnosticsPublisher
 from .hri_bridge import HRI_MISSING, HriBridge
-from .image_conversion import array_to_image_fields, image_to_array
+from .image_conversion import array_to_image, image_to_array
 from .node_main import ManagedNode, run_node
 from ..classifiers.registry import load_classifier, resolve_model_dir
 from ..core.debug_view import annotate
@@ -28,6 +28,7 @@ from ..core.detection import DetectorConfig
 from ..core.face_detection import ModelFileError
 from ..core.health import Rates, recognizer_level, RecognizerThresholds
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
+from ..core.tracking import clip_box
 from ..msg import Emotion, FaceExpression, FaceExpressions
 
 DETECTION_PARAMETERS = {
@@ -287,9 +288,7 @@ class RecognizerNode(ManagedNode):
     @staticmethod
     def _roi(box, frame_size):
         """The box clipped to the frame, as a RegionOfInterest."""
-        x, y, w, h = box
-        x0, y0 = min(max(x, 0), frame_size[0]), min(max(y, 0), frame_size[1])
-        x1, y1 = min(max(x + w, x0), frame_size[0]), min(max(y + h, y0), frame_size[1])
+        x0, y0, x1, y1 = clip_box(box, frame_size)
         return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
 
     def _emotion(self, header, result):
@@ -320,10 +319,8 @@ class RecognizerNode(ManagedNode):
         return out
 
     def _publish_debug(self, header, frame, result):
-        encoding, height, width, step, data = array_to_image_fields(
-            annotate(frame, result, self.classifier.labels))
-        self.debug_publisher.publish(Image(header=header, encoding=encoding, height=height,
-                                           width=width, step=step, data=data))
+        self.debug_publisher.publish(
+            array_to_image(annotate(frame, result, self.classifier.labels), header))
 
     def _publish_diagnostics(self):
         now = time.monotonic()
