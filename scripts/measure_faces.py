@@ -156,7 +156,7 @@ def jitter(args):
     faces = [yunet.detect(im) for im in dataset.images]
     if not all(boxes) or not all(faces):
         raise SystemExit('jitter compares crops of the same faces: a detector missed a Yale face')
-    landmarks = [max(f, key=lambda f: f.box[2] * f.box[3]).landmarks for f in faces]
+    landmarks = [max(f, key=lambda f: f.size).landmarks for f in faces]
     grid = list(itertools.product((0.95, 1.0, 1.05), (-1, 0, 1), (-1, 0, 1)))
 
     def haar_crop(image, box, zoom, dy, dx):

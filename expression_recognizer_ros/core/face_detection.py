@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from .resources import file_sha256
+from .tracking import box_size
 
 MANIFEST = 'manifest.json'
 MODEL_FILE = 'face_detection_yunet_2023mar.onnx'
@@ -63,16 +64,8 @@ class Face:
 
     @property
     def size(self):
-        """
-        Side of the box (geometric mean of width and height), the measure 'largest face'
-        uses.
-        """
-        return float(np.sqrt(max(self.box[2], 0.0) * max(self.box[3], 0.0)))
-
-    @property
-    def center(self):
-        x, y, w, h = self.box
-        return (x + w / 2.0, y + h / 2.0)
+        """Side of the box (geometric mean of width and height): what 'largest face' means."""
+        return box_size(self.box)
 
     def int_box(self):
         """The box rounded to integer pixels, for ``crop``-style consumers."""

@@ -194,7 +194,7 @@ def _aligned_largest_face(detector, image, alignment):
     faces = detector.detect(image)
     if not faces:
         return None
-    return align_face(image, max(faces, key=lambda f: f.box[2] * f.box[3]).landmarks, alignment)
+    return align_face(image, max(faces, key=lambda f: f.size).landmarks, alignment)
 
 
 def align_faces(dataset, alignment=AlignmentConfig(), yunet_dir=''):
