@@ -22,6 +22,7 @@ from ..core.face_streams import compose_stream, Person
 from ..core.frames import bundled_photos
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
 from ..core.preprocessing import crop, to_gray
+from ..core.tracking import box_center
 
 STAGES = ('detection', 'classification', 'frame')
 FACE_COUNTS = (0, 1, 2, 5)
@@ -154,7 +155,7 @@ def compare(original, default):
         if ba is None:
             continue
         with_face += 1
-        if bb is None or not _inside((bb[0] + bb[2] / 2, bb[1] + bb[3] / 2), ba):
+        if bb is None or not _inside(box_center(bb), ba):
             disagreements.append({'frame': i, 'original': f'face {ba} {la}',
                                   'default': 'no face' if bb is None else f'face {bb} elsewhere'})
             continue
