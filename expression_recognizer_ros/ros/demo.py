@@ -25,6 +25,7 @@ from .mirror_node import MirrorNode
 from .node_main import ignore_stop_signals, init_with_stop_signals
 from .recognizer_node import RecognizerNode
 from ..core.frames import compose_frames
+from ..core.pipeline import STILL_IMAGE_TRACKING
 from ..msg import Emotion
 from ..tools.media import contact_sheet, side_by_side, write_gif
 
@@ -132,7 +133,8 @@ def main(argv=None):
     # Photos of a folder are unrelated stills: every face reported at once, no track across them.
     still = []
     if photos:
-        for name, value in (('confirm_after', 1), ('max_missed', 0), ('time_constant', 0.0)):
+        for name in ('confirm_after', 'max_missed', 'time_constant'):
+            value = getattr(STILL_IMAGE_TRACKING, name)
             still += ['-p', f'recognizer:tracking.{name}:={value}']
     stop = init_with_stop_signals(['--ros-args', '--params-file', args.params,
                                    '-p', f'camera:source:={source}',
