@@ -21,6 +21,7 @@ from ..core.detection import DetectorConfig, FaceDetector, STILL_IMAGES
 from ..core.pipeline import (
     DETECTORS,
     ExpressionPipeline,
+    HAAR_FALLBACK,
     PipelineConfig,
     STILL_IMAGE_TRACKING,
     YUNET,
@@ -300,7 +301,7 @@ def cmd_benchmark(args):
                'the last 5 of each without a face')
     overrides = {'lazy_cascades': args.lazy, 'min_size_ratio': args.min_size_ratio,
                  'track_face': args.track}
-    if args.detector == 'haar_fallback':
+    if args.detector == HAAR_FALLBACK:
         overrides['detect_max_width'] = args.max_width
     haar = dataclasses.replace(DetectorConfig(),
                                **{k: v for k, v in overrides.items() if v is not None})
