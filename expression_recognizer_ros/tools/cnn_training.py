@@ -268,12 +268,16 @@ def augment(torch, x, generator, erase=0.0):
     return x
 
 
+def _nll(z, truth):
+    """Mean negative log-likelihood of the labels ``truth`` under the logits ``z``."""
+    z = z - z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
+
+
 def fit_temperature(logits, truth):
     """The temperature minimizing the negative log-likelihood of held-out labels."""
     def nll(log_t):
-        z = logits / math.exp(log_t)
-        z = z - z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
+        return _nll(logits / math.exp(log_t), truth)
     return math.exp(minimize_scalar(nll, bounds=(-3, 3), method='bounded').x)
 
 
@@ -286,9 +290,7 @@ def fit_bias_temperature(logits, truth):
     from scipy.optimize import minimize
 
     def nll(p):
-        z = (logits + p[1:]) / math.exp(p[0])
-        z = z - z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
+        return _nll((logits + p[1:]) / math.exp(p[0]), truth)
     p = minimize(nll, np.zeros(1 + logits.shape[1]), method='L-BFGS-B').x
     return math.exp(p[0]), p[1:] - p[1:].mean()
 
