@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from . import datasets
+from .cnn_training import CnnConfig
 from .evaluation import format_report, plot_report, report
 from .training import CLASSIFIERS, train, TrainConfig
 from ..classifiers.base import library_versions
@@ -28,6 +29,9 @@ from ..core.pipeline import (
 )
 from ..core.preprocessing import crop, FEATURES, Preprocessing
 
+# the option defaults are the configurations' own
+TRAIN, CNN, PREPROCESSING = TrainConfig(), CnnConfig(), Preprocessing()
+
 
 def _add_dataset_args(parser):
     parser.add_argument('--dataset', required=True,
@@ -37,6 +41,25 @@ def _add_dataset_args(parser):
     parser.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN,
                         help='regex whose group 1 is the subject id in a file name '
                              '(default: CK+ and Yale)')
+
+
+def _add_margin_arg(parser):
+    parser.add_argument('--margin', type=float, default=PREPROCESSING.margin,
+                        help='run-time crop margin around Haar boxes')
+
+
+def _add_network_args(parser, prefix, what):
+    """``--{prefix}arch``, ``-widths`` and ``-depths``: the shape of one kind of network."""
+    option = '--' + prefix.replace('_', '-')
+    parser.add_argument(option + 'arch', choices=('vgg', 'res'),
+                        default=getattr(CNN, prefix + 'arch'),
+                        help=f'{what}: vgg (cnn-fer2013) or residual stages')
+    parser.add_argument(option + 'widths', type=int, nargs=4,
+                        default=list(getattr(CNN, prefix + 'widths')),
+                        help=f'{what}: channels of the 4 stages')
+    parser.add_argument(option + 'depths', type=int, nargs=4,
+                        default=list(getattr(CNN, prefix + 'depths')),
+                        help=f'{what}: residual blocks per stage (res)')
 
 
 def _add_align_arg(parser):
@@ -105,7 +128,6 @@ def cmd_train(args):
 def cmd_train_cnn(args):
     """Train the CNN (or write a data pack, or recalibrate a CNN) and write its model directory."""
     from .cnn_training import (
-        CnnConfig,
         describe_network,
         load_training_data,
         pack_checksum,
@@ -329,22 +351,23 @@ def build_parser():
     _add_dataset_args(p)
     p.add_argument('--out', required=True, help='model directory to write')
     p.add_argument('--id', help='model id (default: the directory name)')
-    p.add_argument('--classifier', choices=CLASSIFIERS, default='fisherface')
-    p.add_argument('--n-models', type=int, default=10, help='ensemble size (Fisherface models)')
-    p.add_argument('--fraction', type=float, default=0.8,
+    p.add_argument('--classifier', choices=CLASSIFIERS, default=TRAIN.classifier)
+    p.add_argument('--n-models', type=int, default=TRAIN.models,
+                   help='ensemble size (Fisherface models)')
+    p.add_argument('--fraction', type=float, default=TRAIN.fraction,
                    help='share of the training set per model')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--decision', choices=DECISIONS, default='centroid-prior',
+    p.add_argument('--seed', type=int, default=TRAIN.seed)
+    p.add_argument('--decision', choices=DECISIONS, default=TRAIN.decision,
                    help='rule in the Fisherface subspace; neighbour is the original (1-NN)')
-    p.add_argument('--pca', type=int, default=0,
+    p.add_argument('--pca', type=int, default=TRAIN.pca,
                    help='PCA components before LDA (0: n - classes, as OpenCV)')
-    p.add_argument('--size', type=int, default=48, help='model input side in pixels')
+    p.add_argument('--size', type=int, default=PREPROCESSING.size,
+                   help='model input side in pixels')
     p.add_argument('--equalize', action='store_true', help='histogram-equalize each face')
-    p.add_argument('--features', choices=FEATURES, default='pixels')
-    p.add_argument('--hog-cell', type=int, default=8)
-    p.add_argument('--margin', type=float, default=0.0,
-                   help='run-time crop margin around Haar boxes')
-    p.add_argument('--folds', type=int, default=5,
+    p.add_argument('--features', choices=FEATURES, default=PREPROCESSING.features)
+    p.add_argument('--hog-cell', type=int, default=PREPROCESSING.hog_cell)
+    _add_margin_arg(p)
+    p.add_argument('--folds', type=int, default=TRAIN.folds,
                    help='cross-validation folds for folder datasets')
     _add_framing_args(p, 'detect and crop faces in uncropped images')
     p.set_defaults(func=cmd_train)
@@ -359,39 +382,33 @@ def build_parser():
                    help='only write a compact lossless pack of Training and '
                    'PublicTest (for a training machine without the CSV), then stop')
     p.add_argument('--ferplus', help='FER+ votes (fer2013new.csv) to soften the training labels')
-    p.add_argument('--ferplus-weight', type=float, default=0.5,
+    p.add_argument('--ferplus-weight', type=float, default=CNN.ferplus_weight,
                    help='share of the FER+ votes in each target')
-    p.add_argument('--epochs', type=int, default=40, help='0: as many as --time-budget allows')
-    p.add_argument('--time-budget', type=float, default=0.0,
+    p.add_argument('--epochs', type=int, default=CNN.epochs,
+                   help='0: as many as --time-budget allows')
+    p.add_argument('--time-budget', type=float, default=CNN.time_budget,
                    help='seconds of training in all, with --epochs 0')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--lr', type=float, default=0.05, help='peak learning rate (one-cycle SGD)')
-    p.add_argument('--weight-decay', type=float, default=5e-4)
-    p.add_argument('--arch', choices=('vgg', 'res'), default='vgg',
-                   help='vgg (cnn-fer2013) or residual stages')
-    p.add_argument('--widths', type=int, nargs=4, default=[32, 64, 128, 256],
-                   help='channels of the 4 blocks')
-    p.add_argument('--depths', type=int, nargs=4, default=[0, 1, 1, 1],
-                   help='residual blocks per stage (res)')
-    p.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
+    p.add_argument('--batch-size', type=int, default=CNN.batch_size)
+    p.add_argument('--lr', type=float, default=CNN.lr, help='peak learning rate (one-cycle SGD)')
+    p.add_argument('--weight-decay', type=float, default=CNN.weight_decay)
+    _add_network_args(p, '', "the model's network")
+    p.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default=CNN.device,
                    help='auto: a GPU if PyTorch sees one')
-    p.add_argument('--label-smoothing', type=float, default=0.0)
-    p.add_argument('--mixup', type=float, default=0.0,
+    p.add_argument('--label-smoothing', type=float, default=CNN.label_smoothing)
+    p.add_argument('--mixup', type=float, default=CNN.mixup,
                    help='Beta(a, a) mixup of faces and targets; 0 = off')
-    p.add_argument('--erase', type=float, default=0.0,
+    p.add_argument('--erase', type=float, default=CNN.erase,
                    help='share of faces with a random rectangle blanked')
-    p.add_argument('--balance', type=float, default=0.0,
+    p.add_argument('--balance', type=float, default=CNN.balance,
                    help='class loss weight ~ count ** -balance')
-    p.add_argument('--teachers', type=int, default=0,
+    p.add_argument('--teachers', type=int, default=CNN.teachers,
                    help='distil from this many teachers trained first')
-    p.add_argument('--teacher-arch', choices=('vgg', 'res'), default='res')
-    p.add_argument('--teacher-widths', type=int, nargs=4, default=[64, 128, 256, 512])
-    p.add_argument('--teacher-depths', type=int, nargs=4, default=[1, 2, 2, 2])
-    p.add_argument('--teacher-share', type=float, default=0.5,
+    _add_network_args(p, 'teacher_', 'the teachers')
+    p.add_argument('--teacher-share', type=float, default=CNN.teacher_share,
                    help='share of --time-budget for the teachers')
-    p.add_argument('--teacher-epochs', type=int, default=0,
+    p.add_argument('--teacher-epochs', type=int, default=CNN.teacher_epochs,
                    help='epochs per teacher (default: --epochs)')
-    p.add_argument('--distill-weight', type=float, default=0.7,
+    p.add_argument('--distill-weight', type=float, default=CNN.distill_weight,
                    help='share of the teachers in the targets')
     p.add_argument('--checkpoints', help='folder for the best weights of each network (.pt)')
     p.add_argument('--teacher-weights', metavar='PT', nargs='+', default=[],
@@ -406,11 +423,10 @@ def build_parser():
     p.add_argument('--recalibrate', metavar='MODEL_DIR',
                    help='no training: fit temperature and per-class offsets of this CNN on '
                         'PublicTest (OpenCV DNN) and write them into its manifest')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--limit', type=int, default=0,
+    p.add_argument('--seed', type=int, default=CNN.seed)
+    p.add_argument('--limit', type=int, default=CNN.limit,
                    help='train on the first N Training faces only (smoke test)')
-    p.add_argument('--margin', type=float, default=0.0,
-                   help='run-time crop margin around Haar boxes')
+    _add_margin_arg(p)
     _add_align_arg(p)
     p.set_defaults(func=cmd_train_cnn)
 

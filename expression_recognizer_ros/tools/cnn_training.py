@@ -21,7 +21,6 @@ import pickle
 import time
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from .training import model_labels
 from ..classifiers.cnn import CnnClassifier, softmax, standardize
@@ -276,6 +275,8 @@ def _nll(z, truth):
 
 def fit_temperature(logits, truth):
     """The temperature minimizing the negative log-likelihood of held-out labels."""
+    from scipy.optimize import minimize_scalar
+
     def nll(log_t):
         return _nll(logits / math.exp(log_t), truth)
     return math.exp(minimize_scalar(nll, bounds=(-3, 3), method='bounded').x)
