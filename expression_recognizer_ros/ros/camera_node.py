@@ -60,8 +60,8 @@ class CameraNode(ManagedNode):
         self.info_publisher = self.create_lifecycle_publisher(CameraInfo, 'camera_info', 10)
         self.frame_rate = get('frame_rate') or (self.source and self.source.fps) or DEFAULT_RATE
         self._rates = Rates(time.monotonic())
-        self.diagnostics = DiagnosticsPublisher(self, 'camera', get('source'))
-        self.diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+        self.diagnostics = DiagnosticsPublisher(self, 'camera', get('source'), 1.0,
+                                                self._diagnostics_report)
 
     def on_activate(self, state):
         self.timer = self.create_timer(1.0 / self.frame_rate, self._tick)
@@ -70,7 +70,6 @@ class CameraNode(ManagedNode):
         return super().on_activate(state)
 
     def on_cleanup(self, state):
-        self.destroy_timer(self.diagnostics_timer)
         self.diagnostics.destroy()
         for publisher in (self.image_publisher, self.info_publisher):
             self.destroy_lifecycle_publisher(publisher)
@@ -126,12 +125,12 @@ class CameraNode(ManagedNode):
         if len(self.frame_names) > KEEP_FRAME_NAMES:
             self.frame_names.popitem(last=False)
 
-    def _publish_diagnostics(self):
+    def _diagnostics_report(self):
         rate = self._rates.update(time.monotonic(), published=self.frames_published)['published']
         level, message = camera_level(rate, self.frame_rate, self.source is None)
-        self.diagnostics.publish(level, message, {'publishing rate (fps)': f'{rate:.1f}',
-                                                  'frames published': self.frames_published,
-                                                  'source': self._open_args[0]})
+        return level, message, {'publishing rate (fps)': f'{rate:.1f}',
+                                'frames published': self.frames_published,
+                                'source': self._open_args[0]}
 
 
 def main(args=None):

@@ -7,15 +7,19 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 
 class DiagnosticsPublisher:
-    """Publishes one node's status (level, message, key values) on ``/diagnostics``."""
+    """
+    Publishes one node's status on ``/diagnostics`` every ``period`` seconds: ``report()`` returns
+    (level, message, values), level a health.OK/WARN/ERROR, values name -> anything printable.
+    """
 
-    def __init__(self, node, name, hardware_id):
-        self._node = node
+    def __init__(self, node, name, hardware_id, period, report):
+        self._node, self._report = node, report
         self._name, self._hardware_id = f'{node.get_name()}: {name}', str(hardware_id)
         self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._timer = node.create_timer(period, self._publish)
 
-    def publish(self, level, message, values):
-        """level: health.OK/WARN/ERROR; values: name -> anything printable."""
+    def _publish(self):
+        level, message, values = self._report()
         array = DiagnosticArray(status=[DiagnosticStatus(
             level=bytes([level]), name=self._name, message=message, hardware_id=self._hardware_id,
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])])
@@ -23,4 +27,5 @@ class DiagnosticsPublisher:
         self._publisher.publish(array)
 
     def destroy(self):
+        self._node.destroy_timer(self._timer)
         self._node.destroy_publisher(self._publisher)

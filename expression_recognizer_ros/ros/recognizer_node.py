@@ -172,9 +172,9 @@ class RecognizerNode(ManagedNode):
             self.get_parameter(f'diagnostics.{name}').value
             for name in ('min_rate', 'max_latency_ms', 'stale_after')))
         self._rates = Rates(time.monotonic())
-        self.diagnostics = DiagnosticsPublisher(self, 'expression recognition', self.classifier.id)
-        self.diagnostics_timer = self.create_timer(self.get_parameter('diagnostics.period').value,
-                                                   self._publish_diagnostics)
+        self.diagnostics = DiagnosticsPublisher(
+            self, 'expression recognition', self.classifier.id,
+            self.get_parameter('diagnostics.period').value, self._diagnostics_report)
 
     def on_activate(self, state):
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=self.reliability)
@@ -192,7 +192,6 @@ class RecognizerNode(ManagedNode):
         return super().on_activate(state)
 
     def on_cleanup(self, state):
-        self.destroy_timer(self.diagnostics_timer)
         self.diagnostics.destroy()
         for publisher in (self.publisher, self.faces_publisher, self.debug_publisher):
             self.destroy_lifecycle_publisher(publisher)
@@ -322,7 +321,7 @@ class RecognizerNode(ManagedNode):
         self.debug_publisher.publish(
             array_to_image(annotate(frame, result, self.classifier.labels), header))
 
-    def _publish_diagnostics(self):
+    def _diagnostics_report(self):
         now = time.monotonic()
         rates = self._rates.update(now, received=self.frames_received,
                                    processed=self.frames_processed,
@@ -341,7 +340,7 @@ class RecognizerNode(ManagedNode):
                   'input topic': (self.subscription.topic_name if self.subscription
                                   else 'none (inactive)'),
                   'last failure': self.last_failure}
-        self.diagnostics.publish(level, message, values)
+        return level, message, values
 
     def destroy_node(self):
         self.stop_flow()
