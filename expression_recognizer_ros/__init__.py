@@ -7,10 +7,17 @@ backends behind one contract), ``ros`` (the nodes: the only layer that imports r
 (command line, training, evaluation, benchmark). Only ``ros`` imports ROS.
 """
 
-from importlib import metadata
 
-try:
-    __version__ = metadata.version('expression_recognizer_ros')
-except metadata.PackageNotFoundError:
-    # installed by colcon's install(DIRECTORY), without pip metadata
-    __version__ = 'unknown'
+def __getattr__(name):
+    """
+    ``__version__``, read on first use: importlib.metadata takes about 30 ms, which every node
+    would otherwise spend before its first lines install the stop-signal handlers (ros/startup.py).
+    """
+    if name != '__version__':
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    from importlib import metadata
+    try:
+        return metadata.version('expression_recognizer_ros')
+    except metadata.PackageNotFoundError:
+        # installed by colcon's install(DIRECTORY), without pip metadata
+        return 'unknown'
