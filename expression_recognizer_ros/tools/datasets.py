@@ -151,19 +151,30 @@ def load_folder(root, subject_pattern=DEFAULT_SUBJECT_PATTERN):
                    skipped=skipped)
 
 
-def crop_faces(dataset, detector, margin=0.0):
-    """Detect and crop the face in every image: (faces dataset, indices with no single face)."""
+def _faces_of(dataset, face_of):
+    """
+    ``face_of(image)`` for every image: (dataset of the faces found, indices where it gave None,
+    left out).
+    """
     keep, faces, missing = [], [], []
     for i, image in enumerate(dataset.images):
-        detection = detector.detect(image)
-        if detection.found:
-            keep.append(i)
-            faces.append(crop(image, detection.box, margin))
-        else:
+        face = face_of(image)
+        if face is None:
             missing.append(i)
-    cropped = dataset.subset(keep)
-    cropped.images = faces
-    return cropped, missing
+        else:
+            keep.append(i)
+            faces.append(face)
+    found = dataset.subset(keep)
+    found.images = faces
+    return found, missing
+
+
+def crop_faces(dataset, detector, margin=0.0):
+    """Detect and crop the face in every image: (faces dataset, indices with no single face)."""
+    def face_of(image):
+        detection = detector.detect(image)
+        return crop(image, detection.box, margin) if detection.found else None
+    return _faces_of(dataset, face_of)
 
 
 def pipeline_faces(dataset, pipeline):
@@ -172,18 +183,11 @@ def pipeline_faces(dataset, pipeline):
     returns (faces dataset, indices where it found no face). ``pipeline``: a
     ``core.pipeline.ExpressionPipeline`` without tracking delay (``STILL_IMAGE_TRACKING``).
     """
-    keep, faces, missing = [], [], []
-    for i, image in enumerate(dataset.images):
+    def face_of(image):
         pipeline.reset()
         attended = pipeline.process(image).attended
-        if attended is not None and attended.crop is not None:
-            keep.append(i)
-            faces.append(attended.crop)
-        else:
-            missing.append(i)
-    cropped = dataset.subset(keep)
-    cropped.images = faces
-    return cropped, missing
+        return None if attended is None else attended.crop
+    return _faces_of(dataset, face_of)
 
 
 def _yunet(yunet_dir):
@@ -203,17 +207,7 @@ def align_faces(dataset, alignment=AlignmentConfig(), yunet_dir=''):
     recognizer frames it: (faces dataset, indices where no face was found, left out).
     """
     detector = _yunet(yunet_dir)
-    keep, faces, missing = [], [], []
-    for i, image in enumerate(dataset.images):
-        face = _aligned_largest_face(detector, image, alignment)
-        if face is None:
-            missing.append(i)
-        else:
-            keep.append(i)
-            faces.append(face)
-    aligned = dataset.subset(keep)
-    aligned.images = faces
-    return aligned, missing
+    return _faces_of(dataset, lambda image: _aligned_largest_face(detector, image, alignment))
 
 
 def realign(dataset, alignment=AlignmentConfig(), yunet_dir='', side=192, log=print):
