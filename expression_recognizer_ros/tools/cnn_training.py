@@ -430,11 +430,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     def fit(name, make_net, epochs, budget, seed, teachers=(), deadline=None):
         """Train ``make_net()`` (one-cycle SGD); keep the weights of its best PublicTest epoch."""
         torch.manual_seed(seed)
-        net = make_net()
-        if name == 'student' and config.init:
-            _load_weights(torch, net, config.init, '--init', 'the --arch, --widths and --depths')
-            log(f'student starts from {config.init}')
-        net = net.to(device).to(memory_format=torch.channels_last)
+        net = make_net().to(device).to(memory_format=torch.channels_last)
         gen = torch.Generator().manual_seed(seed)
         rng = np.random.default_rng(seed)
         steps = math.ceil(len(rows) / config.batch_size)
@@ -523,8 +519,13 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         return net.eval(), {'epochs': total, 'best_epoch': best[2], 'public_accuracy': best[0],
                             'seconds': time.perf_counter() - started, 'history': history}
 
+    init_weights = None
+
     def new_student():
-        return build_network(config.widths, len(vocabulary), config.arch, config.depths)
+        net = build_network(config.widths, len(vocabulary), config.arch, config.depths)
+        if init_weights is not None:
+            net.load_state_dict(init_weights)
+        return net
 
     if config.checkpoints:
         written = {os.path.realpath(os.path.join(config.checkpoints, f'{name}.pt')) for name in
@@ -534,9 +535,10 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         if read:
             raise ValueError(f'--checkpoints {config.checkpoints} would overwrite {read[0]}, '
                              'which this run reads: give another folder')
-    if config.init:   # a wrong file fails now, not after the teachers have trained
-        _load_weights(torch, new_student(), config.init, '--init',
-                      'the --arch, --widths and --depths')
+    if config.init:   # read once; a wrong file fails now, not after the teachers have trained
+        init_weights = _load_weights(torch, new_student(), config.init, '--init',
+                                     'the --arch, --widths and --depths')
+        log(f'student starts from {config.init}')
     teachers, teacher_metrics = [], []
     for path in config.teacher_weights:
         net = build_network(config.teacher_widths, len(vocabulary), config.teacher_arch,
@@ -632,12 +634,16 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
 
 
 def _load_weights(torch, net, path, option, shape_options):
-    """Load a state_dict; another network's weights or a non-checkpoint file are a clear error."""
+    """
+    Load a state_dict into ``net`` and return it; another network's weights or a non-checkpoint
+    file are a clear error.
+    """
     try:
         net.load_state_dict(torch.load(path, map_location='cpu'))
     except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
         raise ValueError(f'{option} {path} is not a checkpoint of this network: give '
                          f'{shape_options} it was trained with') from exc
+    return net.state_dict()
 
 
 def _check_export(onnx_bytes, expected, blob):
