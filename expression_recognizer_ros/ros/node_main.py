@@ -13,7 +13,7 @@ from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from .startup import STOP_SIGNALS
 
 
 class ManagedNode(LifecycleNode):
