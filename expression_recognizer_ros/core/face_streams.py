@@ -223,5 +223,5 @@ def _justified(new, old, mode, margin, frame_size):
     if mode == 'largest':
         return new.size > (1.0 + margin) * old.size
     cx, cy = frame_size[0] / 2.0, frame_size[1] / 2.0
-    distance = lambda t: math.hypot(box_center(t.box)[0] - cx, box_center(t.box)[1] - cy)  # noqa: E731
-    return distance(new) + margin * 0.5 * math.hypot(*frame_size) < distance(old)
+    return (math.dist(box_center(new.box), (cx, cy)) + margin * 0.5 * math.hypot(*frame_size)
+            < math.dist(box_center(old.box), (cx, cy)))

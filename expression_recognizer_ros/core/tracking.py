@@ -232,7 +232,6 @@ class FaceTracker:
         return sorted((t for t in self.tracks if t.confirmed), key=lambda t: -t.size)
 
 
-
 class AttendedSelector:
     """
     The one face a single-face consumer (``/emotion``, the mirror) follows; see the module
