@@ -17,7 +17,7 @@ BUILD_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) CMAKE_PR
 RUN_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) && \
 	COLCON_CURRENT_PREFIX=$(CURDIR)/install . $(CURDIR)/install/setup.sh
 
-.PHONY: demo test build venv venv-train benchmark clean
+.PHONY: demo test test-distro test-humble distro-deps build venv venv-train benchmark clean
 
 venv: $(STAMP)
 
@@ -58,3 +58,61 @@ test: build venv-train
 
 clean:
 	rm -rf build install log demo_output
+
+# The OpenCV a ROS user's rosdep installs, not our pins: Debian's python3-opencv 4.6.0 (the release
+# Ubuntu 24.04 gives Jazzy and Kilted) with Debian's numpy, scipy, Pillow, scikit-learn and matplotlib,
+# in a venv over the system packages; everything else from requirements*.txt. The constraints make pip
+# fail rather than replace the system's numpy or scipy. Needs, as root, once: make distro-deps
+DISTRO_APT := python3-opencv python3-numpy python3-scipy python3-pil python3-sklearn \
+	python3-matplotlib python3-venv
+DISTRO_PYTHON ?= /usr/bin/python3
+
+distro-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DISTRO_APT)
+
+DISTRO_VENV ?= $(HOME)/.cache/expression_recognizer_ros/venv-distro
+SYSTEM_PINS := ^(opencv-contrib-python-headless|numpy|scipy|scikit-learn|matplotlib)==
+DISTRO_STAMP := $(DISTRO_VENV)/.requirements-$(shell cat requirements.txt requirements-train.txt | sha1sum | cut -c1-12)
+
+$(DISTRO_STAMP): requirements.txt requirements-train.txt
+	@$(DISTRO_PYTHON) -c 'import cv2, numpy, scipy, PIL, sklearn, matplotlib' 2>/dev/null || \
+		{ echo "test-distro needs the distribution's packages: make distro-deps (root)"; exit 1; }
+	$(DISTRO_PYTHON) -m venv --system-site-packages $(DISTRO_VENV)
+	$(DISTRO_PYTHON) -c 'import numpy, scipy; print(f"numpy=={numpy.__version__}\nscipy=={scipy.__version__}")' \
+		> $(DISTRO_VENV)/constraints.txt
+	cat requirements.txt requirements-train.txt | grep -vE '$(SYSTEM_PINS)' > $(DISTRO_VENV)/requirements.txt
+	$(DISTRO_VENV)/bin/pip install --quiet -r $(DISTRO_VENV)/requirements.txt \
+		-c $(DISTRO_VENV)/constraints.txt "setuptools<80"
+	touch $@
+
+# The whole suite again on that stack, against the same colcon build (ROS 2 from the same wheels).
+test-distro: build $(DISTRO_STAMP)
+	@if [ -f $(EXTRAS)/install.sh ]; then bash $(EXTRAS)/install.sh $(DISTRO_VENV); fi
+	. $(DISTRO_VENV)/bin/activate && export AMENT_PREFIX_PATH=$(DISTRO_VENV) && \
+		COLCON_CURRENT_PREFIX=$(CURDIR)/install . $(CURDIR)/install/setup.sh && \
+		if [ -f $(DISTRO_VENV)/opt/ros2-extras/local_setup.sh ]; then \
+			. $(DISTRO_VENV)/opt/ros2-extras/local_setup.sh; fi && \
+		python -c 'import cv2; print("test-distro: OpenCV", cv2.__version__)' && \
+		python -P -m pytest -q -rs test
+
+# Humble's OpenCV 4.5.4 (Ubuntu 22.04: Python 3.10, numpy 1.21.5, scipy 1.8.0, Pillow 9.0.1; PyYAML 6.0.1: 5.4.1 has no wheel) for the layers that
+# need no ROS: core, classifiers and their command-line use. Python 3.10 from pyenv where it is one.
+HUMBLE_PYTHON ?= $(shell v=$$(pyenv versions --bare 2>/dev/null | grep '^3\.10\.' | tail -1); \
+	if [ -n "$$v" ]; then PYENV_VERSION=$$v pyenv which python3.10; else command -v python3.10; fi)
+HUMBLE_VENV ?= $(HOME)/.cache/expression_recognizer_ros/venv-humble
+HUMBLE_PINS := opencv-contrib-python-headless==4.5.4.60 numpy==1.21.5 scipy==1.8.0 Pillow==9.0.1 PyYAML==6.0.1
+HUMBLE_STAMP := $(HUMBLE_VENV)/.requirements-$(shell echo $(HUMBLE_PINS) | cat - requirements.txt | sha1sum | cut -c1-12)
+HUMBLE_TESTS := test/test_faces_detection.py test/test_faces_alignment.py test/test_faces_tracking.py \
+	test/test_detection.py test/test_pipeline.py test/test_ensemble.py test/test_fisherface.py \
+	test/test_cnn.py test/test_datasets.py test/test_layers.py
+
+$(HUMBLE_STAMP): requirements.txt
+	@[ -n "$(HUMBLE_PYTHON)" ] || { echo "test-humble needs Python 3.10 (HUMBLE_PYTHON=...)"; exit 1; }
+	$(HUMBLE_PYTHON) -m venv $(HUMBLE_VENV)
+	$(HUMBLE_VENV)/bin/pip install --quiet --only-binary=:all: $(HUMBLE_PINS) \
+		$$(grep -E "^pytest==" requirements.txt)
+	touch $@
+
+test-humble: $(HUMBLE_STAMP)
+	$(HUMBLE_VENV)/bin/python -c 'import cv2; print("test-humble: OpenCV", cv2.__version__)'
+	PYTHONPATH=$(CURDIR) $(HUMBLE_VENV)/bin/python -m pytest -q -rs $(HUMBLE_TESTS)
