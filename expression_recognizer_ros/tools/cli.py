@@ -11,7 +11,7 @@ import sys
 import cv2
 import numpy as np
 
-from . import datasets
+from . import datasets, peer
 from .cnn_training import CnnConfig
 from .evaluation import format_report, plot_report, report
 from .training import CLASSIFIERS, train, TrainConfig
@@ -440,6 +440,13 @@ def build_parser():
     p.add_argument('--json', help='write the figures as JSON here')
     p.add_argument('--plot', help='write a confusion heat map and per-class bars (PNG) here')
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser('peer-faceapi', help="face-api's expression network (Node.js) against "
+                                            'shipped models on the same faces, with exact '
+                                            'McNemar tests (tools/peer.py)')
+    _add_dataset_args(p)
+    peer.add_arguments(p)
+    p.set_defaults(func=peer.cmd_peer_faceapi)
 
     p = sub.add_parser('tune-margin', help='choose the crop margin around Haar boxes (detector: '
                                            'haar_fallback; YuNet faces are aligned instead) end '
