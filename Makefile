@@ -17,7 +17,7 @@ BUILD_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) CMAKE_PR
 RUN_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) && \
 	COLCON_CURRENT_PREFIX=$(CURDIR)/install . $(CURDIR)/install/setup.sh
 
-.PHONY: demo test test-distro test-humble distro-deps build venv venv-train benchmark clean
+.PHONY: demo peer test test-distro test-humble distro-deps build venv venv-train benchmark clean
 
 venv: $(STAMP)
 
@@ -50,7 +50,17 @@ benchmark: build
 # when it is there (idempotent); without it those tests are skipped and say why (-rs).
 EXTRAS ?= $(abspath ../shared/ros2-extras)
 
-test: build venv-train
+# face-api's expression network in Node, for the peer comparison (peer-faceapi, test/test_peer.py)
+PEER := scripts/faceapi_peer
+
+$(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json
+	npm ci --prefix $(PEER) --no-audit --no-fund --silent
+
+peer:
+	@if command -v npm >/dev/null; then $(MAKE) -s --no-print-directory $(PEER)/node_modules/.package-lock.json; \
+	else echo "no npm: the face-api peer tests will be skipped"; fi
+
+test: build venv-train peer
 	@if [ -f $(EXTRAS)/install.sh ]; then bash $(EXTRAS)/install.sh $(VENV); \
 	else echo "no $(EXTRAS): the launch tests will be skipped"; fi
 	$(RUN_ENV) && if [ -f $(VENV)/opt/ros2-extras/local_setup.sh ]; then . $(VENV)/opt/ros2-extras/local_setup.sh; fi && \
@@ -86,7 +96,7 @@ $(DISTRO_STAMP): requirements.txt requirements-train.txt
 	touch $@
 
 # The whole suite again on that stack, against the same colcon build (ROS 2 from the same wheels).
-test-distro: build $(DISTRO_STAMP)
+test-distro: build peer $(DISTRO_STAMP)
 	@if [ -f $(EXTRAS)/install.sh ]; then bash $(EXTRAS)/install.sh $(DISTRO_VENV); fi
 	. $(DISTRO_VENV)/bin/activate && export AMENT_PREFIX_PATH=$(DISTRO_VENV) && \
 		COLCON_CURRENT_PREFIX=$(CURDIR)/install . $(CURDIR)/install/setup.sh && \
