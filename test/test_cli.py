@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import CKPLUS, PHOTOS, REPO, YALE
+from conftest import PHOTOS, REPO
 import cv2
 import numpy as np
 import pytest
@@ -18,12 +18,12 @@ def run(*args):
 
 
 @pytest.fixture(scope='module')
-def model_dir(tmp_path_factory):
+def model_dir(tmp_path_factory, ckplus_dir):
     data = tmp_path_factory.mktemp('data')
     for label in ('happy', 'surprise', 'sadness'):
         os.makedirs(data / label)
-        for name in sorted(os.listdir(f'{CKPLUS}/{label}'))[:60]:
-            shutil.copy(f'{CKPLUS}/{label}/{name}', data / label / name)
+        for name in sorted(os.listdir(f'{ckplus_dir}/{label}'))[:60]:
+            shutil.copy(f'{ckplus_dir}/{label}/{name}', data / label / name)
     out = tmp_path_factory.mktemp('models') / 'tiny'
     result = run('train', '--dataset', str(data), '--out', str(out), '--n-models', '3',
                  '--pca', '30', '--equalize', '--folds', '3')
@@ -42,10 +42,10 @@ def test_train_writes_manifest_with_command_and_metrics(model_dir):
     assert len(manifest['files']) == 3
 
 
-def test_evaluate_end_to_end_on_uncropped_faces(model_dir, tmp_path):
+def test_evaluate_end_to_end_on_uncropped_faces(model_dir, yale_dir, tmp_path):
     out = tmp_path / 'eval.json'
     plot = tmp_path / 'eval.png'
-    result = run('evaluate', '--models', str(model_dir), '--dataset', YALE, '--detect-faces',
+    result = run('evaluate', '--models', str(model_dir), '--dataset', yale_dir, '--detect-faces',
                  '--json', str(out), '--plot', str(plot))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
@@ -125,10 +125,12 @@ def test_shipped_models_are_named_without_a_path():
     assert result.returncode == 2 and 'no manifest.json' in result.stderr
 
 
-def test_tune_margin_writes_the_best_margin_and_the_model_still_loads(model_dir, tmp_path):
+def test_tune_margin_writes_the_best_margin_and_the_model_still_loads(model_dir, yale_dir,
+                                                                    tmp_path):
     tuned = tmp_path / 'tuned'
     shutil.copytree(model_dir, tuned)
-    result = run('tune-margin', '--models', str(tuned), '--dataset', YALE, '--margins', '0', '0.3')
+    result = run('tune-margin', '--models', str(tuned), '--dataset', yale_dir, '--margins', '0',
+                 '0.3')
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tuned / 'manifest.json').read_text())
     scores = manifest['margin_tuning']['accuracy_by_margin']
@@ -149,11 +151,11 @@ def test_shipped_files_are_found_from_a_source_tree_without_ros():
     assert out.stdout.strip() == os.path.join(REPO, 'models', 'cnn2-fer2013'), out.stderr
 
 
-def test_evaluate_align_reframes_cropped_faces(model_dir, tmp_path):
+def test_evaluate_align_reframes_cropped_faces(model_dir, ckplus_dir, tmp_path):
     data = tmp_path / 'data'
     os.makedirs(data / 'happy')
-    for name in sorted(os.listdir(f'{CKPLUS}/happy'))[-12:]:
-        shutil.copy(f'{CKPLUS}/happy/{name}', data / 'happy' / name)
+    for name in sorted(os.listdir(f'{ckplus_dir}/happy'))[-12:]:
+        shutil.copy(f'{ckplus_dir}/happy/{name}', data / 'happy' / name)
     out = tmp_path / 'eval.json'
     result = run('evaluate', '--models', str(model_dir), '--dataset', str(data), '--align',
                  '--json', str(out))
@@ -166,9 +168,9 @@ def test_evaluate_align_reframes_cropped_faces(model_dir, tmp_path):
     assert both.returncode == 2 and 'not allowed with argument --align' in both.stderr
 
 
-def test_recommended_model_reads_real_expressions_end_to_end():
+def test_recommended_model_reads_real_expressions_end_to_end(real_photos):
     """Four real single-face photos (not from any training set): detect, align, classify."""
-    folder = f'{PHOTOS}/real/expressions'
+    folder = f'{real_photos}/expressions'
     result = run('classify', *sorted(f'{folder}/{n}' for n in os.listdir(folder)),
                  '--models', 'cnn2-fer2013')
     assert result.returncode == 0, result.stderr
@@ -178,13 +180,13 @@ def test_recommended_model_reads_real_expressions_end_to_end():
                     'happy.jpg': 'happy', 'neutral.jpg': 'neutral'}
 
 
-def test_train_on_uncropped_photos_frames_faces_as_the_recognizer(tmp_path):
+def test_train_on_uncropped_photos_frames_faces_as_the_recognizer(yale_dir, tmp_path):
     """--detect-faces trains on the faces the recognizer will see: YuNet, aligned by default."""
     data = tmp_path / 'yale'
     for label in ('happy', 'surprise'):
         os.makedirs(data / label)
-        for name in sorted(os.listdir(f'{YALE}/{label}'))[:8]:
-            shutil.copy(f'{YALE}/{label}/{name}', data / label / name)
+        for name in sorted(os.listdir(f'{yale_dir}/{label}'))[:8]:
+            shutil.copy(f'{yale_dir}/{label}/{name}', data / label / name)
     for detector in ('yunet', 'haar_fallback'):
         out = tmp_path / detector
         result = run('train', '--dataset', str(data), '--out', str(out), '--detect-faces',

@@ -7,7 +7,7 @@ import importlib.util
 import json
 import shutil
 
-from conftest import FER2013, PHOTOS
+from conftest import PHOTOS
 import numpy as np
 import pytest
 from test_cli import run
@@ -32,9 +32,9 @@ needs_torch = pytest.mark.skipif(importlib.util.find_spec('torch') is None,
 
 
 @pytest.fixture(scope='module')
-def tiny_cnn(tmp_path_factory):
+def tiny_cnn(tmp_path_factory, fer2013_csv):
     out = tmp_path_factory.mktemp('models') / 'tiny-cnn'
-    result = run('train-cnn', '--dataset', FER2013, '--out', str(out), '--epochs', '1',
+    result = run('train-cnn', '--dataset', fer2013_csv, '--out', str(out), '--epochs', '1',
                  '--limit', '2000', '--widths', '8', '16', '16', '32')
     assert result.returncode == 0, result.stderr
     return out
@@ -52,10 +52,10 @@ def test_train_cnn_writes_a_model_opencv_runs(tiny_cnn):
 
 
 @pytest.fixture(scope='module')
-def tiny_distilled_cnn(tmp_path_factory):
+def tiny_distilled_cnn(tmp_path_factory, fer2013_csv):
     """The options cnn2-fer2013 was trained with, tiny: one teacher, one epoch each, on the CPU."""
     out = tmp_path_factory.mktemp('models') / 'tiny-res'
-    result = run('train-cnn', '--dataset', FER2013, '--out', str(out), '--epochs', '1',
+    result = run('train-cnn', '--dataset', fer2013_csv, '--out', str(out), '--epochs', '1',
                  '--limit', '600',
                  '--arch', 'res', '--widths', '8', '8', '16', '16', '--depths', '0', '1', '0', '1',
                  '--teachers', '1', '--teacher-widths', '8', '8', '8', '8',
@@ -81,10 +81,11 @@ def test_train_cnn_distilled_residual_network_runs_in_opencv(tiny_distilled_cnn)
 
 
 @needs_torch
-def test_train_cnn_fine_tunes_and_distills_from_checkpoints(tiny_distilled_cnn, tmp_path):
+def test_train_cnn_fine_tunes_and_distills_from_checkpoints(tiny_distilled_cnn, fer2013_csv,
+                                                             tmp_path):
     student = tiny_distilled_cnn.parent / 'ck' / 'student.pt'
     same = ['--arch', 'res', '--widths', '8', '8', '16', '16', '--depths', '0', '1', '0', '1']
-    common = ['train-cnn', '--dataset', FER2013, '--epochs', '1', '--limit', '300',
+    common = ['train-cnn', '--dataset', fer2013_csv, '--epochs', '1', '--limit', '300',
               '--device', 'cpu', '--init', str(student)]
     # self-distillation: the same checkpoint is also the teacher
     result = run(*common, '--out', str(tmp_path / 'tuned'), *same, '--teacher-weights',

@@ -1,6 +1,5 @@
 import shutil
 
-from conftest import CKPLUS, YALE
 import numpy as np
 import pytest
 
@@ -19,21 +18,16 @@ def test_fer2013_rows_splits_and_checksum(fer2013):
     assert per_class == [491, 55, 528, 879, 594, 416, 626]  # the README's table
 
 
-def test_fer2013_plain_csv_equals_gzipped(fer2013, tmp_path):
+def test_fer2013_plain_csv_equals_gzipped(fer2013, fer2013_csv, tmp_path):
     import gzip
 
     from expression_recognizer_ros.tools.datasets import load_fer2013
-    with gzip.open(fer2013_path(), 'rb') as f:
+    with gzip.open(fer2013_csv, 'rb') as f:
         head = b''.join(f.readline() for _ in range(101))
     (tmp_path / 'fer.csv').write_bytes(head)
     plain = load_fer2013(str(tmp_path / 'fer.csv'))
     np.testing.assert_array_equal(plain.images, fer2013.images[:100])
     assert plain.labels == fer2013.labels[:100]
-
-
-def fer2013_path():
-    from conftest import FER2013
-    return FER2013
 
 
 def test_ckplus_folder_labels_and_subjects(ckplus):
@@ -49,16 +43,16 @@ def test_aliases():
     assert canonical('sleepy') is None
 
 
-def test_unknown_labels_are_kept_and_refused_for_training():
-    yale = load_folder(YALE)
+def test_unknown_labels_are_kept_and_refused_for_training(yale_dir):
+    yale = load_folder(yale_dir)
     assert yale.unknown_labels == ['sleepy', 'wink']
     with pytest.raises(ValueError, match="unknown labels \\['sleepy', 'wink'\\]"):
         model_labels(yale.labels)
 
 
-def test_corrupt_and_empty_files_are_skipped_and_counted(tmp_path):
+def test_corrupt_and_empty_files_are_skipped_and_counted(ckplus_dir, tmp_path):
     for name in ('happy', 'sadness'):
-        shutil.copytree(f'{CKPLUS}/{name}', tmp_path / name)
+        shutil.copytree(f'{ckplus_dir}/{name}', tmp_path / name)
     (tmp_path / 'happy' / 'S999_001_00000001.png').write_bytes(b'\x89PNG not really')
     (tmp_path / 'happy' / 'S999_001_00000002.png').write_bytes(b'')
     data = load_folder(str(tmp_path))

@@ -9,7 +9,7 @@ noise give no faces."""
 import glob
 import os
 
-from conftest import CKPLUS, PHOTOS, REPO, YALE
+from conftest import REPO
 import cv2
 import numpy as np
 import pytest
@@ -35,24 +35,24 @@ def _gif(path):
 
 
 @pytest.fixture(scope='module')
-def identities():
-    return load_identities()
+def identities(yale_dir, ckplus_dir, real_photos):
+    return load_identities(yale_dir, ckplus_dir, real_photos)
 
 
-def load_identities():
+def load_identities(yale_dir, ckplus_dir, real_photos):
     """identity -> (face images, face boxes in fractions of each image): each image cropped to a
     square 1.5 times the face's YuNet box around its centre, or less where the photo ends (CK+
     crops are nearly all face).
     Yale: 15 subjects; CK+: the first 20 subjects; the seven real people."""
     sources = {}
-    for path in sorted(glob.glob(os.path.join(YALE, '*', '*.gif'))):
+    for path in sorted(glob.glob(os.path.join(yale_dir, '*', '*.gif'))):
         sources.setdefault('yale-' + os.path.basename(path).split('.')[0], []).append(_gif(path))
     ck = {}
-    for path in sorted(glob.glob(os.path.join(CKPLUS, '*', '*.png'))):
+    for path in sorted(glob.glob(os.path.join(ckplus_dir, '*', '*.png'))):
         ck.setdefault('ck-' + os.path.basename(path)[:4], []).append(cv2.imread(path))
     for subject in sorted(ck)[:20]:
         sources[subject] = ck[subject][::max(1, len(ck[subject]) // 6)]
-    for folder in sorted(glob.glob(os.path.join(PHOTOS, 'real', 'people', '*'))):
+    for folder in sorted(glob.glob(os.path.join(real_photos, 'people', '*'))):
         sources['real-' + os.path.basename(folder)] = [
             cv2.imread(p) for p in sorted(glob.glob(folder + '/*.png'))]
     finder = YuNetDetector(YUNET, YuNetConfig(max_width=0, score_threshold=0.5))
@@ -248,11 +248,11 @@ def test_frames_with_nobody_and_noise_frames_give_no_faces(detector):
     assert sum(found) == 0, found
 
 
-def test_real_group_photos_all_faces(detector):
+def test_real_group_photos_all_faces(detector, real_photos):
     """The four real group photos hold 4, 3, 5 and 5 faces that a person sees (checked by eye:
     bbt2's background people have their backs turned); YuNet at the defaults finds exactly
     those."""
     expected = {'bbt1.jpg': 4, 'bbt2.jpg': 3, 'bbt3.jpg': 5, 'bbt5.jpg': 5}
-    found = {name: len(detector.detect(cv2.imread(os.path.join(PHOTOS, 'real', 'groups', name))))
+    found = {name: len(detector.detect(cv2.imread(os.path.join(real_photos, 'groups', name))))
              for name in expected}
     assert found == expected

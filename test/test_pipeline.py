@@ -2,7 +2,6 @@
 
 import os
 
-from conftest import YALE
 import cv2
 import numpy as np
 import pytest
@@ -67,18 +66,18 @@ def test_every_face_gets_a_stable_id_and_the_largest_is_attended(classifier, two
     assert len(ids) == 2 and len(attended) == 1
 
 
-def yale(name):
+def yale(yale_dir, name):
     """A Yale face as BGR (one subject's photos share their framing)."""
     folder = name.split('.')[1].replace('surprised', 'surprise')
-    image = cv2.imread(os.path.join(YALE, folder, name + '.gif'))
+    image = cv2.imread(os.path.join(yale_dir, folder, name + '.gif'))
     assert image is not None, name
     return image
 
 
-def test_scores_are_smoothed_in_seconds_per_face(classifier):
+def test_scores_are_smoothed_in_seconds_per_face(classifier, yale_dir):
     """One Yale subject whose expression flips between happy and surprised every other frame."""
-    flipping = Person('flip', (yale('subject01.happy'), yale('subject01.surprised')), 0, 12,
-                      (200, 100), (200, 100), 260, 260, change_every=2)
+    faces = tuple(yale(yale_dir, f'subject01.{e}') for e in ('happy', 'surprised'))
+    flipping = Person('flip', faces, 0, 12, (200, 100), (200, 100), 260, 260, change_every=2)
     frames, _ = compose_stream([flipping], 12)
     fast = ExpressionPipeline(classifier,
                               PipelineConfig(tracking=TrackingConfig(time_constant=0.0)))
