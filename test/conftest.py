@@ -1,6 +1,6 @@
 """Shared fixtures. The bundled public-domain photos (media/) serve every test that needs no
 research data, so a bare clone tests the pipeline, nodes, launch files, fuzzing and lint. FER2013,
-CK+, Yale and the real photos come from ../shared beside the repository (or
+CK+, Yale, the real photos and ros/rosdistro's files come from ../shared beside the repository (or
 EXPRESSION_RECOGNIZER_SHARED): a test that needs one gets it through the fixtures below, which skip
 with one line saying what is missing and where to put it. Under CI (CI=true) or with
 REQUIRE_DATA=1, missing data instead refuses the whole run at its start, so CI never passes by
@@ -22,6 +22,7 @@ DATA = {
     'ckplus': ('CK+48', os.path.join('datasets', 'ckplus')),
     'yale': ('the Yale faces', os.path.join('datasets', 'yale')),
     'real': ('the real photos', os.path.join('photos', 'real')),
+    'rosdistro': ("ros/rosdistro's files", 'rosdistro'),
 }
 # The two public-domain photos, bundled with the project.
 PHOTOS = os.path.join(REPO, 'media')
@@ -101,6 +102,11 @@ def yale_dir():
 def real_photos():
     """photos/real: not public domain, so never in the repository."""
     return require('real')
+
+
+@pytest.fixture(scope='session')
+def rosdistro_dir():
+    return require('rosdistro')
 
 
 @pytest.fixture(scope='session')

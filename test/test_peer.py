@@ -11,14 +11,13 @@ import shutil
 import subprocess
 import sys
 
-from conftest import CKPLUS, FER2013, PHOTOS, REPO
+from conftest import REPO
 import pytest
 
 from expression_recognizer_ros.tools import cli
 from expression_recognizer_ros.tools.peer import check_install, mcnemar
 
 FACEAPI_DIR = os.path.join(REPO, 'scripts', 'faceapi_peer')
-EXPRESSIONS = os.path.join(PHOTOS, 'real', 'expressions')
 
 
 def faceapi_missing():
@@ -83,10 +82,10 @@ def check_consistent(peer, evaluate):
 
 @needs_faceapi
 @pytest.mark.parametrize('framing', ['aligned', 'ssd'])
-def test_real_photos_end_to_end(capsys, tmp_path, framing):
+def test_real_photos_end_to_end(capsys, tmp_path, real_photos, framing):
     """The four real expression photos: face-api reads every one right, whichever face finder."""
     root = labelled_folder(tmp_path / 'faces', [
-        (name, os.path.join(EXPRESSIONS, f'{name}.jpg'))
+        (name, os.path.join(real_photos, 'expressions', f'{name}.jpg'))
         for name in ('disgusted', 'fearful', 'happy', 'neutral')])
     peer, evaluate = peer_and_evaluate(capsys, tmp_path, root, '--detect-faces',
                                        framing=('--framing', framing))
@@ -99,12 +98,14 @@ def test_real_photos_end_to_end(capsys, tmp_path, framing):
 
 
 @needs_faceapi
-def test_cropped_ckplus_faces(capsys, tmp_path):
+def test_cropped_ckplus_faces(capsys, tmp_path, ckplus_dir):
     """CK+48 crops fed as given; contempt, a class face-api lacks, is left out."""
     files = []
-    for folder in sorted(f for f in os.listdir(CKPLUS) if os.path.isdir(os.path.join(CKPLUS, f))):
-        names = sorted(os.listdir(os.path.join(CKPLUS, folder)))
-        files += [(folder, os.path.join(CKPLUS, folder, n)) for n in names[::len(names) // 3][:3]]
+    for folder in sorted(f for f in os.listdir(ckplus_dir)
+                         if os.path.isdir(os.path.join(ckplus_dir, f))):
+        names = sorted(os.listdir(os.path.join(ckplus_dir, folder)))
+        files += [(folder, os.path.join(ckplus_dir, folder, n))
+                  for n in names[::len(names) // 3][:3]]
     root = labelled_folder(tmp_path / 'ckplus', files)
     peer, evaluate = peer_and_evaluate(capsys, tmp_path, root)
     check_consistent(peer, evaluate)
@@ -114,9 +115,9 @@ def test_cropped_ckplus_faces(capsys, tmp_path):
 
 
 @needs_faceapi
-def test_fer2013_split(capsys, tmp_path):
+def test_fer2013_split(capsys, tmp_path, fer2013_csv):
     """A small FER2013 CSV: only its PrivateTest rows are scored, against their labels."""
-    with gzip.open(FER2013, 'rt') as f:
+    with gzip.open(fer2013_csv, 'rt') as f:
         header = next(f)
         rows = [next(f) for _ in range(20)]   # Training
         for line in f:
@@ -143,7 +144,7 @@ def test_node_refuses_a_truncated_record():
 
 
 def test_missing_install_is_one_line(capsys, tmp_path):
-    status = cli.main(['peer-faceapi', '--dataset', CKPLUS, '--faceapi-dir', str(tmp_path)])
+    status = cli.main(['peer-faceapi', '--dataset', str(tmp_path), '--faceapi-dir', str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert status == 2
     assert len(err.splitlines()) == 1
@@ -155,7 +156,7 @@ def test_missing_node_is_one_line(tmp_path):
     if shutil.which('node', path=env['PATH']):
         pytest.skip('node sits beside python here')
     done = subprocess.run([sys.executable, '-P', '-m', 'expression_recognizer_ros', 'peer-faceapi',
-                           '--dataset', CKPLUS], env=env, capture_output=True, text=True,
+                           '--dataset', str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2
     assert done.stderr.count('\n') == 1 and 'Node.js (node) is not on PATH' in done.stderr

@@ -10,11 +10,10 @@ import functools
 import os
 
 from catkin_pkg.package import parse_package
-from conftest import REPO, SHARED
+from conftest import REPO
 import pytest
 import yaml
 
-ROSDISTRO = os.path.join(SHARED, 'rosdistro')
 # (Ubuntu, Debian) codenames per distribution, as REP 2000 lists them
 PLATFORMS = {'humble': ('jammy', 'bullseye'), 'jazzy': ('noble', 'bookworm'),
              'kilted': ('noble', 'bookworm')}
@@ -25,19 +24,19 @@ pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
 
 
 @pytest.fixture(scope='module')
-def rules():
+def rules(rosdistro_dir):
     """rosdep's system and Python keys."""
     rules = {}
     for name in ('base.yaml', 'python.yaml'):
-        with open(os.path.join(ROSDISTRO, 'rosdep', name), encoding='utf-8') as f:
+        with open(os.path.join(rosdistro_dir, 'rosdep', name), encoding='utf-8') as f:
             rules.update(yaml.load(f, LOADER))
     return rules
 
 
 @functools.lru_cache
-def released_packages(distro):
+def released_packages(rosdistro_dir, distro):
     """Names of the ROS packages released into ``distro``."""
-    with open(os.path.join(ROSDISTRO, distro, 'distribution.yaml'), encoding='utf-8') as f:
+    with open(os.path.join(rosdistro_dir, distro, 'distribution.yaml'), encoding='utf-8') as f:
         repositories = yaml.load(f, LOADER)['repositories']
     names = set()
     for repo_name, repo in repositories.items():
@@ -66,8 +65,8 @@ def dependency_keys(distro):
 
 
 @pytest.mark.parametrize('distro', sorted(PLATFORMS))
-def test_every_key_resolves(distro, rules):
-    released = released_packages(distro)
+def test_every_key_resolves(distro, rules, rosdistro_dir):
+    released = released_packages(rosdistro_dir, distro)
     unresolved = [f'{key} ({os_name} {codename})'
                   for key in dependency_keys(distro) if key not in released
                   for os_name, codename in zip(('ubuntu', 'debian'), PLATFORMS[distro])
@@ -75,14 +74,15 @@ def test_every_key_resolves(distro, rules):
     assert not unresolved, f'rosdep cannot resolve on {distro}: {unresolved}'
 
 
-def test_the_check_catches_an_unreleased_package(rules):
+def test_the_check_catches_an_unreleased_package(rules, rosdistro_dir):
     """hri_msgs is not released for Kilted: an unconditional dependency on it would fail there."""
-    assert 'hri_msgs' in released_packages('jazzy')
-    assert 'hri_msgs' not in released_packages('kilted')
+    assert 'hri_msgs' in released_packages(rosdistro_dir, 'jazzy')
+    assert 'hri_msgs' not in released_packages(rosdistro_dir, 'kilted')
     assert not resolves(rules.get('hri_msgs'), 'ubuntu', 'noble')
 
 
-def test_hri_msgs_is_installed_where_it_is_released():
+def test_hri_msgs_is_installed_where_it_is_released(rosdistro_dir):
     """The ROS4HRI bridge's messages come with rosdep on the distributions that release them."""
     for distro in PLATFORMS:
-        assert ('hri_msgs' in dependency_keys(distro)) == ('hri_msgs' in released_packages(distro))
+        assert (('hri_msgs' in dependency_keys(distro))
+                == ('hri_msgs' in released_packages(rosdistro_dir, distro)))
