@@ -16,7 +16,7 @@ VERSION = re.search(r'<version>([^<]+)</version>', PACKAGE_XML).group(1)
 setup(
     name='expression_recognizer_ros',
     version=VERSION,
-    description='Facial expression recognition: YuNet faces, a Fisherface ensemble or a compact CNN',
+    description='Facial expression recognition: YuNet faces, Fisherface ensemble or compact CNN',
     license='BSD-3-Clause',
     packages=find_packages(include=['expression_recognizer_ros', 'expression_recognizer_ros.*']),
     python_requires='>=3.10',

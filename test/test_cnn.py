@@ -25,8 +25,7 @@ from expression_recognizer_ros.tools.cnn_training import (
     write_pack,
 )
 
-
-# train-cnn needs PyTorch (make test installs it); the OpenCV-only passes (make test-humble) lack it
+# train-cnn needs PyTorch (make test installs it); make test-humble runs without it
 needs_torch = pytest.mark.skipif(importlib.util.find_spec('torch') is None,
                                  reason='PyTorch missing: pip install -r requirements-train.txt')
 

@@ -1,9 +1,9 @@
 """`rosdep install` resolves every key of package.xml on Humble, Jazzy and Kilted, for Ubuntu and
 Debian: checked against ros/rosdistro's files as rosdep reads them (../shared/rosdistro).
 
-A key resolves when the distribution releases a ROS package of that name, or when rosdep's base.yaml
-or python.yaml names something to install for the platform. Conditional dependencies are evaluated
-with that distribution's ROS_DISTRO, as rosdep does.
+A key resolves when the distribution releases a ROS package of that name, or when rosdep's
+base.yaml or python.yaml names something to install for the platform. Conditional dependencies are
+evaluated with that distribution's ROS_DISTRO, as rosdep does.
 """
 
 import functools
