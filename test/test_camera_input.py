@@ -205,6 +205,10 @@ def test_camera_publishes_jpeg_the_image_transport_way(node, tmp_path):
         assert msg.format == 'bgr8; jpeg compressed bgr8' and msg.header.frame_id == 'camera'
         assert cv2.PSNR(compressed_to_array(msg), FRAME) > 30
     assert len(images[50][-1].data) < len(images[95][-1].data)
+    # header stamp and frame_id carried from the CompressedImage to the Emotion, as for raw
+    sent = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in images[95]}
+    assert {(e.header.stamp.sec, e.header.stamp.nanosec) for e in emotions} & sent
+    assert all(e.header.frame_id == 'camera' for e in emotions)
     assert 'listening on /jpeg95/image_raw/compressed (compressed, reliable, auto)' in log
 
 
