@@ -36,7 +36,9 @@ MAX_PIXELS = 7680 * 4320  # 8K; beyond this a frame is refused rather than riski
 # as one channel (mono8 in JPEG; PNG leaves the target empty), e.g. "rgb8; jpeg compressed bgr8",
 # "mono8; jpeg compressed mono8", "rgba8; png compressed bgr8", "mono16; png compressed ". ROS 1's
 # oldest publishers wrote the codec alone: "jpeg", "png".
-CODECS = {'jpeg': b'\xff\xd8\xff', 'png': b'\x89PNG\r\n\x1a\n'}  # codec -> the data's first bytes
+# codec -> (the data's first bytes, its last: JPEG's end-of-image marker, PNG's IEND chunk)
+CODECS = {'jpeg': (b'\xff\xd8\xff', b'\xff\xd9'),
+          'png': (b'\x89PNG\r\n\x1a\n', b'IEND\xaeB`\x82')}
 COLOUR_ENCODINGS = frozenset(f'{order}{bits}' for order in ('bgr', 'rgb', 'bgra', 'rgba')
                              for bits in (8, 16))   # sensor_msgs image_encodings' isColor
 _JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}   # SOF0-SOF15
@@ -155,13 +157,15 @@ def compressed_to_array(msg):
     """
     A BGR (h, w, 3) or grayscale (h, w) uint8 array for a sensor_msgs/CompressedImage, read as
     image_transport's compressed subscriber reads it. Refused: depth (compressedDepth), other
-    codecs, data that is not what the format names (codec, colour or not), truncated or corrupt
-    data, and frames beyond MAX_PIXELS (checked in the header, before decoding).
+    codecs, data that is not what the format names (codec, colour or not), data cut short (no end
+    marker) or corrupt, and frames beyond MAX_PIXELS (checked in the header, before decoding).
     """
     encoding, codec, bgr = _parse_format(msg.format)
     data = bytes(msg.data)
-    if not data.startswith(CODECS[codec]):
-        actual = next((name for name, magic in CODECS.items() if data.startswith(magic)), None)
+    first, last = CODECS[codec]
+    if not data.startswith(first):
+        actual = next((name for name, (magic, _) in CODECS.items() if data.startswith(magic)),
+                      None)
         raise ValueError(f'format {msg.format!r} says {codec}, but the {len(data)} bytes are '
                          + (actual or f'not {codec} (they start {data[:4].hex()})'))
     width, height = (_jpeg_size if codec == 'jpeg' else _png_size)(data)
@@ -169,8 +173,8 @@ def compressed_to_array(msg):
         raise ValueError(f'empty image ({width}x{height})')
     if height * width > MAX_PIXELS:
         raise ValueError(f'image {width}x{height} exceeds the {MAX_PIXELS}-pixel limit')
-    if codec == 'jpeg' and not data.rstrip(b'\0').endswith(b'\xff\xd9'):
-        raise ValueError(f'truncated JPEG: no end-of-image marker after {len(data)} bytes')
+    if not data.rstrip(b'\0').endswith(last):   # checked before the decoder, which warns on stderr
+        raise ValueError(f'truncated {codec.upper()}: no end marker after {len(data)} bytes')
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f'corrupt {codec} data: OpenCV cannot decode its {len(data)} bytes')
