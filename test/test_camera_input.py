@@ -77,11 +77,12 @@ def small(frame):
 
 
 # case: (message, topic suffix, publisher reliability, recognizer arguments, Fast DDS transports,
-# least share of frames answered)
+# least share of frames answered; None: answered at all, while warming up)
 CASES = {
     # Fast DDS's default transports (UDP + shared memory) lose most best-effort samples over
-    # 512 KiB: measured here at 10 Hz, 6 to 9 of 100 640x480 bgr8 frames arrived (reliable: 100).
-    'best_effort': (array_to_image(FRAME), '', ReliabilityPolicy.BEST_EFFORT, [], None, 0.0),
+    # 512 KiB: measured here at 10 Hz, 6 to 9 of 100 640x480 bgr8 frames arrived (reliable: 100),
+    # so whether one of the 30 counted frames gets through is chance.
+    'best_effort': (array_to_image(FRAME), '', ReliabilityPolicy.BEST_EFFORT, [], None, None),
     'best_effort_large_data': (array_to_image(FRAME), '', ReliabilityPolicy.BEST_EFFORT, [],
                                'LARGE_DATA', 0.8),
     'best_effort_320x240': (array_to_image(small(FRAME)), '', ReliabilityPolicy.BEST_EFFORT, [],
@@ -130,7 +131,7 @@ def test_frames_at_10_hz_are_answered_with_default_parameters(node, monkeypatch,
     chosen = reliability.name.lower()
     expected = f'/{case}/image{suffix} ({"compressed" if suffix else "raw"}, {chosen}, auto)'
     assert f'listening on {expected}' in log or f'-> {chosen}' in log, log
-    assert share > least if least == 0 else share >= least, f'{share:.0%} answered'
+    assert least is None or share >= least, f'{share:.0%} answered'
 
 
 def test_a_publisher_that_changes_its_qos_is_rematched(node):
