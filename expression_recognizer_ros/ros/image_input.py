@@ -109,8 +109,8 @@ class ImageInput:
         self._log(f'{self.topic}: {_name(self.reliability)} -> {_name(chosen)}{reason}')
 
     def _incompatible(self, generation, event):
-        if generation != self._current[0]:
-            return
+        if self._current is None or generation != self._current[0]:
+            return      # destroyed, or an event of the old or the pending subscription
         if self.auto:
             self.match()
         else:
@@ -120,6 +120,8 @@ class ImageInput:
                 f'{_name(self.reliability)})')
 
     def _receive(self, generation, msg):
+        if self._current is None:
+            return        # destroyed while the message was on its way
         stamp = msg.header.stamp
         frame = (stamp.sec, stamp.nanosec, msg.header.frame_id)   # unstamped: never a repeat
         if self._pending is not None and generation == self._pending[0]:
@@ -133,6 +135,7 @@ class ImageInput:
         self._callback(msg)
 
     def destroy(self):
+        """Stop following the publishers and unsubscribe."""
         if self._timer is not None:
             self._node.destroy_timer(self._timer)
         for endpoint in (self._current, self._pending):
