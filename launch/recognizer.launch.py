@@ -11,6 +11,8 @@ ros2 launch expression_recognizer_ros recognizer.launch.py use_mirror:=true
 ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn2-fer2013
 # one pipeline per camera
 ros2 launch expression_recognizer_ros recognizer.launch.py namespace:=left source:=2
+# JPEG between camera and recognizer (image_raw/compressed), or from a driver's image_transport
+ros2 launch expression_recognizer_ros recognizer.launch.py transport:=compressed
 """
 
 from launch import LaunchDescription
@@ -44,6 +46,9 @@ ARGUMENTS = {
     'autostart': ('true', 'the lifecycle nodes configure and activate themselves; false: they '
                           'wait, unconfigured, for lifecycle transitions from you or a lifecycle '
                           'manager'),
+    'transport': ('', 'raw (sensor_msgs/Image) or compressed (JPEG CompressedImage on '
+                      '<image topic>/compressed) for the camera and the recognizer; empty: the '
+                      "params file's"),
     'large_data': ('false', 'Fast DDS LARGE_DATA transport for these nodes: faster large images, '
                             'but only peers that also use LARGE_DATA receive their topics, '
                             'on this host too'),
@@ -73,11 +78,14 @@ def pipeline(context):
     camera_overrides = ([{'source': ParameterValue(arg['source'], value_type=str)}]
                         if arg['source'] else [])
     model_overrides = [{'model_dir': arg['model']}] if arg['model'] else []
+    transport_overrides = [{'transport': arg['transport']}] if arg['transport'] else []
     actions = [PushRosNamespace(arg['namespace'])] if arg['namespace'] else []
     if flag['use_camera']:
-        actions += lifecycle_node('camera_node', 'camera', [params_file] + camera_overrides, start)
-    actions += lifecycle_node('recognizer_node', 'recognizer', [params_file] + model_overrides,
-                              start, remappings=[('image', arg['image_topic'])])
+        actions += lifecycle_node('camera_node', 'camera',
+                                  [params_file] + camera_overrides + transport_overrides, start)
+    actions += lifecycle_node('recognizer_node', 'recognizer',
+                              [params_file] + model_overrides + transport_overrides, start,
+                              remappings=[('image', arg['image_topic'])])
     if flag['use_mirror']:
         actions += lifecycle_node('mirror_node', 'mirror', [params_file], start)
     return [GroupAction(actions)]

@@ -12,11 +12,12 @@ from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
 import rclpy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from expression_recognizer_ros.msg import Emotion
 
 FACE = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
+JPEG = cv2.imencode('.jpg', FACE)[1].tobytes()
 
 
 def image(encoding='bgr8', height=512, width=512, step=512 * 3, data=FACE.tobytes(), stamp=0):
@@ -25,22 +26,53 @@ def image(encoding='bgr8', height=512, width=512, step=512 * 3, data=FACE.tobyte
     return msg
 
 
-@pytest.fixture(scope='module')
-def recognizer(node):
-    process = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=hard/image',
-                    '-r', 'emotion:=hard/emotion', '-p', 'diagnostics.period:=0.2')
-    publisher = node.create_publisher(Image, 'hard/image', 10)
-    emotions, failures = [], []
-    node.create_subscription(Emotion, 'hard/emotion', emotions.append, 10)
+def compressed(image_format='bgr8; jpeg compressed bgr8', data=JPEG, stamp=0):
+    msg = CompressedImage(format=image_format, data=data)
+    msg.header.stamp.sec = stamp
+    return msg
+
+
+def recognizer_under_test(node, name, msg_type, *arguments):
+    """A recognizer on ``name``/image (or image/compressed), reporting every 0.2 s; yields the
+    publisher, its Emotions, the reports' 'last failure' and 'frames failed' values, and checks
+    its log at the end: no traceback, and the warning for skipped frames throttled."""
+    started = time.monotonic()
+    process = start('recognizer_node', '--params-file', PARAMS, '-r', f'image:={name}/image',
+                    '-r', f'emotion:={name}/emotion', '-p', 'diagnostics.period:=0.2',
+                    *arguments)
+    suffix = '/compressed' if msg_type is CompressedImage else ''
+    publisher = node.create_publisher(msg_type, f'{name}/image{suffix}', 10)
+    emotions, failures, failed = [], [], []
+    subscriptions = [node.create_subscription(Emotion, f'{name}/emotion', emotions.append, 10)]
 
     def on_diagnostics(msg):
         for status in msg.status:
             if status.name == 'recognizer: expression recognition':
-                failures.append({v.key: v.value for v in status.values}['last failure'])
-    node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10)
-    yield publisher, emotions, failures
+                values = {v.key: v.value for v in status.values}
+                if values['input topic'] == f'/{name}/image{suffix}':
+                    failures.append(values['last failure'])
+                    failed.append(int(values['frames failed']))
+    subscriptions.append(
+        node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 10))
+    yield publisher, emotions, failures, failed
     log = stop(process)
+    for subscription in subscriptions:
+        node.destroy_subscription(subscription)
     assert 'Traceback' not in log, log
+    if failed and failed[-1]:
+        skipped = log.count('frame skipped')     # one line per 5 s at most, and one at least
+        assert 0 < skipped <= (time.monotonic() - started) / 5 + 1, log
+        assert skipped < failed[-1], (failed[-1], log)
+
+
+@pytest.fixture(scope='module')
+def recognizer(node):
+    yield from recognizer_under_test(node, 'hard', Image)
+
+
+@pytest.fixture(scope='module')
+def compressed_recognizer(node):
+    yield from recognizer_under_test(node, 'hardc', CompressedImage, '-p', 'transport:=compressed')
 
 
 BAD = {
@@ -56,7 +88,7 @@ BAD = {
 @pytest.mark.parametrize('case', list(BAD))
 def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(
         node, recognizer, case):
-    publisher, emotions, failures = recognizer
+    publisher, emotions, failures, _ = recognizer
     change, reason = BAD[case]
     stamp = 1000 + list(BAD).index(case)
 
@@ -73,6 +105,39 @@ def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(
     assert spin_until(node, good), 'the node stopped answering after a bad frame'
 
 
+BAD_COMPRESSED = {
+    'truncated JPEG': (dict(data=JPEG[:len(JPEG) // 2]), 'truncated JPEG'),
+    'random bytes': (dict(data=np.random.default_rng(0).bytes(20000)), 'not jpeg'),
+    'lying format': (dict(image_format='bgr8; png compressed bgr8'), 'bytes are jpeg'),
+    '16-bit depth': (dict(image_format='16UC1; compressedDepth png',
+                          data=cv2.imencode('.png', np.full((48, 64), 1500, np.uint16))[1]
+                          .tobytes()), 'compressedDepth'),
+    'unknown format': (dict(image_format='bgr8; theora compressed bgr8'),
+                       'unsupported compressed format'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_COMPRESSED))
+def test_bad_compressed_frame_is_counted_failed_and_the_next_good_frame_answered(
+        node, compressed_recognizer, case):
+    publisher, emotions, failures, failed = compressed_recognizer
+    change, reason = BAD_COMPRESSED[case]
+    stamp = 2000 + list(BAD_COMPRESSED).index(case)
+    before = failed[-1] if failed else 0
+
+    def send():
+        publisher.publish(compressed(**change))
+        rclpy.spin_once(node, timeout_sec=0.1)
+        return failures and reason in failures[-1] and failed[-1] > before
+    assert spin_until(node, send), f'no diagnostics naming {reason!r}; last: {failures[-1:]}'
+
+    def good():
+        publisher.publish(compressed(stamp=stamp))
+        rclpy.spin_once(node, timeout_sec=0.1)
+        return any(e.header.stamp.sec == stamp and e.face_detected for e in emotions)
+    assert spin_until(node, good), 'the node stopped answering after a bad frame'
+
+
 @pytest.mark.parametrize('args, message', [
     (['-p', 'model_dir:=/no/such/model'], 'no manifest.json'),
     (['-p', 'detector:=haar_fallback', '-p', 'cascades:=[no_such_cascade.xml]'],
@@ -80,7 +145,9 @@ def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(
     (['-p', 'detector:=dlib'], "detector must be one of ('yunet', 'haar_fallback'), got 'dlib'"),
     (['-p', 'attend:=left'], "attend must be one of ('largest', 'centre'), got 'left'"),
     (['-p', 'yunet.score_threshold:=1.5'], 'score_threshold must be in (0, 1], got 1.5'),
-    (['-p', 'reliability:=sometimes'], 'reliability must be best_effort or reliable'),
+    (['-p', 'reliability:=sometimes'],
+     "reliability must be one of auto, reliable, best_effort, got 'sometimes'"),
+    (['-p', 'transport:=theora'], "transport must be one of raw, compressed, got 'theora'"),
     (['-p', 'min_size_ratio:=2.0'], 'min_size_ratio must be in [0, 1)'),
 ])
 def test_bad_start_up_settings_are_one_clear_line(args, message):
@@ -152,7 +219,7 @@ def test_camera_that_disappears_mid_stream(node, tmp_path, retry):
 def test_unstamped_images_have_a_real_latency(node, recognizer):
     """A driver that leaves the stamp at 0: latency counts from the image's arrival (it read about
     1.7e12 ms and kept /diagnostics at WARN)."""
-    publisher, _, _ = recognizer
+    publisher, _, _, _ = recognizer
     latencies = []
 
     def on_diagnostics(msg):

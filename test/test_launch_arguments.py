@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from rcl_interfaces.srv import GetParameters
 import rclpy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from expression_recognizer_ros.core.face_streams import compose_stream, Person
 from expression_recognizer_ros.core.frames import compose_frames
@@ -93,6 +93,7 @@ CASES = {
                        {'namespace': 'right', 'source': 'video'}],
     'lifecycle': [{'use_camera': 'false', 'image_topic': '/driver/image', 'autostart': 'false'}],
     'two_people_hri': [{'source': 'people'}],
+    'compressed': [{'source': 'folder', 'transport': 'compressed'}],
 }
 
 
@@ -254,6 +255,24 @@ def check_two_people_hri(node):
     rois = {i: received(node, NormalizedRegionOfInterest2D, f'/humans/faces/{i}/roi', count=1)[-1]
             for i in ids}
     assert rois[attended.face_id].xmin < 0.5
+
+
+def check_compressed(node):
+    """transport:=compressed: the camera publishes JPEG on /image_raw/compressed (nothing raw), the
+    recognizer subscribes it and answers with faces and without."""
+    images = received(node, CompressedImage, '/image_raw/compressed', count=3)
+    assert images and images[-1].format == 'bgr8; jpeg compressed bgr8'
+
+    def both(emotions):
+        return (any(e.face_detected for e in emotions)
+                and any(not e.face_detected for e in emotions))
+    emotions = received(node, Emotion, '/emotion', count=10, until=both)
+    assert both(emotions)
+    assert parameters(node, '/camera', 'transport') == ['compressed']
+    assert parameters(node, '/recognizer', 'transport') == ['compressed']
+    assert not node.get_publishers_info_by_topic('/image_raw')
+    subscribers = node.get_subscriptions_info_by_topic('/image_raw/compressed')
+    assert any(info.node_name == 'recognizer' for info in subscribers)
 
 
 class TestLaunchArgument(unittest.TestCase):

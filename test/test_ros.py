@@ -229,6 +229,37 @@ def test_launch_file_matches_what_cmake_installs():
     assert os.path.isfile(os.path.join(SHARE, 'models', 'fisherface-fer2013', 'manifest.json'))
 
 
+def test_every_parameter_is_described_in_the_yaml_with_its_default_and_in_the_readme(node):
+    """Each node's parameters, declared in this process: a description, the shipped YAML states
+    the code's default, the README's parameter table names it. autostart is the launch argument;
+    use_sim_time and start_type_description_service are rclpy's."""
+    import yaml
+
+    from expression_recognizer_ros.ros.camera_node import CameraNode
+    from expression_recognizer_ros.ros.mirror_node import MirrorNode
+    from expression_recognizer_ros.ros.recognizer_node import RecognizerNode
+    with open(PARAMS) as f:
+        shipped = yaml.safe_load(f)
+    readme = open(os.path.join(REPO, 'README.md')).read()
+    table = readme[readme.index('## Parameters'):].split('\n\n')[0]
+    for node_class, name in ((CameraNode, 'camera'), (RecognizerNode, 'recognizer'),
+                             (MirrorNode, 'mirror')):
+        instance = node_class()
+        try:
+            for parameter in instance.list_parameters([], 0).names:
+                if parameter in ('autostart', 'use_sim_time', 'start_type_description_service'):
+                    continue
+                assert instance.describe_parameter(parameter).description, parameter
+                value = shipped[name]['ros__parameters']
+                for part in parameter.split('.'):
+                    value = value.get(part, 'missing')
+                assert value == instance.get_parameter(parameter).value, (name, parameter)
+                short = f'`.{parameter.split(".")[-1]}`' if '.' in parameter else None
+                assert f'`{parameter}`' in table or short in table, (name, parameter)
+        finally:
+            instance.destroy_node()
+
+
 @pytest.mark.parametrize('signals', [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
                          ids=['SIGTERM', 'SIGINT twice'])
 def test_stopping_mid_frame_is_clean(node, signals):

@@ -1,7 +1,7 @@
 """
-ROS 2 lifecycle node: publishes ``image_raw`` (bgr8) and ``camera_info`` from a device, video file
-or image folder. configure opens the source, activate starts publishing, deactivate pauses, cleanup
-releases the source.
+ROS 2 lifecycle node: publishes ``image_raw`` (bgr8; or JPEG on ``image_raw/compressed``, the
+image_transport way) and ``camera_info`` from a device, video file or image folder. configure opens
+the source, activate starts publishing, deactivate pauses, cleanup releases the source.
 """
 
 from collections import OrderedDict
@@ -9,10 +9,10 @@ import time
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import TransitionCallbackReturn
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from .diagnostics import DiagnosticsPublisher
-from .image_conversion import array_to_image
+from .image_conversion import array_to_compressed, array_to_image
 from .node_main import ManagedNode, run_node
 from ..core.frame_source import CameraError, FrameSource
 from ..core.health import camera_level, Rates
@@ -28,7 +28,14 @@ PARAMETERS = {
     'frame_id': ('camera', 'frame_id of the published images'),
     'loop': (True, 'restart a video file or image folder at its end; else exit there'),
     'retry': (False, 'keep retrying a camera that cannot be opened or stops delivering'),
+    'transport': ('raw', 'raw: sensor_msgs/Image on image_raw; compressed: sensor_msgs/'
+                         'CompressedImage, JPEG "bgr8; jpeg compressed bgr8", on '
+                         'image_raw/compressed (as image_transport names and formats it)'),
+    'jpeg_quality': (95, "JPEG quality, 1-100, with transport compressed (95: image_transport's "
+                         'default)'),
 }
+# transport -> (message type, topic suffix), as image_transport names them
+TRANSPORTS = {'raw': (Image, ''), 'compressed': (CompressedImage, '/compressed')}
 
 
 class CameraNode(ManagedNode):
@@ -52,11 +59,19 @@ class CameraNode(ManagedNode):
         if not get('frame_rate') >= 0:
             raise ValueError(f"frame_rate must be >= 0 (0: the video's own rate), "
                              f'got {get("frame_rate")}')
+        if get('transport') not in TRANSPORTS:
+            raise ValueError(f'transport must be one of {", ".join(TRANSPORTS)}, '
+                             f'got {get("transport")!r}')
+        if not 1 <= get('jpeg_quality') <= 100:
+            raise ValueError(f'jpeg_quality must be in [1, 100], got {get("jpeg_quality")}')
         self.frame_id = get('frame_id')
         self.retry = get('retry')
+        self.transport, self.jpeg_quality = get('transport'), get('jpeg_quality')
         self._open_args = (get('source'), get('width'), get('height'), get('loop'))
         self._open()
-        self.image_publisher = self.create_lifecycle_publisher(Image, 'image_raw', 10)
+        msg_type, suffix = TRANSPORTS[self.transport]
+        self.image_publisher = self.create_lifecycle_publisher(
+            msg_type, self.resolve_topic_name('image_raw') + suffix, 10)
         self.info_publisher = self.create_lifecycle_publisher(CameraInfo, 'camera_info', 10)
         self.frame_rate = get('frame_rate') or (self.source and self.source.fps) or DEFAULT_RATE
         self._rates = Rates(time.monotonic())
@@ -114,9 +129,10 @@ class CameraNode(ManagedNode):
             self.stop_flow()
             return
         stamp = self.get_clock().now().to_msg()
-        image = array_to_image(frame)
+        image = (array_to_compressed(frame, self.jpeg_quality) if self.transport == 'compressed'
+                 else array_to_image(frame))
         image.header.stamp, image.header.frame_id = stamp, self.frame_id
-        info = CameraInfo(width=image.width, height=image.height)
+        info = CameraInfo(width=frame.shape[1], height=frame.shape[0])
         info.header = image.header
         self.image_publisher.publish(image)
         self.info_publisher.publish(info)
@@ -130,6 +146,7 @@ class CameraNode(ManagedNode):
         level, message = camera_level(rate, self.frame_rate, self.source is None)
         return level, message, {'publishing rate (fps)': f'{rate:.1f}',
                                 'frames published': self.frames_published,
+                                'topic': self.image_publisher.topic_name,
                                 'source': self._open_args[0]}
 
 

@@ -1,7 +1,7 @@
 """
-ROS 2 lifecycle node: sensor_msgs/Image on ``image`` in; Emotion for the attended face on
-``emotion`` and FaceExpressions for every face on ``emotion/faces`` out (``core.pipeline`` does
-the work).
+ROS 2 lifecycle node: sensor_msgs/Image on ``image`` (or CompressedImage on ``image/compressed``)
+in; Emotion for the attended face on ``emotion`` and FaceExpressions for every face on
+``emotion/faces`` out (``core.pipeline`` does the work; ``image_input`` matches the cameras).
 
 configure reads the parameters and loads the model; activate subscribes and starts the worker;
 deactivate stops both; cleanup lets the model go. Frames arrive on the executor thread and wait in
@@ -15,12 +15,12 @@ import time
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, RegionOfInterest
 
 from .diagnostics import DiagnosticsPublisher
 from .hri_bridge import HRI_MISSING, HriBridge
-from .image_conversion import array_to_image, image_to_array
+from .image_conversion import array_to_image
+from .image_input import ImageInput, RELIABILITIES, TRANSPORTS
 from .node_main import ManagedNode, run_node
 from ..classifiers.registry import load_classifier, resolve_model_dir
 from ..core.debug_view import annotate
@@ -107,7 +107,7 @@ class RecognizerNode(ManagedNode):
         super().__init__('recognizer')
         self._condition = threading.Condition()
         self._running = False
-        self._worker = self.recognizer = self.subscription = None
+        self._worker = self.recognizer = self.input = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
             description='model directory (manifest.json + model files), or the name of a shipped '
                         'model (fisherface-fer2013, fisherface-ckplus, cnn-fer2013, '
@@ -117,10 +117,16 @@ class RecognizerNode(ManagedNode):
             description='also publish the ROS4HRI (REP-155) face topics humans/faces/... when '
                         'hri_msgs is installed (without it: off, with a one-line notice)',
             read_only=True))
-        self.declare_parameter('reliability', 'reliable', ParameterDescriptor(
-            description='image subscription reliability: reliable (no frame lost to the '
-                        'transport), or best_effort to connect to a best-effort camera driver',
-            read_only=True))
+        self.declare_parameter('reliability', 'auto', ParameterDescriptor(
+            description='image subscription reliability: auto follows the publishers as ros2 '
+                        'topic echo does (reliable if all offer it, else best_effort) and '
+                        're-matches when they change; reliable (best effort lost most '
+                        '640x480 frames over default Fast DDS transports) or best_effort fix it',
+            additional_constraints=f'one of {", ".join(RELIABILITIES)}', read_only=True))
+        self.declare_parameter('transport', 'raw', ParameterDescriptor(
+            description='raw: sensor_msgs/Image on image; compressed: sensor_msgs/CompressedImage '
+                        '(JPEG or PNG, as image_transport publishes it) on image/compressed',
+            additional_constraints=f'one of {", ".join(TRANSPORTS)}', read_only=True))
         for name, description in DETECTION_PARAMETERS.items():
             self.declare_parameter(name, _default(name),
                                    ParameterDescriptor(description=description))
@@ -145,11 +151,10 @@ class RecognizerNode(ManagedNode):
         return self.configure_or_fail(self._configure, START_ERRORS)
 
     def _configure(self):
-        reliability = self.get_parameter('reliability').value
-        if reliability not in ('best_effort', 'reliable'):
-            raise ValueError(f'reliability must be best_effort or reliable, got {reliability!r}')
-        self.reliability = ReliabilityPolicy.BEST_EFFORT if reliability == 'best_effort' \
-            else ReliabilityPolicy.RELIABLE
+        for name, choices in (('reliability', RELIABILITIES), ('transport', TRANSPORTS)):
+            value = self.get_parameter(name).value
+            if value not in choices:
+                raise ValueError(f'{name} must be one of {", ".join(choices)}, got {value!r}')
         self.model_dir = resolve_model_dir(self.get_parameter('model_dir').value)
         classifier = load_classifier(self.model_dir)
         self.recognizer = ExpressionPipeline(classifier, self._pipeline_config())
@@ -177,14 +182,14 @@ class RecognizerNode(ManagedNode):
             self.get_parameter('diagnostics.period').value, self._diagnostics_report)
 
     def on_activate(self, state):
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=self.reliability)
-        self.subscription = self.create_subscription(Image, 'image', self._on_image, qos)
+        self.input = ImageInput(self, 'image', self.get_parameter('transport').value,
+                                self.get_parameter('reliability').value, self._on_image)
+        self._to_array = self.input.to_array
         self._slot, self._running = None, True
         self._worker = threading.Thread(target=self._work, name='recognizer', daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f'listening on {self.subscription.topic_name} ({self.reliability.name.lower()}), '
-            'publishing '
+            f'listening on {self.input.describe()}, publishing '
             f'{self.publisher.topic_name} and {self.faces_publisher.topic_name}'
             f'{" and ROS4HRI humans/faces/..." if self.hri is not None else ""}; detector '
             f'{self.recognizer.detector_name}; model {self.classifier.id or self.model_dir} '
@@ -203,9 +208,9 @@ class RecognizerNode(ManagedNode):
 
     def stop_flow(self):
         """No more frames in, the worker finished: deactivate, shutdown and destroy_node."""
-        if self.subscription is not None:
-            self.destroy_subscription(self.subscription)
-            self.subscription = None
+        if self.input is not None:
+            self.input.destroy()
+            self.input = None
         with self._condition:
             self._running = False
             self._condition.notify()
@@ -265,7 +270,7 @@ class RecognizerNode(ManagedNode):
 
     def _process(self, msg):
         try:
-            frame = image_to_array(msg)
+            frame = self._to_array(msg)
             # an unstamped image (stamp 0) is timed from its arrival, here and for the latency
             stamp = _seconds(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
             result = self.recognizer.process(frame, stamp)
@@ -337,8 +342,8 @@ class RecognizerNode(ManagedNode):
                   'last latency (ms)': ('none' if self.last_latency_ms is None
                                         else f'{self.last_latency_ms:.1f}'),
                   'model': self.classifier.id,
-                  'input topic': (self.subscription.topic_name if self.subscription
-                                  else 'none (inactive)'),
+                  'input topic': self.input.topic if self.input else 'none (inactive)',
+                  'input': self.input.describe() if self.input else 'none (inactive)',
                   'last failure': self.last_failure}
         return level, message, values
 
