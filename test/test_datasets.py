@@ -1,8 +1,15 @@
+import glob
+import os
 import shutil
+import subprocess
+import sys
 
+from conftest import PHOTOS, REPO
+import cv2
 import numpy as np
 import pytest
 
+from expression_recognizer_ros.core.images import ImageReadError, read_image
 from expression_recognizer_ros.core.labels import canonical, FER2013_CLASSES
 from expression_recognizer_ros.tools.datasets import load_folder, subject_folds
 from expression_recognizer_ros.tools.training import model_labels
@@ -91,3 +98,63 @@ def test_realign_frames_cropped_faces_as_the_recognizer_does(ckplus):
     moved = np.abs(aligned.images[:-1].astype(int)
                    - np.stack(faces.images[:-1]).astype(int)).mean()
     assert shift < moved / 2, (shift, moved)
+
+
+def test_yale_gifs_read_as_pillow_decodes_them_on_every_opencv(yale_dir):
+    """OpenCV reads GIF from 4.11 on; before, the reader's Pillow fallback reads them."""
+    from PIL import Image
+    yale = load_folder(yale_dir)
+    assert len(yale) == len(glob.glob(f'{yale_dir}/*/*.gif')) == 89 and not yale.skipped
+    for path, image in zip(yale.paths, yale.images):
+        with Image.open(path) as gif:
+            np.testing.assert_array_equal(image, np.asarray(gif.convert('L')))
+    colour = read_image(yale.paths[0])
+    assert colour.shape == (243, 320, 3) and (colour[..., 0] == yale.images[0]).all()
+
+
+@pytest.fixture
+def pcx(tmp_path):
+    """The astronaut as a PCX file: Pillow writes and reads it, no OpenCV decodes it."""
+    from PIL import Image
+    photo = cv2.imread(os.path.join(PHOTOS, 'astronaut.png'))
+    path = tmp_path / 'astronaut.pcx'
+    Image.fromarray(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)).save(path)
+    assert cv2.imread(str(path)) is None
+    return path, photo
+
+
+def test_what_opencv_cannot_decode_pillow_reads(pcx):
+    path, photo = pcx
+    np.testing.assert_array_equal(read_image(str(path)), photo)
+    np.testing.assert_array_equal(read_image(str(path), grayscale=True),
+                                  cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))
+
+
+def test_without_pillow_the_error_names_the_package(pcx):
+    """Python without Pillow: OpenCV's formats still read, the others name python3-pil."""
+    code = f"""
+import sys
+sys.modules['PIL'] = None  # as if not installed
+from expression_recognizer_ros.core.images import read_image, ImageReadError
+assert read_image({os.path.join(PHOTOS, 'astronaut.png')!r}).shape == (512, 512, 3)
+try:
+    read_image({str(pcx[0])!r})
+except ImageReadError as exc:
+    print(exc)
+"""
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert 'astronaut.pcx: OpenCV' in result.stdout and 'python3-pil' in result.stdout
+
+
+@pytest.mark.parametrize('content, reason', [(None, 'No such file'), (b'', 'empty file'),
+                                             (b'GIF89a broken', 'not an image'),
+                                             (b'plain text', 'not an image')])
+def test_unreadable_files_are_clear_errors(tmp_path, content, reason):
+    path = tmp_path / 'face.gif'
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=reason) as error:
+        read_image(str(path))
+    assert str(path) in str(error.value)

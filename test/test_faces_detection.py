@@ -1,5 +1,9 @@
-"""YuNet behind its checked model file (issue 12): load checks, coordinates, inputs."""
+"""
+YuNet behind its checked model file (issue 12): load checks, coordinates, inputs; run through
+cv2.dnn with our own decoding, the same faces as cv2.FaceDetectorYN on every OpenCV (issue 19).
+"""
 
+import glob
 import json
 import os
 import shutil
@@ -12,6 +16,7 @@ import pytest
 from expression_recognizer_ros.core.face_detection import (
     MODEL_SHA256,
     ModelFileError,
+    padded_size,
     verified_model_path,
     YuNetConfig,
     YuNetDetector,
@@ -118,3 +123,100 @@ def test_bad_images_are_refused():
                 np.zeros(10, np.uint8)):
         with pytest.raises(ValueError):
             detector.detect(bad)
+
+
+# FaceDetectorYN of OpenCV 4.14 on the public-domain photos at 512x512, threshold 0.8: box,
+# landmarks (0.1 px) and score. Every OpenCV's dnn path must give them within a pixel.
+FACE_DETECTOR_YN_414 = {
+    'astronaut.png': (178.2, 62.9, 89.9, 113.3, 200.1, 101.8, 247.1, 102.6, 220.4, 124.5,
+                      198.6, 142.8, 239.7, 143.6, 0.9323),
+    'grace_hopper_512x512.jpg': (182.6, 104.0, 168.5, 215.0, 224.3, 174.2, 307.2, 174.2, 263.9,
+                                 220.7, 227.7, 250.2, 305.9, 250.3, 0.9452),
+}
+REAL_PHOTOS = sorted(glob.glob(os.path.join(PHOTOS, 'real', 'groups', '*.jpg'))
+                     + glob.glob(os.path.join(PHOTOS, 'real', 'people', '*', '*.png')))
+# the groups and one portrait of each person: the photos resized to other sizes
+RESIZED_PHOTOS = [p for p in REAL_PHOTOS if 'groups' in p or p.endswith('1.png')]
+
+
+def rows(faces):
+    """Faces as FaceDetectorYN's rows: box, landmarks, score."""
+    return np.array([(*f.box, *f.landmarks.ravel(), f.score) for f in faces]).reshape(-1, 15)
+
+
+@pytest.mark.parametrize('name', sorted(FACE_DETECTOR_YN_414))
+def test_the_faces_are_those_of_face_detector_yn_on_opencv_4_14(name):
+    """Runs on every OpenCV: the 2023mar model's faces do not depend on which one decodes it."""
+    image = cv2.imread(os.path.join(PHOTOS, name))
+    found = rows(YuNetDetector(YUNET, YuNetConfig(max_width=0)).detect(image))
+    expected = np.array(FACE_DETECTOR_YN_414[name])
+    assert found.shape == (1, 15)
+    assert np.abs(found[0, :14] - expected[:14]).max() < 1
+    assert abs(found[0, 14] - expected[14]) < 2e-3
+
+
+@pytest.fixture(scope='module')
+def face_detector_yn():
+    """OpenCV's own decoder where it decodes this model (4.8 on)."""
+    try:
+        theirs = cv2.FaceDetectorYN.create(verified_model_path(YUNET), '', (64, 64), 0.5, 0.3, 50)
+        theirs.detect(np.zeros((64, 64, 3), np.uint8))
+    except cv2.error:   # 4.5 and 4.6 decode the 2022 model: 'Layer with requested id=-1'
+        pytest.skip(f"OpenCV {cv2.__version__}'s FaceDetectorYN cannot run the 2023mar model")
+    return theirs
+
+
+@pytest.mark.parametrize('size', [None, (641, 479), (333, 250), (480, 360), (100, 75), (65, 49)])
+@pytest.mark.parametrize('gray', [False, True])
+def test_the_dnn_path_gives_face_detector_yns_faces_on_real_photos(face_detector_yn, size, gray):
+    """
+    The real group and portrait photos at their own size (all 39) and odd ones (11), in colour
+    and gray, at thresholds 0.5 and 0.8: the same faces within a pixel and a thousandth of score.
+    """
+    theirs = face_detector_yn
+    for threshold in (0.5, 0.8):
+        ours = YuNetDetector(YUNET, YuNetConfig(score_threshold=threshold, max_width=0))
+        theirs.setScoreThreshold(threshold)
+        compared = 0
+        for path in RESIZED_PHOTOS if size else REAL_PHOTOS:
+            image = cv2.imread(path)
+            if size:
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            if gray:
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            found = rows(ours.detect(image))
+            bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if gray else image
+            theirs.setInputSize(bgr.shape[1::-1])
+            expected = theirs.detect(bgr)[1]
+            expected = np.zeros((0, 15)) if expected is None else expected
+            assert len(found) == len(expected), (path, threshold)
+            expected = expected[np.argsort(-expected[:, 14], kind='stable')]
+            assert np.abs(found[:, :14] - expected[:, :14]).max(initial=0) < 1, path
+            assert np.abs(found[:, 14] - expected[:, 14]).max(initial=0) < 1e-3, path
+            compared += len(found)
+        assert compared > 0
+
+
+def test_the_input_is_padded_to_multiples_of_32_and_at_least_64():
+    assert [padded_size(s) for s in (1, 32, 33, 64, 65, 250, 479, 480)] == \
+        [64, 64, 64, 64, 96, 256, 480, 480]
+
+
+def test_tiny_and_changing_sizes_give_the_same_faces_as_a_fresh_detector(astronaut):
+    """
+    One detector through sizes down to 8 px gives each size what a new detector gives it, and
+    finds a face of 32 px (input padded to 64: at 32, OpenCV 4.14 finds none or changing ones).
+    """
+    face = astronaut[40:200, 150:300]
+    sizes = [(40, 40), (20, 20), (32, 32), (30, 32), (64, 32), (31, 640), (8, 8), (333, 250),
+             (32, 32)]
+    images = [cv2.resize(astronaut, (640, 480))] + [
+        cv2.resize(face, size, interpolation=cv2.INTER_AREA) for size in sizes]
+    reused = YuNetDetector(YUNET, YuNetConfig(score_threshold=0.5, max_width=0))
+    found = []
+    for image in images:
+        again = rows(reused.detect(image))
+        fresh = rows(YuNetDetector(YUNET, reused.config).detect(image))
+        np.testing.assert_allclose(again, fresh, atol=1e-3)
+        found.append(len(again))
+    assert found[:4] == [1, 1, 0, 1] and found[-1] == 1

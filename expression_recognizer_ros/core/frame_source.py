@@ -4,7 +4,7 @@ import os
 
 import cv2
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.gif', '.pgm')
+from .images import IMAGE_EXTENSIONS, ImageReadError, read_image
 
 
 class CameraError(RuntimeError):
@@ -70,9 +70,10 @@ class FrameSource:
                 self._index = 0
             path = self._files[self._index]
             self._index += 1
-            frame = cv2.imread(path, cv2.IMREAD_COLOR)
-            if frame is None:
-                raise CameraError(f'cannot read image {path}')
+            try:
+                frame = read_image(path)
+            except ImageReadError as exc:
+                raise CameraError(f'cannot read image {exc}') from None
             self.name = os.path.basename(path)
             return frame
         ok, frame = self._capture.read()

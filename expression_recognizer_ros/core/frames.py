@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 
+from .images import read_image
 from .resources import package_path
 
 PHOTOS = ('astronaut.png', 'grace_hopper_512x512.jpg')
@@ -10,14 +11,7 @@ PHOTOS = ('astronaut.png', 'grace_hopper_512x512.jpg')
 
 def bundled_photos():
     """The photos shipped in media/, loaded as BGR: the faces of the synthetic frames."""
-    photos = []
-    for name in PHOTOS:
-        path = package_path('media', name)
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f'bundled photo {path} is missing or unreadable')
-        photos.append(image)
-    return photos
+    return [read_image(package_path('media', name)) for name in PHOTOS]
 
 
 def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smallest=0.5, clip=1):

@@ -8,9 +8,6 @@ import os
 import shlex
 import sys
 
-import cv2
-import numpy as np
-
 from . import datasets, peer
 from .cnn_training import CnnConfig
 from .evaluation import format_report, plot_report, report
@@ -19,6 +16,7 @@ from ..classifiers.base import library_versions
 from ..classifiers.fisherface import DECISIONS
 from ..classifiers.registry import load_classifier, resolve_model_dir
 from ..core.detection import DetectorConfig, FaceDetector, STILL_IMAGES
+from ..core.images import ImageReadError, read_image
 from ..core.pipeline import (
     DETECTORS,
     ExpressionPipeline,
@@ -283,11 +281,10 @@ def cmd_classify(args):
     labels = pipeline.classifier.labels
     status = 0
     for path in args.images:
-        image = None
-        if os.path.isfile(path):
-            image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            print(f'{path}: not a readable image', file=sys.stderr)
+        try:
+            image = read_image(path)
+        except ImageReadError as exc:
+            print(f'{exc} (not a readable image)', file=sys.stderr)
             status = 1
             continue
         pipeline.reset()

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.face_alignment import align_face, AlignmentConfig
 from ..core.face_detection import YuNetConfig, YuNetDetector
-from ..core.frame_source import IMAGE_EXTENSIONS
+from ..core.images import decode_image, IMAGE_EXTENSIONS, ImageReadError
 from ..core.labels import CANONICAL, canonical, FER2013_CLASSES
 from ..core.preprocessing import crop
 from ..core.resources import package_path
@@ -132,9 +132,10 @@ def load_folder(root, subject_pattern=DEFAULT_SUBJECT_PATTERN):
             except OSError as exc:
                 skipped.append((path, str(exc)))
                 continue
-            image = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE) if raw.size else None
-            if image is None:
-                skipped.append((path, 'not a decodable image'))
+            try:
+                image = decode_image(raw, grayscale=True)
+            except ImageReadError as exc:
+                skipped.append((path, str(exc)))
                 continue
             digest.update(f'{folder}/{name}\0'.encode())
             digest.update(raw.tobytes())
