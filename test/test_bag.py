@@ -1,7 +1,7 @@
 """Recorded sessions: bags written here with rosbags (both ROS 2 storages, raw and JPEG frames of
 the public-domain photos), `expression-recognizer bag` run as a user runs it, and its output read
 back with readers this package did not write (rosbags' AnyReader and the mcap library, decoding
-with the definitions embedded in the file)."""
+with the definitions embedded in the file); the camera node replaying a bag into the recognizer."""
 
 import csv
 import functools
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, SHARE
+from conftest import REPO, SHARE, spin_until, start, stop
 import cv2
 from mcap.reader import make_reader
 import pytest
@@ -21,9 +21,13 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag1 import Writer as Writer1
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+from sensor_msgs.msg import Image
 
 from expression_recognizer_ros.core.affect import valence_arousal
 from expression_recognizer_ros.core.face_streams import compose_stream, Person
+from expression_recognizer_ros.core.frame_source import FrameSource
+from expression_recognizer_ros.msg import Emotion
+from expression_recognizer_ros.tools.bag_reading import open_source
 from expression_recognizer_ros.tools.bag_writing import csv_header
 
 MEDIA = os.path.join(REPO, 'media')
@@ -312,3 +316,59 @@ def test_ros1_bag(tmp_path):
     assert result.returncode == 0, result.stderr
     emotions = read_anyreader(tmp_path / 'out')['/emotion']
     assert [seconds(m.header.stamp) for _, m in emotions] == stamps
+
+
+def test_bag_source_loops_with_rising_stamps(tmp_path):
+    """The camera's bag source: the recorded frames and stamps, its rate, and with loop each later
+    pass shifted by the recording's length plus one frame."""
+    source = str(tmp_path / 'in.db3')
+    stamps = write_bag(source, 5, 20.0, 'sqlite3', compressed=True, corrupt=(2,))
+    bag = open_source(source, loop=True)
+    try:
+        assert bag.fps == pytest.approx(20.0)
+        frames = [bag.read() for _ in range(8)]
+        played = [stamps[i] for i in (0, 1, 3, 4)]   # frame 2 cannot be decoded
+        shift = stamps[4] - stamps[0] + 50_000_000
+        assert [f.shape for f in frames] == [(480, 640, 3)] * 8
+        assert bag.stamp == played[3] + shift and bag.skipped == 2
+        assert bag.name == '/camera/image_raw #4'
+    finally:
+        bag.release()
+    once = open_source(source, loop=False)
+    assert [once.read() is not None for _ in range(5)] == [True] * 4 + [False]
+    once.release()
+    assert isinstance(open_source(MEDIA, loop=False), FrameSource)   # not a bag: as before
+
+
+def test_camera_replays_a_bag_into_the_recognizer(node, tmp_path):
+    """source:=<bag>: the camera publishes the recorded frames at the recorded rate with their
+    recorded stamps, and the recognizer's Emotions carry them."""
+    source = str(tmp_path / 'session.mcap')
+    stamps = write_bag(source, 60, 10.0, compressed=True)
+    images, arrivals, emotions = [], [], []
+
+    def on_image(msg):
+        images.append(msg)
+        arrivals.append(time.monotonic())
+    node.create_subscription(Image, 'image_raw', on_image, 100)
+    node.create_subscription(Emotion, 'emotion', emotions.append, 100)
+    recognizer = start('recognizer_node', '-r', 'image:=image_raw')
+    camera = None
+    try:
+        assert spin_until(node, lambda: node.count_publishers('emotion') > 0, timeout=60)
+        time.sleep(1.0)   # the recognizer's subscription matches the camera's publisher
+        camera = start('camera_node', '-p', f'source:={source}', '-p', 'loop:=false')
+        assert spin_until(node, lambda: camera.poll() is not None and len(images) >= 50
+                          and sum(e.face_detected for e in emotions) >= 10, timeout=60), \
+            f'{len(images)} images, {len(emotions)} Emotions'
+        spin_until(node, lambda: False, timeout=1.0)   # the last Emotions
+    finally:
+        log = stop(recognizer) + (stop(camera) if camera is not None else '')
+    image_stamps = [seconds(i.header.stamp) for i in images]
+    assert image_stamps == stamps[-len(image_stamps):], log   # in order, as recorded
+    rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    assert 8.0 < rate < 12.0, f'{rate:.1f} Hz'
+    assert 'at 10 Hz' in log and 'end of input reached' in log
+    assert emotions and {seconds(e.header.stamp) for e in emotions} <= set(stamps)
+    assert any(e.face_detected and e.expression in e.labels for e in emotions)
+    assert camera.returncode == 0, log

@@ -1,5 +1,6 @@
 """
-Tools layer: offline work run from the command line, never by a node.
+Tools layer: offline work run from the command line, never by a node (save one piece the camera
+node borrows: ``bag_reading``'s bag source).
 
 Lives here: the ``expression-recognizer`` command line (``cli``), training (``training``,
 ``cnn_training``), ``evaluation``, the ``benchmark``, dataset loaders (``datasets``), the demo's

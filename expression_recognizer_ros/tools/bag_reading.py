@@ -14,20 +14,36 @@ missing.
 import dataclasses
 from dataclasses import dataclass
 import itertools
+import os
 from pathlib import Path
 
-from ..core.frame_source import CameraError
+from ..core.frame_source import CameraError, FrameSource
 from ..core.image_codec import compressed_to_array, image_to_array
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
 DECODERS = {IMAGE: image_to_array, COMPRESSED: compressed_to_array}
+BAG_SUFFIXES = ('.mcap', '.db3', '.bag')
 ROSBAGS_MISSING = ('reading and writing bags needs rosbags: pip install rosbags '
                    '(rosdep key python3-rosbags-pip)')
 
 
 class BagError(CameraError):
     """A bag that cannot be read, or whose image topic is missing or ambiguous: one line."""
+
+
+def is_bag(source):
+    """A .mcap, .db3 or .bag path, or a rosbag2 folder (it holds metadata.yaml)."""
+    source = str(source)
+    return (source.lower().endswith(BAG_SUFFIXES)
+            or os.path.isfile(os.path.join(source, 'metadata.yaml')))
+
+
+def open_source(source, width=0, height=0, loop=True, topic=''):
+    """The camera's frame source: a ``BagFrameSource`` for a bag, else a ``FrameSource``."""
+    if is_bag(source):
+        return BagFrameSource(source, topic, loop)
+    return FrameSource(source, width, height, loop)
 
 
 @dataclass(frozen=True)
@@ -170,3 +186,49 @@ def unreadable(exc):
         text += ('; truncated? An MCAP cut off while recording lacks its index: '
                  '`mcap recover IN -o OUT` (the mcap CLI) keeps what is readable')
     return text
+
+
+class BagFrameSource:
+    """
+    A bag's image topic as the camera node's source: ``FrameSource``'s ``read``, ``name``, ``fps``
+    (the recorded rate) and ``release``, plus ``stamp``, the recorded capture time (ns) of the
+    frame read last. With ``loop`` each pass after the first is shifted by the recording's length,
+    so stamps keep rising. Undecodable frames are skipped and counted in ``skipped``.
+    """
+
+    def __init__(self, path, topic='', loop=True):
+        self.source, self.loop = str(path), loop
+        self._bag = BagFrames(path, topic)
+        if not self._bag.count:
+            self._bag.close()
+            raise BagError(f'{path}: its image topic {self._bag.topic} holds no messages')
+        self.fps = self._bag.rate()
+        self.name, self.stamp, self.skipped = '', None, 0
+        self._frames = iter(self._bag)
+        self._first = self._last = None   # recorded stamps of the first and last good frame
+        self._offset = 0
+
+    def _next(self):
+        for frame in self._frames:
+            if frame.image is not None:
+                return frame
+            self.skipped += 1
+        return None
+
+    def read(self):
+        frame = self._next()
+        if frame is None and self.loop and self._first is not None:
+            period = 1e9 / self.fps if self.fps else 0
+            self._offset += self._last - self._first + round(period)
+            self._frames = iter(self._bag)
+            frame = self._next()
+        if frame is None:
+            return None
+        self._first = frame.stamp if self._first is None else self._first
+        self._last = max(frame.stamp, self._last or frame.stamp)
+        self.stamp = frame.stamp + self._offset
+        self.name = f'{self._bag.topic} #{frame.index}'
+        return frame.image
+
+    def release(self):
+        self._bag.close()
