@@ -302,6 +302,23 @@ def test_a_topic_of_another_type_is_refused(tmp_path):
     assert result.returncode == 1 and 'holds no sensor_msgs/msg/Image' in result.stderr
 
 
+def test_without_rosbags_one_line_says_what_to_install(tmp_path):
+    write_bag(str(tmp_path / 'in'), 3, 10.0)
+    code = ('import importlib.abc, sys\n'
+            'class Block(importlib.abc.MetaPathFinder):\n'
+            '    def find_spec(self, name, path=None, target=None):\n'
+            '        if name.split(".")[0] == "rosbags":\n'
+            '            raise ImportError(f"no module named {name}")\n'
+            'sys.meta_path.insert(0, Block())\n'
+            'from expression_recognizer_ros.tools.cli import main\n'
+            'sys.exit(main(sys.argv[1:]))\n')
+    result = subprocess.run([sys.executable, '-P', '-c', code, 'bag', str(tmp_path / 'in'), '-o',
+                             str(tmp_path / 'out')], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == ('expression-recognizer bag: error: reading and writing bags needs '
+                             'rosbags: pip install rosbags (rosdep key python3-rosbags-pip)\n')
+
+
 def test_ros1_bag(tmp_path):
     """A ROS 1 .bag reads as well (rosbags reads both generations)."""
     store = get_typestore(Stores.ROS1_NOETIC)

@@ -229,7 +229,7 @@ class Session:
             items, self.annotated, self.table, self.pipeline.classifier.n_models,
             self.write_errors))
         writer.start()
-        start = None
+        start, received = None, 0
         began = time.monotonic()
         with ThreadPoolExecutor(self.threads) as pool:
             reader = threading.Thread(target=_read, name='bag reader', daemon=True, args=(
@@ -240,9 +240,10 @@ class Session:
                     item = frames.get()
                     if item is END:
                         if not self.read_errors:   # the index promised more than was there
-                            self.unread = max(0, self.frames_in.count - progress.done)
+                            self.unread = max(0, self.frames_in.count - received)
                         break
                     frame, future = item
+                    received += 1
                     progress.update()
                     if frame.image is None:
                         self.skipped.append(f'frame {frame.index}: {frame.error}')
