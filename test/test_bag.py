@@ -361,7 +361,8 @@ def test_camera_replays_a_bag_into_the_recognizer(node, tmp_path):
     """source:=<bag>: the camera publishes the recorded frames at the recorded rate with their
     recorded stamps, and the recognizer's Emotions carry them."""
     source = str(tmp_path / 'session.mcap')
-    stamps = write_bag(source, 60, 10.0, compressed=True)
+    # 10 s: our subscription may match the camera's publisher a few seconds after it starts
+    stamps = write_bag(source, 100, 10.0, compressed=True)
     images, arrivals, emotions = [], [], []
 
     def on_image(msg):
