@@ -203,6 +203,19 @@ def test_embedded_definitions_hash_as_ros_builds_them(tmp_path):
         assert digests[built['type_name']] == built['hash_string']
 
 
+def test_definitions_are_found_in_a_source_tree_without_ros():
+    """msg/*.msg beside the package in a checkout, with no ROS environment (the other tests run the
+    colcon install, which finds them in share/)."""
+    env = {k: v for k, v in os.environ.items() if k not in ('AMENT_PREFIX_PATH', 'PYTHONPATH')}
+    env['PYTHONPATH'] = REPO
+    code = ('from expression_recognizer_ros.tools.bag_writing import EMOTION, typestore; '
+            'print(typestore().hash_rihs01(EMOTION))')
+    out = subprocess.run([sys.executable, '-P', '-c', code], env=env, capture_output=True,
+                         text=True, timeout=60)
+    with open(os.path.join(SHARE, 'msg', 'Emotion.json')) as f:
+        assert out.stdout.strip() == json.load(f)['type_hashes'][0]['hash_string'], out.stderr
+
+
 def test_sigint_halfway_leaves_a_readable_bag_csv_and_plot(tmp_path):
     write_bag(str(tmp_path / 'long.mcap'), 300, 30.0, compressed=True)
     output = str(tmp_path / 'half.mcap')
