@@ -22,7 +22,8 @@ setup(
     python_requires='>=3.10',
     install_requires=['numpy', 'scipy', 'opencv-contrib-python-headless<5'],
     # Pinned versions: requirements*.txt. torch: take the CPU build (see requirements-train.txt).
-    extras_require={'train': ['scikit-learn', 'matplotlib'], 'cnn': ['torch', 'onnx']},
+    extras_require={'train': ['scikit-learn', 'matplotlib'], 'cnn': ['torch', 'onnx'],
+                    'bags': ['rosbags', 'matplotlib']},
     entry_points={'console_scripts': [
         'expression-recognizer = expression_recognizer_ros.tools.cli:main']},
 )

@@ -33,8 +33,8 @@ PACKAGE = 'expression_recognizer_ros'
 ARGUMENTS = {
     'params_file': (PathJoinSubstitution([FindPackageShare(PACKAGE), 'config', 'recognizer.yaml']),
                     'YAML with the camera, recognizer and mirror parameters'),
-    'source': ('', 'camera index, /dev/videoN, video file or image folder; '
-                   "empty: the params file's camera.source"),
+    'source': ('', 'camera index, /dev/videoN, video file, image folder or recorded bag '
+                   "(.mcap, .db3, .bag, rosbag2 folder); empty: the params file's camera.source"),
     'use_camera': ('true', 'start our camera node; false to use an existing camera driver'),
     'image_topic': ('image_raw',
                     'image topic the recognizer subscribes to (relative: inside namespace)'),

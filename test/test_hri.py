@@ -8,8 +8,9 @@ from conftest import LIB, PARAMS, spin_until
 import numpy as np
 import pytest
 
+from expression_recognizer_ros.core.affect import CIRCUMPLEX, valence_arousal
 from expression_recognizer_ros.core.pipeline import FaceResult, FrameResult
-from expression_recognizer_ros.ros.hri_bridge import CIRCUMPLEX, HriBridge, valence_arousal
+from expression_recognizer_ros.ros.hri_bridge import HriBridge
 
 hri_msgs = pytest.importorskip('hri_msgs.msg', reason='hri_msgs missing: make test builds it')
 LABELS = ('angry', 'disgusted', 'scared', 'happy', 'sad', 'surprised', 'neutral')

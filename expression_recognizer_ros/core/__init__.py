@@ -8,7 +8,8 @@ behind a checked model file (``face_detection``), landmark alignment of a face c
 feature preparation (``preprocessing``), the detect-track-align-classify loop (``pipeline``), label
 names (``labels``), the robot face's smoothing (``smoothing``), face drawing (``face_rendering``),
 the debug overlay (``debug_view``), health rules (``health``), frame sources (``frame_source``),
-the bundled test frames (``frames``) and packaged-file lookup (``resources``).
+the bundled test frames (``frames``), packaged-file lookup (``resources``), camera images as ROS
+carries them <-> arrays (``image_codec``) and valence/arousal of class scores (``affect``).
 
 May import: the standard library, numpy and cv2 (and ament_index_python, optionally, to find the
 installed share directory). Never classifiers, ros or tools.

@@ -1,7 +1,8 @@
 """
 ROS 2 lifecycle node: publishes ``image_raw`` (bgr8; or JPEG on ``image_raw/compressed``, the
-image_transport way) and ``camera_info`` from a device, video file or image folder. configure opens
-the source, activate starts publishing, deactivate pauses, cleanup releases the source.
+image_transport way) and ``camera_info`` from a device, video file, image folder or recorded bag
+(its image topic at the recorded rate, with the recorded stamps). configure opens the source,
+activate starts publishing, deactivate pauses, cleanup releases the source.
 """
 
 from collections import OrderedDict
@@ -9,20 +10,25 @@ import time
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from .diagnostics import DiagnosticsPublisher
 from .image_conversion import array_to_compressed, array_to_image
 from .node_main import ManagedNode, run_node
-from ..core.frame_source import CameraError, FrameSource
+from ..core.frame_source import CameraError
 from ..core.health import camera_level, Rates
+from ..tools.bag_reading import open_source
 
 DEFAULT_RATE = 30.0       # frames per second for devices and image folders when frame_rate is 0
 KEEP_FRAME_NAMES = 300    # stamps remembered in frame_names (10 s at 30 Hz)
 PARAMETERS = {
-    'source': ('0', 'camera index, /dev/videoN, a video file, '
-                    'or a folder of images played in name order'),
-    'frame_rate': (0.0, "frames per second to publish; 0: a video file's own rate, else 30"),
+    'source': ('0', 'camera index, /dev/videoN, a video file, a folder of images played in '
+                    'name order, or a recorded bag (.mcap, .db3, .bag, or a rosbag2 folder)'),
+    'bag_topic': ('', "a bag's image topic to play; empty: its only sensor_msgs/Image or "
+                      'CompressedImage topic'),
+    'frame_rate': (0.0, "frames per second to publish; 0: a video file's or bag's own rate, "
+                        'else 30'),
     'width': (640, 'requested capture width (devices only; 0 keeps the default)'),
     'height': (480, 'requested capture height (devices only; 0 keeps the default)'),
     'frame_id': ('camera', 'frame_id of the published images'),
@@ -67,7 +73,8 @@ class CameraNode(ManagedNode):
         self.frame_id = get('frame_id')
         self.retry = get('retry')
         self.transport, self.jpeg_quality = get('transport'), get('jpeg_quality')
-        self._open_args = (get('source'), get('width'), get('height'), get('loop'))
+        self._open_args = (get('source'), get('width'), get('height'), get('loop'),
+                           get('bag_topic'))
         self._open()
         msg_type, suffix = TRANSPORTS[self.transport]
         self.image_publisher = self.create_lifecycle_publisher(
@@ -100,7 +107,7 @@ class CameraNode(ManagedNode):
 
     def _open(self):
         try:
-            self.source = FrameSource(*self._open_args)
+            self.source = open_source(*self._open_args)
         except CameraError:
             if not self.retry:
                 raise
@@ -128,7 +135,9 @@ class CameraNode(ManagedNode):
             self.finished = True
             self.stop_flow()
             return
-        stamp = self.get_clock().now().to_msg()
+        recorded = getattr(self.source, 'stamp', None)   # a bag's: replayed as recorded
+        stamp = (Time(nanoseconds=recorded).to_msg() if recorded is not None
+                 else self.get_clock().now().to_msg())
         image = (array_to_compressed(frame, self.jpeg_quality) if self.transport == 'compressed'
                  else array_to_image(frame))
         image.header.stamp, image.header.frame_id = stamp, self.frame_id

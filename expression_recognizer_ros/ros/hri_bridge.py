@@ -15,22 +15,15 @@ is the smoothed arg-max label (the package's tokens are hri_msgs/Expression's; C
 which hri_msgs lacks, is sent as ``disgusted``, its nearest basic emotion); ``confidence`` is that
 label's smoothed score: a calibrated probability for the CNN, a vote share for the Fisherfaces.
 
-Valence and arousal are the class probabilities' expectation over a circumplex table
-(``CIRCUMPLEX``): each basic expression's approximate place in Russell's circumplex model of affect
-(J. Russell, "A circumplex model of affect", 1980), rounded to one decimal, close to the mean
-valence/arousal that AffectNet's annotators gave each category. So a face 60% happy and 40% neutral
-has valence 0.6 x 0.8 = 0.48 and arousal 0.6 x 0.4 = 0.24; an uncertain face stays near the
-centre.
+Valence and arousal: ``core.affect`` (the class scores' expectation over a circumplex table).
 
 Without hri_msgs (``import`` fails) the bridge is off and the node says so in one line.
 """
 
-import functools
-
-import numpy as np
 from sensor_msgs.msg import Image
 
 from .image_conversion import array_to_image
+from ..core.affect import valence_arousal
 from ..core.tracking import clip_box
 
 try:
@@ -40,37 +33,7 @@ except ImportError as exc:   # optional: hri_msgs comes from rosdep (ros-<distro
     Expression = IdsList = NormalizedRegionOfInterest2D = None
     HRI_MISSING = str(exc)
 
-# label: (valence, arousal), each in [-1, 1]
-CIRCUMPLEX = {
-    'neutral': (0.0, 0.0),
-    'happy': (0.8, 0.4),
-    'surprised': (0.2, 0.8),
-    'scared': (-0.6, 0.7),
-    'angry': (-0.6, 0.6),
-    'disgusted': (-0.7, 0.3),
-    'sad': (-0.7, -0.4),
-    'contempt': (-0.5, 0.2),
-}
 TOKENS = {'contempt': 'disgusted'}   # labels without an hri_msgs/Expression token
-
-
-@functools.lru_cache(maxsize=8)
-def circumplex(labels):
-    """(n, 2) valence/arousal per label of a model, ``labels`` a tuple (unknown: the centre)."""
-    return np.array([CIRCUMPLEX.get(label, (0.0, 0.0)) for label in labels])
-
-
-def valence_arousal(labels, scores):
-    """
-    Expected (valence, arousal) of the class scores over ``CIRCUMPLEX`` (unknown labels count as
-    the centre); scores are normalised first, so vote shares and probabilities both work.
-    """
-    p = np.clip(np.asarray(scores, np.float64), 0.0, None)
-    total = p.sum()
-    if total <= 0:
-        return 0.0, 0.0
-    valence, arousal = (p / total) @ circumplex(tuple(labels))
-    return float(valence), float(arousal)
 
 
 class HriBridge:

@@ -339,6 +339,18 @@ def cmd_benchmark(args):
     return 0
 
 
+def cmd_bag(args):
+    """Run a recorded bag's image topic through the recognizer: annotated bag, CSV, timeline."""
+    from .bag import run
+    from .bag_reading import BagError
+    try:
+        return run(args.input, args.output, args.topic, args.models, args.debug_image,
+                   args.threads)
+    except (BagError, OSError) as exc:
+        print(f'expression-recognizer bag: error: {exc}', file=sys.stderr)
+        return 1
+
+
 def build_parser():
     """The command line: one subcommand per task."""
     parser = argparse.ArgumentParser(prog='expression-recognizer', description=__doc__)
@@ -489,6 +501,24 @@ def build_parser():
                    help='override the default face tracking')
     p.add_argument('--json', help='write the figures as JSON here')
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser('bag', help="a recorded ROS 2 bag's images through the recognizer: an "
+                                   'MCAP bag of Emotion and FaceExpressions, a CSV per face and '
+                                   'frame, a timeline plot')
+    p.add_argument('input',
+                   help='rosbag2 folder (metadata.yaml), .mcap or .db3 file, or ROS 1 .bag')
+    p.add_argument('-o', '--output', required=True,
+                   help='bag to write: a rosbag2 folder, or one file if it ends in .mcap; '
+                        'OUTPUT.csv and OUTPUT.png (without .mcap) beside it')
+    p.add_argument('--topic', default='',
+                   help='sensor_msgs/Image or CompressedImage topic (default: the only one)')
+    p.add_argument('--model', '--models', dest='models', default=None,
+                   help='model directory or shipped model name (default: the shipped default)')
+    p.add_argument('--debug-image', action='store_true',
+                   help='also write the annotated frames on /emotion/debug_image')
+    p.add_argument('--threads', type=int, default=None,
+                   help='YuNet detection threads (default: the CPU count, at most 4)')
+    p.set_defaults(func=cmd_bag)
     return parser
 
 
