@@ -133,10 +133,15 @@ FACE_DETECTOR_YN_414 = {
     'grace_hopper_512x512.jpg': (182.6, 104.0, 168.5, 215.0, 224.3, 174.2, 307.2, 174.2, 263.9,
                                  220.7, 227.7, 250.2, 305.9, 250.3, 0.9452),
 }
-REAL_PHOTOS = sorted(glob.glob(os.path.join(PHOTOS, 'real', 'groups', '*.jpg'))
-                     + glob.glob(os.path.join(PHOTOS, 'real', 'people', '*', '*.png')))
-# the groups and one portrait of each person: the photos resized to other sizes
-RESIZED_PHOTOS = [p for p in REAL_PHOTOS if 'groups' in p or p.endswith('1.png')]
+
+
+@pytest.fixture(scope='module')
+def real_photo_paths(real_photos):
+    """The 4 group photos and the 35 portraits."""
+    paths = sorted(glob.glob(os.path.join(real_photos, 'groups', '*.jpg'))
+                   + glob.glob(os.path.join(real_photos, 'people', '*', '*.png')))
+    assert len(paths) == 39, real_photos
+    return paths
 
 
 def rows(faces):
@@ -168,7 +173,8 @@ def face_detector_yn():
 
 @pytest.mark.parametrize('size', [None, (641, 479), (333, 250), (480, 360), (100, 75), (65, 49)])
 @pytest.mark.parametrize('gray', [False, True])
-def test_the_dnn_path_gives_face_detector_yns_faces_on_real_photos(face_detector_yn, size, gray):
+def test_the_dnn_path_gives_face_detector_yns_faces_on_real_photos(face_detector_yn, size, gray,
+                                                                   real_photo_paths):
     """
     The real group and portrait photos at their own size (all 39) and odd ones (11), in colour
     and gray, at thresholds 0.5 and 0.8: the same faces within a pixel and a thousandth of score.
@@ -178,7 +184,9 @@ def test_the_dnn_path_gives_face_detector_yns_faces_on_real_photos(face_detector
         ours = YuNetDetector(YUNET, YuNetConfig(score_threshold=threshold, max_width=0))
         theirs.setScoreThreshold(threshold)
         compared = 0
-        for path in RESIZED_PHOTOS if size else REAL_PHOTOS:
+        # resized: the groups and one portrait of each person
+        for path in ([p for p in real_photo_paths if 'groups' in p or p.endswith('1.png')]
+                     if size else real_photo_paths):
             image = cv2.imread(path)
             if size:
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
