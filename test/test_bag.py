@@ -259,7 +259,7 @@ def test_undecodable_frames_are_skipped_and_counted(tmp_path):
     stamps = write_bag(str(tmp_path / 'in'), 20, 10.0, compressed=True, corrupt=(4, 11))
     result = run(str(tmp_path / 'in'), '-o', str(tmp_path / 'out'))
     assert result.returncode == 0, result.stderr
-    assert 'skipped 2 frames that could not be processed; first: frame 4: cannot decode' in \
+    assert 'skipped 2 frames that could not be processed; first: frame 4: truncated JPEG' in \
         result.stdout
     emotions = read_anyreader(tmp_path / 'out')['/emotion']
     assert [seconds(m.header.stamp) for _, m in emotions] == \

@@ -15,12 +15,9 @@ import rclpy
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from expression_recognizer_ros.core.image_codec import compressed_to_array
 from expression_recognizer_ros.msg import Emotion
-from expression_recognizer_ros.ros.image_conversion import (
-    array_to_compressed,
-    array_to_image,
-    compressed_to_array,
-)
+from expression_recognizer_ros.ros.image_conversion import array_to_compressed, array_to_image
 
 RATE = 10.0      # Hz, a camera's
 COUNTED = 30     # frames whose answers are counted, after the track is confirmed

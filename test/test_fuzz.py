@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
-from expression_recognizer_ros.core.pipeline import DETECTORS, ExpressionPipeline, PipelineConfig
-from expression_recognizer_ros.ros.image_conversion import (
+from expression_recognizer_ros.core.image_codec import (
     compressed_to_array,
     image_to_array,
     SUPPORTED_ENCODINGS,
 )
+from expression_recognizer_ros.core.pipeline import DETECTORS, ExpressionPipeline, PipelineConfig
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.ros.image_conversion import (
+from expression_recognizer_ros.core.image_codec import (
     array_to_compressed_fields,
     array_to_image_fields,
     compressed_to_array,

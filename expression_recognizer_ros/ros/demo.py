@@ -20,11 +20,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
-from .image_conversion import image_to_array
 from .mirror_node import MirrorNode
 from .node_main import ignore_stop_signals, init_with_stop_signals
 from .recognizer_node import RecognizerNode
 from ..core.frames import compose_frames
+from ..core.image_codec import image_to_array
 from ..core.pipeline import STILL_IMAGE_TRACKING
 from ..msg import Emotion
 from ..tools.media import contact_sheet, side_by_side, write_gif

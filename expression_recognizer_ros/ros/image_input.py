@@ -10,7 +10,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from .image_conversion import compressed_to_array, image_to_array
+from ..core.image_codec import compressed_to_array, image_to_array
 
 # transport -> (message type, topic suffix, message -> BGR or gray array), as image_transport names
 TRANSPORTS = {'raw': (Image, '', image_to_array),

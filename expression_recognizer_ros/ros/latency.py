@@ -29,8 +29,8 @@ class StampedFrames:
     def __init__(self, node, image_topic, emotion_topic):
         from sensor_msgs.msg import Image
 
-        from .image_conversion import array_to_image_fields
         from ..core.frames import compose_frames
+        from ..core.image_codec import array_to_image_fields
         from ..msg import Emotion
         self._image, self._clock = Image, node.get_clock()
         self._frames = [array_to_image_fields(f)
