@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-
 # -P (3.11+): the package from PYTHONPATH, not the source tree in the working directory
 PYTHON = [sys.executable, '-P'] if sys.version_info >= (3, 11) else [sys.executable]
 
