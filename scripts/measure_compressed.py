@@ -25,11 +25,8 @@ import cv2
 import numpy as np
 
 from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
-from expression_recognizer_ros.core.pipeline import (
-    ExpressionPipeline,
-    PipelineConfig,
-    STILL_IMAGE_TRACKING,
-)
+from expression_recognizer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
+from expression_recognizer_ros.core.tracking import STILL_IMAGE_TRACKING
 from expression_recognizer_ros.ros.image_conversion import (
     array_to_compressed_fields,
     compressed_to_array,

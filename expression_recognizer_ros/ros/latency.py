@@ -30,8 +30,8 @@ class StampedFrames:
         from sensor_msgs.msg import Image
 
         from .image_conversion import array_to_image_fields
-        from ..core.frames import compose_frames
         from ..msg import Emotion
+        from ..tools.synthetic import compose_frames
         self._image, self._clock = Image, node.get_clock()
         self._frames = [array_to_image_fields(f)
                         for f in compose_frames(count=60, smallest=0.4, clip=30)]
