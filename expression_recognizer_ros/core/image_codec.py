@@ -33,7 +33,7 @@ SUPPORTED_ENCODINGS = tuple(sorted(_ENCODINGS))
 MAX_PIXELS = 7680 * 4320  # 8K; beyond this a frame is refused rather than risking memory
 
 
-def image_to_array(msg):
+def image_to_array(msg) -> np.ndarray:
     """Return a BGR (h, w, 3) or grayscale (h, w) uint8 array for a sensor_msgs/Image."""
     encoding = msg.encoding.lower()
     if encoding not in _ENCODINGS:
@@ -69,7 +69,7 @@ def image_to_array(msg):
                          f'{str(exc).strip()[-120:]}') from None
 
 
-def compressed_to_array(msg):
+def compressed_to_array(msg) -> np.ndarray:
     """
     Return the BGR uint8 array of a sensor_msgs/CompressedImage (JPEG, PNG or any format
     OpenCV reads; image_transport's ``format`` such as ``bgr8; jpeg compressed bgr8`` names the
@@ -93,7 +93,7 @@ def compressed_to_array(msg):
     return image
 
 
-def array_to_image_fields(array):
+def array_to_image_fields(array) -> tuple:
     """(encoding, height, width, step, data) for a BGR or grayscale uint8 array."""
     array = np.ascontiguousarray(array)
     if (array.dtype != np.uint8 or array.ndim not in (2, 3)
