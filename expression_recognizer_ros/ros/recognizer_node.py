@@ -23,16 +23,16 @@ from .image_conversion import array_to_image
 from .image_input import ImageInput, RELIABILITIES, TRANSPORTS
 from .node_main import ManagedNode, run_node
 from ..classifiers.registry import load_classifier, resolve_model_dir
+from ..core.boxes import clip_box
 from ..core.debug_view import annotate
-from ..core.detection import DetectorConfig
-from ..core.face_detection import ModelFileError
+from ..core.haar_detection import HaarConfig
 from ..core.health import Rates, recognizer_level, RecognizerThresholds
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
-from ..core.tracking import clip_box
+from ..core.yunet_detection import ModelFileError
 from ..msg import Emotion, FaceExpression, FaceExpressions
 
 DETECTION_PARAMETERS = {
-    # DetectorConfig field (the parameter has its name and default): description
+    # HaarConfig field (the parameter has its name and default): description
     'cascades': 'Haar cascades tried in order; the first that finds exactly one face wins. '
                 "File names in OpenCV's data folder, or paths.",
     'scale_factor': 'detectMultiScale scaleFactor (> 1.0)',
@@ -86,7 +86,7 @@ START_ERRORS = (ValueError, FileNotFoundError, ModelFileError)
 
 
 def _default(field):
-    value = getattr(DetectorConfig(), field)
+    value = getattr(HaarConfig(), field)
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -222,7 +222,7 @@ class RecognizerNode(ManagedNode):
         values = {name: self.get_parameter(name).value for name in DETECTION_PARAMETERS}
         values.update(changes or {})
         values['cascades'] = tuple(values['cascades'])
-        return DetectorConfig(**values).validate()
+        return HaarConfig(**values).validate()
 
     def _pipeline_config(self):
         sections = {'yunet': {}, 'tracking': {}}

@@ -19,11 +19,11 @@ import numpy as np
 
 from .bag_reading import BagError, ROSBAGS_MISSING
 from ..core.affect import valence_arousal
+from ..core.boxes import clip_box
 from ..core.debug_view import annotate
 from ..core.image_codec import array_to_image_fields
 from ..core.labels import CANONICAL
 from ..core.resources import package_path
-from ..core.tracking import clip_box
 
 PACKAGE = 'expression_recognizer_ros'
 MESSAGES = ('Emotion', 'FaceExpression', 'FaceExpressions')
