@@ -71,9 +71,10 @@ clean:
 
 # The OpenCV a ROS user's rosdep installs, not our pins: Debian's python3-opencv 4.6.0 (the release
 # Ubuntu 24.04 gives Jazzy and Kilted) with Debian's numpy, scipy, Pillow, scikit-learn and matplotlib,
-# in a venv over the system packages; everything else from requirements*.txt. The constraints make pip
+# in a venv over the system packages; everything else from requirements*.txt. opencv-data: the Haar
+# cascades (detector: haar_fallback), for which the apt cv2 has no cv2.data. The constraints make pip
 # fail rather than replace the system's numpy or scipy. Needs, as root, once: make distro-deps
-DISTRO_APT := python3-opencv python3-numpy python3-scipy python3-pil python3-sklearn \
+DISTRO_APT := python3-opencv opencv-data python3-numpy python3-scipy python3-pil python3-sklearn \
 	python3-matplotlib python3-venv
 DISTRO_PYTHON ?= /usr/bin/python3
 

@@ -93,14 +93,22 @@ class HaarDetection:
         return self.outcome == FACE
 
 
+# Debian's and Ubuntu's python3-opencv (what rosdep installs) has no cv2.data: its cascades come
+# with the opencv-data package, in the first of these
+SYSTEM_CASCADE_DIRS = ('/usr/share/opencv4/haarcascades', '/usr/share/opencv/haarcascades')
+
+
 def resolve_cascade(name: str) -> str:
     """Return the path of a cascade given as a path or as a file name in OpenCV's data folder."""
+    data = getattr(cv2, 'data', None)   # the PyPI wheels' data folder
+    folders = ([data.haarcascades] if data is not None else []) + list(SYSTEM_CASCADE_DIRS)
     candidates = ([name] if os.path.sep in name
-                  else [name, os.path.join(cv2.data.haarcascades, name)])
+                  else [name] + [os.path.join(folder, name) for folder in folders])
     for path in candidates:
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(f'cascade {name!r} not found (tried {", ".join(candidates)})')
+    raise FileNotFoundError(f'cascade {name!r} not found (tried {", ".join(candidates)}); with '
+                            "the distribution's python3-opencv: apt install opencv-data")
 
 
 def load_cascade(name: str) -> cv2.CascadeClassifier:
