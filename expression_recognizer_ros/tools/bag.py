@@ -28,6 +28,7 @@ import cv2
 from .bag_reading import BagError, BagFrames
 from .bag_writing import AnnotatedBag, FaceTable, outputs, plot_timeline
 from ..classifiers.registry import load_classifier
+from ..core.faces import FrameFaces
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
 from ..core.resources import package_path
 from ..core.yunet_detection import YuNetDetector
@@ -88,15 +89,17 @@ class Timeline:
 
 class PrefetchedFaces:
     """
-    Stands in for the pipeline's YuNet detector: ``detect`` returns the faces a pool thread found
+    Stands in for the pipeline's YuNet detector: ``detect_faces`` returns what a pool thread found
     in this frame (same detector class and settings, run ahead), so detection overlaps the rest.
     """
 
-    def __init__(self):
-        self.faces = []
+    name, per_frame = YuNetDetector.name, YuNetDetector.per_frame
 
-    def detect(self, image):
-        return self.faces
+    def __init__(self):
+        self.found = FrameFaces([], YuNetDetector.name)
+
+    def detect_faces(self, image) -> FrameFaces:
+        return self.found
 
 
 class Progress:
@@ -216,7 +219,7 @@ class Session:
         def detect(image):
             if not hasattr(local, 'detector'):
                 local.detector = YuNetDetector(model_dir, config.yunet)
-            return local.detector.detect(image)
+            return local.detector.detect_faces(image)
         return detect
 
     def run(self, stop):
@@ -249,7 +252,7 @@ class Session:
                         self.skipped.append(f'frame {frame.index}: {frame.error}')
                         continue
                     try:
-                        prefetched.faces = future.result()
+                        prefetched.found = future.result()
                         result = self.pipeline.process(frame.image, frame.stamp * 1e-9)
                     except Exception as exc:  # one bad frame never ends the session
                         self.skipped.append(f'frame {frame.index}: {exc}')
