@@ -66,7 +66,7 @@ def inputs():
     params = os.path.join(root, 'mine.yaml')
     with open(params, 'w') as f:
         f.write(f'/**/camera:\n  ros__parameters:\n    source: "{folder}"\n    frame_rate: 5.0\n'
-                '/**/recognizer:\n  ros__parameters:\n    min_neighbors: 7\n')
+                '/**/recognizer:\n  ros__parameters:\n    haar:\n      min_neighbors: 7\n')
     return {'folder': folder, 'video': video, 'params': params, 'people': people}
 
 
@@ -185,7 +185,7 @@ def check_params_file(node):
     """No source argument: the file's camera.source applies, and its recognizer values."""
     assert received(node, Emotion, '/emotion')
     assert parameters(node, '/camera', 'source', 'frame_rate') == [inputs()['folder'], 5.0]
-    assert parameters(node, '/recognizer', 'min_neighbors', 'scale_factor') == [7, 1.1]
+    assert parameters(node, '/recognizer', 'haar.min_neighbors', 'haar.scale_factor') == [7, 1.1]
 
 
 def check_mirror(node):
