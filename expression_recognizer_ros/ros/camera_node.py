@@ -71,7 +71,7 @@ class CameraNode(ManagedNode):
         self.timer: Timer | None = None
         self.frames_published = 0
 
-    def on_configure(self, state):
+    def on_configure(self, state) -> TransitionCallbackReturn:
         return self.configure_or_fail(self._configure, (CameraError, ValueError))
 
     def _configure(self):
@@ -99,13 +99,13 @@ class CameraNode(ManagedNode):
         self.diagnostics = DiagnosticsPublisher(self, 'camera', get('source'), 1.0,
                                                 self._diagnostics_report)
 
-    def on_activate(self, state):
+    def on_activate(self, state) -> TransitionCallbackReturn:
         self.timer = self.create_timer(1.0 / self.frame_rate, self._tick)
         self.get_logger().info(f'publishing {self.image_publisher.topic_name} '
                                f'from {self._open_args[0]!r} at {self.frame_rate:g} Hz')
         return super().on_activate(state)
 
-    def on_cleanup(self, state):
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
         self.diagnostics.destroy()
         for publisher in (self.image_publisher, self.info_publisher):
             self.destroy_lifecycle_publisher(publisher)
@@ -114,7 +114,7 @@ class CameraNode(ManagedNode):
             self.source = None
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_flow(self):
+    def stop_flow(self) -> None:
         if self.timer is not None:
             self.destroy_timer(self.timer)
             self.timer = None

@@ -20,7 +20,7 @@ RELIABILITIES = {'auto': None, 'reliable': ReliabilityPolicy.RELIABLE,
 MATCH_PERIOD = 1.0   # seconds between looks at the publishers (auto)
 
 
-def choose_reliability(offered):
+def choose_reliability(offered) -> ReliabilityPolicy | None:
     """
     ros2 topic echo's rule (ros2topic's choose_qos): reliable when every publisher offers it, else
     best effort, which a best-effort publisher needs and every publisher serves; None without any.
@@ -65,11 +65,11 @@ class ImageInput:
         self._timer = node.create_timer(MATCH_PERIOD, self.match) if self.auto else None
 
     @property
-    def reliability(self):
+    def reliability(self) -> ReliabilityPolicy:
         """The current subscription's ReliabilityPolicy."""
         return self._current[2]
 
-    def describe(self):
+    def describe(self) -> str:
         """'/topic (transport, reliability[, auto])', for logs and /diagnostics."""
         return (f'{self.topic} ({self.transport}, {_name(self.reliability)}'
                 f'{", auto" if self.auto else ""})')
@@ -97,7 +97,7 @@ class ImageInput:
                 incompatible_qos=functools.partial(self._incompatible, generation)))
         return generation, subscription, policy
 
-    def match(self):
+    def match(self) -> None:
         """Follow the publishers (auto): subscribe anew if they call for another reliability."""
         chosen, reason = self._choice()
         if self._pending is not None and self._pending[2] != chosen:
@@ -134,7 +134,7 @@ class ImageInput:
         self._last_frame = frame
         self._callback(msg)
 
-    def destroy(self):
+    def destroy(self) -> None:
         """Stop following the publishers and unsubscribe."""
         if self._timer is not None:
             self._node.destroy_timer(self._timer)

@@ -51,7 +51,7 @@ class MirrorNode(ManagedNode):
         self.timer: Timer | None = None
         self.subscription: Subscription | None = None
 
-    def on_configure(self, state):
+    def on_configure(self, state) -> TransitionCallbackReturn:
         return self.configure_or_fail(self._configure, (ValueError,))
 
     def _configure(self):
@@ -65,7 +65,7 @@ class MirrorNode(ManagedNode):
         self.expression_publisher = self.create_lifecycle_publisher(
             Emotion, 'robot_face/expression', 10)
 
-    def on_activate(self, state):
+    def on_activate(self, state) -> TransitionCallbackReturn:
         # Subscribed only while active: what arrived while inactive would be stale by now.
         self.subscription = self.create_subscription(Emotion, 'emotion', self._on_emotion, 10)
         self.timer = self.create_timer(self.period, self._publish)
@@ -73,12 +73,12 @@ class MirrorNode(ManagedNode):
                                f'on {self.publisher.topic_name}')
         return super().on_activate(state)
 
-    def on_cleanup(self, state):
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
         self.destroy_lifecycle_publisher(self.publisher)
         self.destroy_lifecycle_publisher(self.expression_publisher)
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_flow(self):
+    def stop_flow(self) -> None:
         """No more Emotions in, no more faces out."""
         if self.timer is not None:
             self.destroy_timer(self.timer)

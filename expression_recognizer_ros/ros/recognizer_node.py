@@ -183,7 +183,7 @@ class RecognizerNode(ManagedNode):
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
-    def on_configure(self, state):
+    def on_configure(self, state) -> TransitionCallbackReturn:
         return self.configure_or_fail(self._configure, START_ERRORS)
 
     def _configure(self):
@@ -217,7 +217,7 @@ class RecognizerNode(ManagedNode):
             self, 'expression recognition', self.classifier.id,
             self.get_parameter('diagnostics.period').value, self._diagnostics_report)
 
-    def on_activate(self, state):
+    def on_activate(self, state) -> TransitionCallbackReturn:
         self.input = ImageInput(self, 'image', self.get_parameter('transport').value,
                                 self.get_parameter('reliability').value, self._on_image)
         self._slot, self._running = None, True
@@ -231,7 +231,7 @@ class RecognizerNode(ManagedNode):
             f'({len(self.classifier.labels)} labels)')
         return super().on_activate(state)
 
-    def on_cleanup(self, state):
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
         self.diagnostics.destroy()
         for publisher in (self.publisher, self.faces_publisher, self.debug_publisher):
             self.destroy_lifecycle_publisher(publisher)
@@ -241,7 +241,7 @@ class RecognizerNode(ManagedNode):
         self.recognizer = None
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_flow(self):
+    def stop_flow(self) -> None:
         """No more frames in, the worker finished: deactivate, shutdown and destroy_node."""
         if self.input is not None:
             self.input.destroy()
@@ -349,7 +349,7 @@ class RecognizerNode(ManagedNode):
             self._publish_debug(msg.header, frame, result)
 
     @staticmethod
-    def _roi(box, frame_size):
+    def _roi(box, frame_size) -> RegionOfInterest:
         """The box clipped to the frame, as a RegionOfInterest."""
         x0, y0, x1, y1 = clip_box(box, frame_size)
         return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
@@ -406,7 +406,7 @@ class RecognizerNode(ManagedNode):
                   'last failure': self.last_failure}
         return level, message, values
 
-    def destroy_node(self):
+    def destroy_node(self) -> None:
         self.stop_flow()
         super().destroy_node()
 
