@@ -43,9 +43,8 @@ class ImageInput:
     With reliability ``auto`` it looks at the topic's publishers at start, every MATCH_PERIOD
     seconds and at once when a publisher with incompatible QoS appears, and follows
     choose_reliability. Reliable where the publishers offer it: over Fast DDS's default transports
-    best effort delivered 6-9 of 100 640x480 frames at 10 Hz here, reliable all (an older
-    measurement: 17 of 48 512x512 frames lost). Without publishers it starts reliable (the usual
-    camera driver, and ours) and keeps what it has. A change makes the new
+    best effort loses most large frames (README, Cameras). Without publishers it starts reliable
+    (the usual camera driver, and ours) and keeps what it has. A change makes the new
     subscription first; it takes over with its first message (skipped if the old one delivered that
     frame already), so the switch loses no frame the old one still receives.
     """

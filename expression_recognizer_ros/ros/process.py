@@ -5,14 +5,13 @@ here, and this is the one place that explains the signals.
 - While starting (importing OpenCV, rclpy, the model): SIGINT or SIGTERM ends the process at once
   with status 0 and no traceback; launch stops a node that is still importing when a launch ends
   early. ``os._exit``, not ``sys.exit``: a SystemExit raised by a handler can land where Python
-  ignores exceptions (an import's module-lock callback), and the node then started anyway and ran
-  on, its stop lost (seen in 1 of 65 starts stopped at 0.05-0.7 s).
+  ignores exceptions (an import's module-lock callback), and the stop would be lost.
 - Once ROS is up: a stop signal only asks the spin loop to stop. rclpy's own handlers raise
-  KeyboardInterrupt wherever the main thread is; a terminal's Ctrl-C under ``ros2 launch`` arrives
-  twice (the terminal signals the process group, launch forwards it again), and the second one
-  landed inside destroy_node: tracebacks, and an abort from a half-joined thread.
+  KeyboardInterrupt wherever the main thread is, and a terminal's Ctrl-C under ``ros2 launch``
+  arrives twice (the terminal signals the process group, launch forwards it again): the second
+  would land inside destroy_node.
 - From cleanup on: stop signals are ignored. Python restores the default handlers while it exits,
-  and a late second Ctrl-C then killed the process (exit -2); ignored signals stay ignored.
+  where a late second Ctrl-C would kill the process; ignored signals stay ignored.
 
 So a stopped node exits with status 0 and cleans up to the end; a configuration that fails ends it
 with one line and status 1. rclpy is imported inside the functions: this module is imported before
