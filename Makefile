@@ -71,9 +71,10 @@ clean:
 
 # The OpenCV a ROS user's rosdep installs, not our pins: Debian's python3-opencv 4.6.0 (the release
 # Ubuntu 24.04 gives Jazzy and Kilted) with Debian's numpy, scipy, Pillow, scikit-learn and matplotlib,
-# in a venv over the system packages; everything else from requirements*.txt. The constraints make pip
+# in a venv over the system packages; everything else from requirements*.txt. opencv-data: the Haar
+# cascades (detector: haar_fallback), for which the apt cv2 has no cv2.data. The constraints make pip
 # fail rather than replace the system's numpy or scipy. Needs, as root, once: make distro-deps
-DISTRO_APT := python3-opencv python3-numpy python3-scipy python3-pil python3-sklearn \
+DISTRO_APT := python3-opencv opencv-data python3-numpy python3-scipy python3-pil python3-sklearn \
 	python3-matplotlib python3-venv
 DISTRO_PYTHON ?= /usr/bin/python3
 
@@ -105,12 +106,14 @@ test-distro: build peer $(DISTRO_STAMP)
 		python -c 'import cv2; print("test-distro: OpenCV", cv2.__version__)' && \
 		python -P -m pytest -q -rs test
 
-# Humble's OpenCV 4.5.4 (Ubuntu 22.04: Python 3.10, numpy 1.21.5, scipy 1.8.0, Pillow 9.0.1; PyYAML 6.0.1: 5.4.1 has no wheel) for the layers that
-# need no ROS: core, classifiers and their command-line use. Python 3.10 from pyenv where it is one.
+# Humble's OpenCV 4.5.4 for the layers that need no ROS: core, classifiers and their command-line
+# use. Ubuntu 22.04's Python 3.10, numpy 1.21.5, scipy 1.8.0 and Pillow 9.0.1; the nearest wheels of
+# PyYAML (5.4.1 has none) and scikit-learn (0.23.2 has none). Python 3.10 from pyenv where it is one.
 HUMBLE_PYTHON ?= $(shell v=$$(pyenv versions --bare 2>/dev/null | grep '^3\.10\.' | tail -1); \
 	if [ -n "$$v" ]; then PYENV_VERSION=$$v pyenv which python3.10; else command -v python3.10; fi)
 HUMBLE_VENV ?= $(HOME)/.cache/expression_recognizer_ros/venv-humble
-HUMBLE_PINS := opencv-contrib-python-headless==4.5.4.60 numpy==1.21.5 scipy==1.8.0 Pillow==9.0.1 PyYAML==6.0.1
+HUMBLE_PINS := opencv-contrib-python-headless==4.5.4.60 numpy==1.21.5 scipy==1.8.0 Pillow==9.0.1 \
+	PyYAML==6.0.1 scikit-learn==1.1.3
 HUMBLE_STAMP := $(HUMBLE_VENV)/.requirements-$(shell echo $(HUMBLE_PINS) | cat - requirements.txt | sha1sum | cut -c1-12)
 HUMBLE_TESTS := test/test_faces_detection.py test/test_faces_alignment.py test/test_faces_tracking.py \
 	test/test_detection.py test/test_pipeline.py test/test_ensemble.py test/test_fisherface.py \

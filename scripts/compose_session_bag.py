@@ -27,7 +27,7 @@ sys.path.insert(0, REPO)
 SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED',
                         os.path.join(os.path.dirname(REPO), 'shared'))
 
-from expression_recognizer_ros.core import face_streams  # noqa: E402
+from expression_recognizer_ros.tools import synthetic  # noqa: E402
 
 T0 = 1_735_689_600_000_000_000   # 2025-01-01T00:00:00Z in ns
 LANES = (20, 230, 440)           # left edges of the three lanes, pixels
@@ -56,7 +56,7 @@ def cast(photos, frames, fps, seed=0):
         dx, dy = rng.integers(-60, 60, 2)
         w0, w1 = rng.integers(130, 200, 2)
         name = names[k % len(names)]
-        people.append(face_streams.Person(
+        people.append(synthetic.Person(
             name, photos[name], start, min(frames, start + stay), (int(x), int(y)),
             (int(x + dx), int(y + dy)), float(w0), float(w1),
             change_every=int(rng.uniform(3, 6) * fps)))
@@ -80,7 +80,7 @@ def main():
     types = store.types
     frames = int(args.seconds * args.fps)
     people = cast(identities(args.photos), frames, args.fps)
-    backdrop = face_streams.background()
+    backdrop = synthetic.background()
     folder, suffix = os.path.splitext(args.out) if args.out.endswith(('.mcap', '.db3')) \
         else (args.out, '')
     msgtype = 'sensor_msgs/msg/CompressedImage' if args.compressed else 'sensor_msgs/msg/Image'
@@ -90,7 +90,7 @@ def main():
         for i in range(frames):
             # frame i alone: the same paths, shifted to start i frames earlier
             shifted = [dataclasses.replace(p, start=p.start - i, end=p.end - i) for p in people]
-            frame = face_streams.compose_stream(shifted, 1, backdrop=backdrop)[0][0]
+            frame = synthetic.compose_stream(shifted, 1, backdrop=backdrop)[0][0]
             stamp = T0 + round(i * 1e9 / args.fps)
             header = types['std_msgs/msg/Header'](stamp=types['builtin_interfaces/msg/Time'](
                 sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id='camera')

@@ -29,11 +29,8 @@ from expression_recognizer_ros.core.image_codec import (
     array_to_compressed_fields,
     compressed_to_array,
 )
-from expression_recognizer_ros.core.pipeline import (
-    ExpressionPipeline,
-    PipelineConfig,
-    STILL_IMAGE_TRACKING,
-)
+from expression_recognizer_ros.core.pipeline import ExpressionPipeline, PipelineConfig
+from expression_recognizer_ros.core.tracking import STILL_IMAGE_TRACKING
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get('EXPRESSION_RECOGNIZER_SHARED',

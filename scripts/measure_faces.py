@@ -35,8 +35,8 @@ from expression_recognizer_ros.core.face_alignment import (  # noqa: E402
     AlignmentConfig,
     ARCFACE_TEMPLATE,
 )
-from expression_recognizer_ros.core.face_detection import YuNetConfig, YuNetDetector  # noqa: E402
-from expression_recognizer_ros.core.tracking import FaceTracker  # noqa: E402
+from expression_recognizer_ros.core.tracking import FaceTracker, TrackingConfig  # noqa: E402
+from expression_recognizer_ros.core.yunet_detection import YuNetConfig, YuNetDetector  # noqa: E402
 
 
 def square(box, side_from='h'):
@@ -63,12 +63,12 @@ def haar_like_box(box):
 def accuracy(args):
     """Yale accuracy of each model for each face crop variant (Haar, YuNet, aligned)."""
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
-    from expression_recognizer_ros.core.detection import FaceDetector, STILL_IMAGES
+    from expression_recognizer_ros.core.haar_detection import HaarCascadeDetector, STILL_IMAGES
     from expression_recognizer_ros.core.preprocessing import crop
     from expression_recognizer_ros.tools.datasets import load_folder
 
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'yale'))
-    haar = FaceDetector(STILL_IMAGES)
+    haar = HaarCascadeDetector(STILL_IMAGES)
     yunet = YuNetDetector(YUNET, YuNetConfig())
     variants = {'haar box, margin 0': lambda im, hb, f: crop(im, hb, 0.0) if hb else None}
     for m in (-0.1, 0.0, 0.1, 0.2):
@@ -145,13 +145,13 @@ def jitter(args):
     from math import comb
 
     from expression_recognizer_ros.classifiers.registry import load_classifier, resolve_model_dir
-    from expression_recognizer_ros.core.detection import FaceDetector, STILL_IMAGES
     from expression_recognizer_ros.core.face_alignment import HAAR_BOX_TEMPLATE
+    from expression_recognizer_ros.core.haar_detection import HaarCascadeDetector, STILL_IMAGES
     from expression_recognizer_ros.core.preprocessing import crop
     from expression_recognizer_ros.tools.datasets import load_folder
 
     dataset = load_folder(os.path.join(SHARED, 'datasets', 'yale'))
-    haar, yunet = FaceDetector(STILL_IMAGES), YuNetDetector(YUNET, YuNetConfig())
+    haar, yunet = HaarCascadeDetector(STILL_IMAGES), YuNetDetector(YUNET, YuNetConfig())
     boxes = [haar.detect(im).box for im in dataset.images]
     faces = [yunet.detect(im) for im in dataset.images]
     if not all(boxes) or not all(faces):
@@ -261,7 +261,7 @@ def timing(args):
         if width == args.classify_width:
             for model in models:
                 for n in (1, 2, 5):
-                    times, tracker = [], FaceTracker(confirm_after=1)
+                    times, tracker = [], FaceTracker(TrackingConfig(confirm_after=1))
                     for r in range(args.repeats):
                         for k, frame in enumerate(frames[n]):
                             t0 = time.perf_counter()

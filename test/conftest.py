@@ -124,8 +124,8 @@ def fer2013(fer2013_csv):
 @pytest.fixture(scope='session')
 def photos():
     """The bundled photos by file name, BGR."""
-    from expression_recognizer_ros.core import frames
-    return dict(zip(frames.PHOTOS, frames.bundled_photos()))
+    from expression_recognizer_ros.tools import synthetic
+    return dict(zip(synthetic.PHOTOS, synthetic.bundled_photos()))
 
 
 @pytest.fixture(scope='session')

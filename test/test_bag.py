@@ -24,11 +24,11 @@ from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 from sensor_msgs.msg import Image
 
 from expression_recognizer_ros.core.affect import valence_arousal
-from expression_recognizer_ros.core.face_streams import compose_stream, Person
 from expression_recognizer_ros.core.frame_source import FrameSource
 from expression_recognizer_ros.msg import Emotion
 from expression_recognizer_ros.tools.bag_reading import open_source
 from expression_recognizer_ros.tools.bag_writing import csv_header
+from expression_recognizer_ros.tools.synthetic import compose_stream, Person
 
 MEDIA = os.path.join(REPO, 'media')
 STORE = get_typestore(Stores.ROS2_KILTED)

@@ -11,9 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
+# -P (3.11+): the package from PYTHONPATH, not the source tree in the working directory
+PYTHON = [sys.executable, '-P'] if sys.version_info >= (3, 11) else [sys.executable]
+
 
 def run(*args):
-    return subprocess.run([sys.executable, '-P', '-m', 'expression_recognizer_ros', *args],
+    return subprocess.run([*PYTHON, '-m', 'expression_recognizer_ros', *args],
                           capture_output=True, text=True, timeout=300)
 
 

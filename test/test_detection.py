@@ -3,28 +3,28 @@ import numpy as np
 import pytest
 import yaml
 
-from expression_recognizer_ros.core.detection import (
+from expression_recognizer_ros.core.boxes import iou
+from expression_recognizer_ros.core.haar_detection import (
     DEFAULT_CASCADES,
-    DetectorConfig,
     FACE,
-    FaceDetector,
+    HaarCascadeDetector,
+    HaarConfig,
     NO_FACE,
     SEVERAL_FACES,
     STILL_IMAGES,
 )
-from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.core.pipeline import PipelineConfig
 from expression_recognizer_ros.core.resources import package_path
-from expression_recognizer_ros.core.tracking import iou
+from expression_recognizer_ros.tools.synthetic import compose_frames
 
 
 @pytest.fixture(scope='module')
 def detector():
-    return FaceDetector(STILL_IMAGES)
+    return HaarCascadeDetector(STILL_IMAGES)
 
 
 def test_defaults_are_the_originals():
-    config = DetectorConfig()
+    config = HaarConfig()
     assert config.cascades == DEFAULT_CASCADES
     assert (config.scale_factor, config.min_neighbors, config.min_size) == (1.1, 10, 5)
 
@@ -40,7 +40,7 @@ def test_shipped_yaml_states_the_code_defaults():
     with open(package_path('config', 'recognizer.yaml'), encoding='utf-8') as f:
         params = yaml.safe_load(f)['recognizer']['ros__parameters']
     for name in DETECTION_PARAMETERS:
-        default = getattr(DetectorConfig(), name)
+        default = getattr(HaarConfig(), name)
         assert params[name] == (list(default) if isinstance(default, tuple) else default), name
     for name, (section, field, _) in PIPELINE_PARAMETERS.items():
         config = PipelineConfig()
@@ -56,8 +56,8 @@ def gray_frames(**kwargs):
 
 
 def test_tracking_finds_the_faces_a_whole_frame_search_finds():
-    tracker = FaceDetector(DetectorConfig(track_face=True))
-    full = FaceDetector(DetectorConfig(track_face=False))
+    tracker = HaarCascadeDetector(HaarConfig(track_face=True))
+    full = HaarCascadeDetector(HaarConfig(track_face=False))
     tracked = 0
     for gray in gray_frames(count=40, clip=20, seed=3):
         a, b = full.detect(gray), tracker.detect(gray)
@@ -70,7 +70,7 @@ def test_tracking_finds_the_faces_a_whole_frame_search_finds():
 
 
 def test_a_second_face_stepping_in_is_seen_within_full_every_frames(photos):
-    tracker = FaceDetector(DetectorConfig(track_face=True, full_search_every=5))
+    tracker = HaarCascadeDetector(HaarConfig(track_face=True, full_search_every=5))
     alone = cv2.cvtColor(np.hstack([photos['astronaut.png'], np.zeros((512, 512, 3), np.uint8)]),
                          cv2.COLOR_BGR2GRAY)
     pair = cv2.cvtColor(np.hstack([photos['astronaut.png'], photos['grace_hopper_512x512.jpg']]),
@@ -102,7 +102,7 @@ def test_two_people_are_several_faces_not_one(detector, photos):
 
 
 def test_lazy_and_eager_make_the_same_decisions(detector):
-    eager = FaceDetector(DetectorConfig(lazy_cascades=False, track_face=False))
+    eager = HaarCascadeDetector(HaarConfig(lazy_cascades=False, track_face=False))
     for frame in compose_frames(count=12):
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         assert detector.detect(gray) == eager.detect(gray)
@@ -111,10 +111,11 @@ def test_lazy_and_eager_make_the_same_decisions(detector):
 def test_a_cascade_seeing_several_does_not_decide_the_next_one_does(photos):
     """The eye cascade finds two eyes (several), so the chain falls through to the face cascade."""
     gray = cv2.cvtColor(photos['astronaut.png'], cv2.COLOR_BGR2GRAY)
-    eyes_only = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml',), min_size_ratio=0.0))
+    eyes_only = HaarCascadeDetector(HaarConfig(cascades=('haarcascade_eye.xml',),
+                                               min_size_ratio=0.0))
     assert eyes_only.detect(gray).outcome == SEVERAL_FACES
-    chain = FaceDetector(DetectorConfig(cascades=('haarcascade_eye.xml', DEFAULT_CASCADES[0]),
-                                        min_size_ratio=0.0))
+    chain = HaarCascadeDetector(HaarConfig(cascades=('haarcascade_eye.xml', DEFAULT_CASCADES[0]),
+                                           min_size_ratio=0.0))
     detection = chain.detect(gray)
     assert detection.outcome == FACE
     assert detection.cascade == DEFAULT_CASCADES[0]
@@ -122,14 +123,14 @@ def test_a_cascade_seeing_several_does_not_decide_the_next_one_does(photos):
 
 def test_missing_cascade_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match='no_such_cascade.xml'):
-        FaceDetector(DetectorConfig(cascades=('no_such_cascade.xml',)))
+        HaarCascadeDetector(HaarConfig(cascades=('no_such_cascade.xml',)))
 
 
 def test_unreadable_cascade_is_a_clear_error(tmp_path):
     bad = tmp_path / 'broken.xml'
     bad.write_text('<opencv_storage><cascade>nonsense</cascade></opencv_storage>')
     with pytest.raises(ValueError, match='broken.xml'):
-        FaceDetector(DetectorConfig(cascades=(str(bad),)))
+        HaarCascadeDetector(HaarConfig(cascades=(str(bad),)))
 
 
 @pytest.mark.parametrize('field, value', [('scale_factor', 1.0), ('min_neighbors', -1),
@@ -137,7 +138,7 @@ def test_unreadable_cascade_is_a_clear_error(tmp_path):
                                           ('min_size_ratio', 1.5), ('cascades', ())])
 def test_bad_parameters_are_refused_with_the_name(field, value):
     with pytest.raises(ValueError, match=field):
-        DetectorConfig(**{field: value}).validate()
+        HaarConfig(**{field: value}).validate()
 
 
 def test_wrong_image_type_is_refused(detector):
@@ -148,6 +149,6 @@ def test_wrong_image_type_is_refused(detector):
 def test_downscaled_detection_reports_boxes_in_full_frame_pixels(detector, photos):
     gray = cv2.cvtColor(photos['astronaut.png'], cv2.COLOR_BGR2GRAY)
     full = detector.detect(gray).box
-    small = FaceDetector(DetectorConfig(detect_max_width=256)).detect(gray).box
+    small = HaarCascadeDetector(HaarConfig(detect_max_width=256)).detect(gray).box
     assert small is not None
     assert abs(small[0] - full[0]) < 20 and abs(small[2] - full[2]) < 30

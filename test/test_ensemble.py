@@ -66,7 +66,9 @@ def test_members_see_different_subsets_from_a_recorded_seed(trained, small_ckplu
     y = np.array([labels.index(label) for label in small_ckplus.labels])
     again = train_ensemble(prepare_batch(small_ckplus.images, SPEC), y, labels, SPEC, 5, 0.8, 3,
                            pca_components=60)
-    np.testing.assert_allclose(again.members[4].eigenvectors, ensemble.members[4].eigenvectors)
+    # the same subsets, the same projection to float32 rounding (OpenCV 4.5's LDA: 7th digit)
+    np.testing.assert_allclose(again.members[4].eigenvectors, ensemble.members[4].eigenvectors,
+                               rtol=1e-4, atol=1e-6)
 
 
 def test_vote_majority_and_tie_break(trained):

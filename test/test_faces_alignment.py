@@ -16,7 +16,7 @@ from expression_recognizer_ros.core.face_alignment import (
     HAAR_BOX_TEMPLATE,
     similarity_transform,
 )
-from expression_recognizer_ros.core.face_detection import YuNetDetector
+from expression_recognizer_ros.core.yunet_detection import YuNetDetector
 
 YUNET = os.path.join(REPO, 'models', 'yunet')
 

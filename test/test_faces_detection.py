@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.core.face_detection import (
+from expression_recognizer_ros.core.resources import file_sha256
+from expression_recognizer_ros.core.yunet_detection import (
     MODEL_SHA256,
     ModelFileError,
     padded_size,
@@ -21,7 +22,6 @@ from expression_recognizer_ros.core.face_detection import (
     YuNetConfig,
     YuNetDetector,
 )
-from expression_recognizer_ros.core.resources import file_sha256
 
 YUNET = os.path.join(REPO, 'models', 'yunet')
 

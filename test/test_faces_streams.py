@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.core.face_detection import YuNetConfig, YuNetDetector
-from expression_recognizer_ros.core.face_streams import (
+from expression_recognizer_ros.core.tracking import AttendedSelector, FaceTracker
+from expression_recognizer_ros.core.yunet_detection import YuNetConfig, YuNetDetector
+from expression_recognizer_ros.tools.synthetic import (
     background,
     compose_stream,
     Person,
     score_stream,
 )
-from expression_recognizer_ros.core.tracking import AttendedSelector, FaceTracker
 
 YUNET = os.path.join(REPO, 'models', 'yunet')
 

@@ -6,7 +6,12 @@ import re
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.core.tracking import AttendedSelector, FaceTracker, ScoreSmoother
+from expression_recognizer_ros.core.tracking import (
+    AttendedSelector,
+    FaceTracker,
+    ScoreSmoother,
+    TrackingConfig,
+)
 
 
 @dataclass
@@ -36,7 +41,7 @@ def test_a_single_false_detection_never_becomes_a_track():
 
 
 def test_short_misses_keep_the_id_long_ones_end_it():
-    tracker = FaceTracker(max_missed=8)
+    tracker = FaceTracker(TrackingConfig(max_missed=8))
     for i in range(5):
         tracked = tracker.update(faces((200 + 4 * i, 150, 90, 90)), i / 15)
     first = tracked[0].id
@@ -78,7 +83,7 @@ def test_smoothing_follows_seconds_not_frames():
 
 
 def test_each_track_smooths_its_own_scores():
-    tracker = FaceTracker(time_constant=1.0)
+    tracker = FaceTracker(TrackingConfig(time_constant=1.0))
     for i in range(3):
         tracked = tracker.update(faces((10, 10, 100, 100), (300, 10, 80, 80)), i / 10)
     a, b = tracked

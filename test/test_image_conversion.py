@@ -248,9 +248,9 @@ def test_compressed_frame_figures(photos):
     and what the JPEG keeps: YuNet finds Grace Hopper's face in the same place (its box moved up
     to 6 px of 200 at quality 95: IoU, not pixels).
     """
-    from expression_recognizer_ros.core.face_detection import YuNetConfig, YuNetDetector
+    from expression_recognizer_ros.core.boxes import iou
     from expression_recognizer_ros.core.resources import package_path
-    from expression_recognizer_ros.core.tracking import iou
+    from expression_recognizer_ros.core.yunet_detection import YuNetConfig, YuNetDetector
     frame = np.full((480, 640, 3), 127, np.uint8)
     frame[:, 80:560] = cv2.resize(photos['grace_hopper_512x512.jpg'], (480, 480))
     detector = YuNetDetector(package_path('models', 'yunet'), YuNetConfig())

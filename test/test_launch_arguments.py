@@ -20,9 +20,8 @@ from rcl_interfaces.srv import GetParameters
 import rclpy
 from sensor_msgs.msg import CompressedImage, Image
 
-from expression_recognizer_ros.core.face_streams import compose_stream, Person
-from expression_recognizer_ros.core.frames import compose_frames
 from expression_recognizer_ros.msg import Emotion
+from expression_recognizer_ros.tools.synthetic import compose_frames, compose_stream, Person
 
 # Skips this file without the launch tools; the imports below bind launch_testing.
 pytest.importorskip('launch_testing', reason='ROS 2 launch tools missing: make test installs them '

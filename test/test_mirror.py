@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
-from expression_recognizer_ros.core.face_rendering import FACES, render_face
 from expression_recognizer_ros.core.labels import NEUTRAL
-from expression_recognizer_ros.core.smoothing import ExpressionSmoother
+from expression_recognizer_ros.core.mirror_face import FACES, render_face
+from expression_recognizer_ros.core.mirror_smoothing import ExpressionSmoother
 
 
 def play(smoother, sequence, fps=15.0):

@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 
 from expression_recognizer_ros.classifiers.registry import default_model_dir, load_classifier
-from expression_recognizer_ros.core.detection import FaceDetector, STILL_IMAGES
-from expression_recognizer_ros.core.face_streams import compose_stream, Person
+from expression_recognizer_ros.core.haar_detection import HaarCascadeDetector, STILL_IMAGES
 from expression_recognizer_ros.core.images import read_image
 from expression_recognizer_ros.core.pipeline import (
     ExpressionPipeline,
     HAAR_FALLBACK,
     PipelineConfig,
-    STILL_IMAGE_TRACKING,
-    TrackingConfig,
 )
 from expression_recognizer_ros.core.preprocessing import to_gray
+from expression_recognizer_ros.core.tracking import STILL_IMAGE_TRACKING, TrackingConfig
+from expression_recognizer_ros.tools.synthetic import compose_stream, Person
 
 
 @pytest.fixture(scope='module')
@@ -98,12 +97,12 @@ def test_scores_are_smoothed_in_seconds_per_face(classifier, yale_dir):
 
 
 def test_haar_fallback_keeps_the_exactly_one_rule(classifier, two_people, photos):
-    """detector haar_fallback answers exactly as the original's FaceDetector and crop."""
+    """detector haar_fallback answers exactly as the original's HaarCascadeDetector and crop."""
     config = PipelineConfig(detector=HAAR_FALLBACK, haar=STILL_IMAGES,
                             tracking=STILL_IMAGE_TRACKING)
     pipeline = ExpressionPipeline(classifier, config)
     frames, _ = two_people
-    detector = FaceDetector(STILL_IMAGES)
+    detector = HaarCascadeDetector(STILL_IMAGES)
     for frame in frames[:3]:    # two people: at most the one face the original's rule gives
         result, detection = pipeline.process(frame), detector.detect(to_gray(frame))
         assert result.num_faces == int(detection.found) <= 1 and result.detection == detection

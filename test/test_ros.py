@@ -17,9 +17,9 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 import rclpy
 from sensor_msgs.msg import Image
 
-from expression_recognizer_ros.core.face_rendering import render_face
-from expression_recognizer_ros.core.frames import compose_frames
+from expression_recognizer_ros.core.mirror_face import render_face
 from expression_recognizer_ros.msg import Emotion, FaceExpressions
+from expression_recognizer_ros.tools.synthetic import compose_frames
 
 
 def test_emotion_crosses_processes(node):

@@ -39,14 +39,14 @@ class Prediction:
     votes: tuple = None
 
 
-def library_versions():
+def library_versions() -> dict:
     """Versions of this package and the libraries a model's numbers depend on, for the manifest."""
     return {'expression_recognizer_ros': __version__, 'opencv': cv2.__version__,
             'numpy': np.__version__, 'scipy': scipy.__version__,
             'python': platform.python_version()}
 
 
-def read_manifest(model_dir):
+def read_manifest(model_dir) -> dict:
     """Read and check the parts of a manifest every backend shares; errors name the directory."""
     path = os.path.join(model_dir, MANIFEST)
     if not os.path.isfile(path):
@@ -82,7 +82,7 @@ def read_manifest(model_dir):
     return manifest
 
 
-def write_manifest(model_dir, manifest):
+def write_manifest(model_dir, manifest) -> None:
     """Write ``manifest.json`` with the format version and a checksum of every listed file."""
     data = dict(manifest, format_version=FORMAT_VERSION,
                 preprocessing=manifest['preprocessing'].to_dict(),
@@ -112,29 +112,29 @@ class Classifier:
         self.manifest = manifest or {}
 
     @property
-    def id(self):
+    def id(self) -> str:
         return self.manifest.get('id', '')
 
-    def features(self, faces):
+    def features(self, faces) -> np.ndarray:
         """The (n, D) matrix the models see, from grayscale face crops of any size."""
         return prepare_batch(faces, self.preprocessing)
 
-    def predict_vectors(self, X):
+    def predict_vectors(self, X) -> list:
         """One Prediction per row of ``features`` output."""
         raise NotImplementedError
 
-    def predict(self, faces):
+    def predict(self, faces) -> list:
         """Predict grayscale face crops (any size): preprocessing is the manifest's."""
         return self.predict_vectors(self.features(faces))
 
-    def predict_members(self, X):
+    def predict_members(self, X) -> tuple:
         """
         (predictions, member labels): the member labels are an (n, n_models) array of label
         indices, one column per voting model, or None for a backend that does not vote.
         """
         return self.predict_vectors(X), None
 
-    def save_manifest(self, model_dir, manifest, files, **extra):
+    def save_manifest(self, model_dir, manifest, files, **extra) -> None:
         """Write this classifier's backend, labels, preprocessing, ``files`` over ``manifest``."""
         self.manifest = dict(manifest, backend=self.BACKEND, labels=list(self.labels),
                              preprocessing=self.preprocessing, files=files, **extra)

@@ -21,7 +21,7 @@ from ..core.preprocessing import prepare
 NETWORK = 'cnn.onnx'
 
 
-def standardize(faces):
+def standardize(faces) -> np.ndarray:
     """(n, s, s) uint8 faces -> (n, 1, s, s) float32, each face at zero mean and unit variance."""
     x = np.asarray(faces, dtype=np.float32)
     x = x - x.mean(axis=(1, 2), keepdims=True)
@@ -29,7 +29,7 @@ def standardize(faces):
     return x[:, None]
 
 
-def softmax(logits):
+def softmax(logits) -> np.ndarray:
     """Row-wise softmax of (n, k) logits, shifted by each row's maximum so exp never overflows."""
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
@@ -53,7 +53,7 @@ class CnnClassifier(Classifier):
         self.flip = bool(flip)
         self.bias = None if bias is None else np.asarray(bias, np.float64)
 
-    def logits(self, blob):
+    def logits(self, blob) -> np.ndarray:
         """
         Raw logits for a standardized (n, 1, s, s) blob, mirror-averaged when ``flip`` is
         set.
@@ -65,7 +65,7 @@ class CnnClassifier(Classifier):
             out = (out + self.net.forward().reshape(len(blob), -1)) / 2
         return out
 
-    def features(self, faces):
+    def features(self, faces) -> np.ndarray:
         """
         The standardized (n, 1, s, s) blob the network sees, from grayscale face crops of
         any size.
@@ -74,7 +74,7 @@ class CnnClassifier(Classifier):
         return standardize(np.array([prepare(f, self.preprocessing) for f in faces],
                                     np.uint8).reshape(-1, size, size))
 
-    def predict_vectors(self, blob):
+    def predict_vectors(self, blob) -> list:
         if len(blob) == 0:
             return []
         logits = self.logits(blob)
@@ -85,7 +85,7 @@ class CnnClassifier(Classifier):
         return [Prediction(self.labels[b], float(p[b]), tuple(float(v) for v in p))
                 for b, p in zip(best, probabilities)]
 
-    def save(self, model_dir, manifest, onnx_bytes):
+    def save(self, model_dir, manifest, onnx_bytes) -> None:
         os.makedirs(model_dir, exist_ok=True)
         with open(os.path.join(model_dir, NETWORK), 'wb') as f:
             f.write(onnx_bytes)
@@ -96,7 +96,7 @@ class CnnClassifier(Classifier):
         self.save_manifest(model_dir, manifest, [NETWORK], cnn=cnn)
 
     @classmethod
-    def from_manifest(cls, model_dir, manifest):
+    def from_manifest(cls, model_dir, manifest) -> 'CnnClassifier':
         options = manifest.get('cnn', {})
         temperature = options.get('temperature', 1.0)
         if not isinstance(temperature, (int, float)) or not temperature > 0:
@@ -119,7 +119,7 @@ class CnnClassifier(Classifier):
         return model
 
 
-def read_network(model_dir):
+def read_network(model_dir) -> 'cv2.dnn.Net':
     """The model directory's ONNX network; ValueError when OpenCV cannot read it."""
     path = os.path.join(model_dir, NETWORK)
     try:

@@ -30,10 +30,10 @@ class FisherfaceEnsemble(Classifier):
         self._norms = [(m.projections ** 2).sum(1) for m in self.members]
 
     @property
-    def n_models(self):
+    def n_models(self) -> int:
         return len(self.members)
 
-    def member_votes(self, X):
+    def member_votes(self, X) -> tuple:
         """(n, N) label indices and distances of every member's nearest reference point."""
         Z = X @ self._W - self._offset
         votes = np.empty((len(X), len(self.members)), dtype=np.int32)
@@ -46,14 +46,14 @@ class FisherfaceEnsemble(Classifier):
             dists[:, j] = np.sqrt(np.maximum(d2[np.arange(len(X)), nearest], 0.0))
         return votes, dists
 
-    def predict_vectors(self, X):
+    def predict_vectors(self, X) -> list:
         return self.predict_members(X)[0]
 
-    def predict_members(self, X):
+    def predict_members(self, X) -> tuple:
         votes, dists = self.member_votes(np.asarray(X, dtype=np.float64))
         return self.decide(votes, dists), votes
 
-    def decide(self, votes, dists):
+    def decide(self, votes, dists) -> list:
         """One Prediction per row of member votes and distances (from ``member_votes``)."""
         return [self._vote(v, d) for v, d in zip(votes, dists)]
 
@@ -65,7 +65,7 @@ class FisherfaceEnsemble(Classifier):
         return Prediction(self.labels[winner], counts[winner] / len(self.members), counts,
                           votes=counts)
 
-    def save(self, model_dir, manifest):
+    def save(self, model_dir, manifest) -> None:
         os.makedirs(model_dir, exist_ok=True)
         files = []
         for j, member in enumerate(self.members):
@@ -75,7 +75,7 @@ class FisherfaceEnsemble(Classifier):
         self.save_manifest(model_dir, manifest, files)
 
     @classmethod
-    def from_manifest(cls, model_dir, manifest):
+    def from_manifest(cls, model_dir, manifest) -> 'FisherfaceEnsemble':
         members = [FisherfaceModel.read(os.path.join(model_dir, e['file']))
                    for e in manifest['files']]
         n_labels = len(manifest['labels'])
@@ -95,7 +95,7 @@ class FisherfaceEnsemble(Classifier):
 
 
 def train_ensemble(X, y, labels, preprocessing, n_models=10, fraction=0.8, seed=0,
-                   decision='centroid-prior', pca_components=0):
+                   decision='centroid-prior', pca_components=0) -> FisherfaceEnsemble:
     """Train N members, member i on ``numpy.random.default_rng([seed, i])``'s pick of rows."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f'fraction must be in (0, 1], got {fraction}')

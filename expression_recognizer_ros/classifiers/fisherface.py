@@ -36,16 +36,16 @@ class FisherfaceModel:
     projections: np.ndarray   # (m, k) reference points in the subspace
     labels: np.ndarray        # (m,) int32 class index of each reference point
 
-    def project(self, X):
+    def project(self, X) -> np.ndarray:
         return (np.asarray(X, dtype=np.float64) - self.mean) @ self.eigenvectors
 
-    def predict(self, X):
+    def predict(self, X) -> tuple:
         """Class index and distance of the nearest reference point, for each row of X."""
         d2 = _squared_distances(self.project(X), self.projections)
         nearest = np.argmin(d2, axis=1)
         return self.labels[nearest], np.sqrt(d2[np.arange(len(nearest)), nearest])
 
-    def write(self, path):
+    def write(self, path) -> None:
         """Write in cv2.face's YAML/XML layout (``.gz`` compresses; OpenCV reads either)."""
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
         if not fs.isOpened():
@@ -67,7 +67,7 @@ class FisherfaceModel:
         fs.release()
 
     @classmethod
-    def read(cls, path):
+    def read(cls, path) -> 'FisherfaceModel':
         """Load through OpenCV's reader, so anything OpenCV rejects is rejected here too."""
         recognizer = cv2.face.FisherFaceRecognizer_create()
         try:
@@ -97,7 +97,7 @@ def _squared_distances(A, B):
     return np.maximum(d2, 0.0)
 
 
-def train_fisherface(X, y, decision='centroid-prior', pca_components=0):
+def train_fisherface(X, y, decision='centroid-prior', pca_components=0) -> FisherfaceModel:
     """
     Train one Fisherface model on rows X (float64, n x D) with integer class indices y.
 

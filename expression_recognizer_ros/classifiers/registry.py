@@ -2,7 +2,7 @@
 
 import os
 
-from .base import read_manifest
+from .base import Classifier, read_manifest
 from .cnn import CnnClassifier
 from .ensemble import FisherfaceEnsemble
 from .svm import LinearSvm
@@ -13,7 +13,7 @@ DEFAULT_MODEL = 'fisherface-fer2013'
 BACKENDS = {cls.BACKEND: cls for cls in (FisherfaceEnsemble, LinearSvm, CnnClassifier)}
 
 
-def load_classifier(model_dir):
+def load_classifier(model_dir) -> Classifier:
     """
     Load a model directory, or a shipped model by name (``cnn-fer2013``); the manifest's
     ``backend`` picks the class.
@@ -27,12 +27,12 @@ def load_classifier(model_dir):
     return backend.from_manifest(model_dir, manifest)
 
 
-def default_model_dir():
+def default_model_dir() -> str:
     """The shipped model a node or tool loads when none is named."""
     return package_path('models', DEFAULT_MODEL)
 
 
-def resolve_model_dir(model):
+def resolve_model_dir(model) -> str:
     """
     A directory as given; a bare name that is no directory here names a shipped model; '' the
     default.

@@ -23,19 +23,19 @@ class LinearSvm(Classifier):
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = np.asarray(intercept, dtype=np.float64)
 
-    def predict_vectors(self, X):
+    def predict_vectors(self, X) -> list:
         scores = (np.asarray(X, dtype=np.float64) / 255.0) @ self.coef.T + self.intercept
         return [Prediction(self.labels[int(np.argmax(s))], 1.0, tuple(float(v) for v in s))
                 for s in scores]
 
-    def save(self, model_dir, manifest):
+    def save(self, model_dir, manifest) -> None:
         os.makedirs(model_dir, exist_ok=True)
         np.savez_compressed(os.path.join(model_dir, WEIGHTS), coef=self.coef,
                             intercept=self.intercept)
         self.save_manifest(model_dir, manifest, [WEIGHTS])
 
     @classmethod
-    def from_manifest(cls, model_dir, manifest):
+    def from_manifest(cls, model_dir, manifest) -> 'LinearSvm':
         try:
             with np.load(os.path.join(model_dir, WEIGHTS)) as data:
                 coef, intercept = data['coef'], data['intercept']
@@ -46,7 +46,7 @@ class LinearSvm(Classifier):
         return cls(manifest['labels'], coef, intercept, manifest['preprocessing'], manifest)
 
 
-def train_linear_svm(X, y, labels, preprocessing, seed=0):
+def train_linear_svm(X, y, labels, preprocessing, seed=0) -> LinearSvm:
     """Train the baseline with scikit-learn; labels the training set lacks never win."""
     try:
         from sklearn.svm import LinearSVC

@@ -27,12 +27,12 @@ CIRCUMPLEX = {
 
 
 @functools.lru_cache(maxsize=8)
-def circumplex(labels):
+def circumplex(labels) -> np.ndarray:
     """(n, 2) valence/arousal per label of a model, ``labels`` a tuple (unknown: the centre)."""
     return np.array([CIRCUMPLEX.get(label, (0.0, 0.0)) for label in labels])
 
 
-def valence_arousal(labels, scores):
+def valence_arousal(labels, scores) -> tuple:
     """
     Expected (valence, arousal) of the class scores over ``CIRCUMPLEX`` (unknown labels count as
     the centre); scores are normalised first, so vote shares and probabilities both work.

@@ -4,12 +4,13 @@ and its class scores as bars.
 """
 
 import cv2
+import numpy as np
 
 GREEN, WHITE, GREY, RED = (80, 200, 80), (255, 255, 255), (160, 160, 160), (60, 60, 220)
 AMBER = (0, 170, 255)
 
 
-def annotate(frame, result, labels):
+def annotate(frame, result, labels) -> np.ndarray:
     """
     Draw a ``pipeline.FrameResult`` on a copy of a BGR (or grayscale) frame; returns the BGR
     copy. The attended face is green with a thick box, the others amber; a face within a short miss

@@ -21,16 +21,10 @@ keeps the crop axis-aligned (scale and shift only): the box-style framing, like 
 
 Default (``AlignmentConfig()``): Haar-box template, all five points, upright (``rotate=False``),
 zoom 1.0, 48x48: the box-style framing the shipped FER2013/CK+ models were trained on, placed by
-the landmarks. Chosen by end-to-end accuracy on the 89 uncropped Yale faces
-(``scripts/measure_faces.py accuracy``; the Haar box as today / this default / eyes-rotated):
-fisherface-fer2013 69.5 / 64.4 / 61.0%, cnn-fer2013 76.3 / 76.3 / 76.3%, fisherface-ckplus
-63.6 / 68.2 / 59.1%. The Fisherface figures move by up to 10 points when the Haar box itself moves
-by 2 px (59.3-69.5% for fisherface-fer2013), so only the CNN's figure is stable enough to compare
-closely.
-On CK+48 (crops enlarged 4x, YuNet, this alignment; ``measure_faces.py ckplus``) cnn-fer2013 gives
-73.8% (crops as given: 73.6%), fisherface-fer2013 57.3% (54.7%). Rotating the crop upright
-(``rotate=True, points='eyes'``) is the choice for models trained on rotation-normalised faces, and
-for heads tilted beyond the CNN's +-10 degree training augmentation.
+the landmarks; chosen by end-to-end accuracy on the uncropped Yale faces (models/README.md).
+Rotating the crop upright (``rotate=True, points='eyes'``) is the choice for models trained on
+rotation-normalised faces, and for heads tilted beyond the CNN's +-10 degree training
+augmentation.
 """
 
 from dataclasses import dataclass
@@ -56,7 +50,7 @@ class AlignmentConfig:
     rotate: bool = False
     zoom: float = 1.0
 
-    def validate(self):
+    def validate(self) -> 'AlignmentConfig':
         if not 8 <= int(self.size) <= 512:
             raise ValueError(f'alignment size must be in [8, 512], got {self.size}')
         if self.points not in POINTS:
@@ -67,13 +61,13 @@ class AlignmentConfig:
             raise ValueError(f'alignment zoom must be in [0.25, 4], got {self.zoom}')
         return self
 
-    def target_points(self):
+    def target_points(self) -> np.ndarray:
         """The template in crop pixels, zoom applied about the crop's centre."""
         t = np.asarray(self.template, dtype=np.float64)
         return (0.5 + (t - 0.5) / float(self.zoom)) * int(self.size)
 
 
-def similarity_transform(src, dst, rotate=True):
+def similarity_transform(src, dst, rotate=True) -> np.ndarray:
     """
     2x3 matrix of the similarity (least squares over the point pairs; exact for two points) that
     maps ``src`` (n, 2) onto ``dst`` (n, 2). ``rotate=False``: scale and translation only.
@@ -96,7 +90,7 @@ def similarity_transform(src, dst, rotate=True):
     return np.hstack([rot, (md - rot @ ms)[:, None]])
 
 
-def alignment_matrix(landmarks, config=AlignmentConfig()):
+def alignment_matrix(landmarks, config=AlignmentConfig()) -> np.ndarray:
     """The 2x3 matrix taking frame pixels to crop pixels for a face's (5, 2) landmarks."""
     landmarks = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
     target = config.target_points()
@@ -104,14 +98,14 @@ def alignment_matrix(landmarks, config=AlignmentConfig()):
     return similarity_transform(landmarks[pick], target[pick], config.rotate)
 
 
-def fit_error(landmarks, matrix, config=AlignmentConfig()):
+def fit_error(landmarks, matrix, config=AlignmentConfig()) -> np.ndarray:
     """Per-landmark distance (crop pixels) between the warped landmarks and the template."""
     pts = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
     warped = pts @ matrix[:, :2].T + matrix[:, 2]
     return np.linalg.norm(warped - config.target_points(), axis=1)
 
 
-def align_face(image, landmarks, config=AlignmentConfig()):
+def align_face(image, landmarks, config=AlignmentConfig()) -> np.ndarray:
     """
     The aligned ``size`` x ``size`` uint8 face from a grayscale (or BGR) frame; parts outside the
     frame replicate its edge, as the box crop does. Shrinking by more than 2x warps to an

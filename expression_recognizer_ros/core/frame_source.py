@@ -3,6 +3,7 @@
 import os
 
 import cv2
+import numpy as np
 
 from .images import IMAGE_EXTENSIONS, ImageReadError, read_image
 
@@ -62,7 +63,7 @@ class FrameSource:
         if self._is_file and self._capture.get(cv2.CAP_PROP_FPS) > 0:
             self.fps = self._capture.get(cv2.CAP_PROP_FPS)
 
-    def read(self):
+    def read(self) -> np.ndarray | None:
         if self._files is not None:
             if self._index >= len(self._files):
                 if not self.loop:
@@ -89,6 +90,6 @@ class FrameSource:
             return frame
         raise CameraError(f'reading from {self.source!r} failed (device disconnected?)')
 
-    def release(self):
+    def release(self) -> None:
         if self._capture is not None:
             self._capture.release()

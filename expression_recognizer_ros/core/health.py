@@ -14,7 +14,7 @@ class Rates:
     def __init__(self, now):
         self._time, self._counts = now, {}
 
-    def update(self, now, **counts):
+    def update(self, now, **counts) -> dict:
         elapsed = max(now - self._time, 1e-9)
         rates = {name: (value - self._counts.get(name, value)) / elapsed
                  for name, value in counts.items()}
@@ -32,7 +32,7 @@ class RecognizerThresholds:
     stale_after: float = 5.0        # seconds without an image: WARN
 
 
-def recognizer_level(rates, latency_ms, since_image, thresholds):
+def recognizer_level(rates, latency_ms, since_image, thresholds) -> tuple:
     """(level, message) from one period's rates (received, processed, dropped, failed per s)."""
     if rates['failed'] > 0 and rates['processed'] == 0:
         return ERROR, 'every frame in the last period failed (see the log for why)'
@@ -47,7 +47,7 @@ def recognizer_level(rates, latency_ms, since_image, thresholds):
     return OK, 'running'
 
 
-def camera_level(publish_rate, frame_rate, waiting):
+def camera_level(publish_rate, frame_rate, waiting) -> tuple:
     """(level, message) of the camera: ERROR while its source is lost, WARN below 80% of rate."""
     if waiting:
         return ERROR, 'source lost or not opened; retrying'

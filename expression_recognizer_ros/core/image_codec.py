@@ -47,7 +47,7 @@ _DEMOSAIC = {encoding: conversion for encoding, (channels, _, conversion) in _EN
              if channels == 1 and conversion is not None}
 
 
-def image_to_array(msg):
+def image_to_array(msg) -> np.ndarray:
     """Return a BGR (h, w, 3) or grayscale (h, w) uint8 array for a sensor_msgs/Image."""
     encoding = msg.encoding.lower()
     if encoding not in _ENCODINGS:
@@ -92,7 +92,7 @@ def _encoding_of(array):
     return 'bgr8' if array.ndim == 3 else 'mono8'
 
 
-def array_to_image_fields(array):
+def array_to_image_fields(array) -> tuple:
     """(encoding, height, width, step, data) for a BGR or grayscale uint8 array."""
     array = np.ascontiguousarray(array)
     encoding = _encoding_of(array)
@@ -144,7 +144,7 @@ def _png_size(data):
     return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
 
 
-def compressed_to_array(msg):
+def compressed_to_array(msg) -> np.ndarray:
     """
     A BGR (h, w, 3) or grayscale (h, w) uint8 array for a sensor_msgs/CompressedImage, read as
     image_transport's compressed subscriber reads it. Refused: depth (compressedDepth), other
@@ -192,7 +192,7 @@ def compressed_to_array(msg):
                          f'{str(exc).strip()[-120:]}') from None
 
 
-def array_to_compressed_fields(array, quality):
+def array_to_compressed_fields(array, quality) -> tuple[str, bytes]:
     """
     (format, data): a BGR or grayscale uint8 array as JPEG of this quality (1-100), formatted as
     image_transport's compressed publisher does.

@@ -18,7 +18,7 @@ class ImageReadError(ValueError):
     """A missing or unreadable file, or one no decoder here knows; the message says which."""
 
 
-def decode_image(data, grayscale=False):
+def decode_image(data, grayscale=False) -> np.ndarray:
     """
     A file's bytes (bytes or a uint8 array) as a uint8 BGR image, or a grayscale one; raises
     ImageReadError when neither OpenCV nor Pillow decodes them.
@@ -46,7 +46,7 @@ def decode_image(data, grayscale=False):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if grayscale else bgr
 
 
-def read_image(path, grayscale=False):
+def read_image(path, grayscale=False) -> np.ndarray:
     """The image file at ``path`` as ``decode_image`` gives it; ImageReadError names the path."""
     try:
         return decode_image(np.fromfile(path, dtype=np.uint8), grayscale)

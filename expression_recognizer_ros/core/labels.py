@@ -31,6 +31,6 @@ ALIASES = {
 FER2013_CLASSES = (ANGRY, DISGUSTED, SCARED, HAPPY, SAD, SURPRISED, NEUTRAL)
 
 
-def canonical(name):
+def canonical(name) -> str | None:
     """Return the canonical label for a name or alias, or None if it names no known expression."""
     return ALIASES.get(str(name).strip().lower())

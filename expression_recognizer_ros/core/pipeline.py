@@ -10,10 +10,13 @@ choose the attended face.
   aligned by its five landmarks (``face_alignment``), all faces are classified in one batch, and
   each track's class scores are smoothed in time (``time_constant`` seconds). ``AttendedSelector``
   picks the face a single-face consumer follows (``attend``: largest or centre, with hysteresis).
-- ``haar_fallback``: the original's four-cascade chain with its exactly-one rule (``detection``),
-  a Haar box crop with the model's margin, no smoothing and no confirmation delay, so each frame's
-  answer is the original's; the one face still gets a track ID (a new one after every frame
-  without it).
+- ``haar_fallback``: the original's four-cascade chain with its exactly-one rule
+  (``haar_detection``), a Haar box crop with the model's margin, no smoothing and no confirmation
+  delay, so each frame's answer is the original's; the one face still gets a track ID (a new one
+  after every frame without it).
+
+Both detectors answer ``detect_faces(image)`` with the same ``faces.FrameFaces``; a face with
+landmarks is aligned, one without is cropped from its box.
 """
 
 import dataclasses
@@ -22,45 +25,16 @@ import time
 
 import numpy as np
 
-from .detection import DetectorConfig, FaceDetector
 from .face_alignment import align_face, AlignmentConfig
-from .face_detection import Face, YuNetConfig, YuNetDetector
+from .haar_detection import HaarCascadeDetector, HaarConfig
 from .preprocessing import crop, to_gray
 from .resources import package_path
-from .tracking import AttendedSelector, FaceTracker, SELECT_MODES
+from .tracking import AttendedSelector, FaceTracker, STILL_IMAGE_TRACKING, TrackingConfig
+from .yunet_detection import YuNetConfig, YuNetDetector
 
 YUNET = 'yunet'
 HAAR_FALLBACK = 'haar_fallback'
 DETECTORS = (YUNET, HAAR_FALLBACK)
-
-
-@dataclass(frozen=True)
-class TrackingConfig:
-    """
-    Face tracks (``tracking.FaceTracker``) and the attended face
-    (``tracking.AttendedSelector``): one place for their defaults.
-    """
-
-    confirm_after: int = 3
-    max_missed: int = 8
-    iou_threshold: float = 0.3
-    max_distance: float = 0.5
-    time_constant: float = 0.5    # seconds, per-face smoothing of the class scores
-    attend: str = 'largest'       # or 'centre'
-    attend_margin: float = 0.2    # hysteresis: a challenger must beat the attended one by this
-
-    def validate(self):
-        """Raise ValueError naming the first bad value."""
-        if self.attend not in SELECT_MODES:
-            raise ValueError(f'attend must be one of {SELECT_MODES}, got {self.attend!r}')
-        if self.confirm_after < 1 or self.max_missed < 0:
-            raise ValueError('confirm_after must be >= 1 and max_missed >= 0, got '
-                             f'{self.confirm_after} and {self.max_missed}')
-        if not 0.0 < self.iou_threshold <= 1.0:
-            raise ValueError(f'iou_threshold must be in (0, 1], got {self.iou_threshold}')
-        if self.max_distance < 0 or self.time_constant < 0 or self.attend_margin < 0:
-            raise ValueError('max_distance, time_constant and attend_margin must be >= 0')
-        return self
 
 
 @dataclass(frozen=True)
@@ -69,12 +43,12 @@ class PipelineConfig:
 
     detector: str = YUNET
     yunet: YuNetConfig = YuNetConfig()
-    haar: DetectorConfig = DetectorConfig()
+    haar: HaarConfig = HaarConfig()
     alignment: AlignmentConfig = AlignmentConfig()
     tracking: TrackingConfig = TrackingConfig()
     yunet_dir: str = ''           # empty: the shipped models/yunet
 
-    def validate(self):
+    def validate(self) -> 'PipelineConfig':
         """Raise ValueError naming the first bad value."""
         if self.detector not in DETECTORS:
             raise ValueError(f'detector must be one of {DETECTORS}, got {self.detector!r}')
@@ -83,9 +57,6 @@ class PipelineConfig:
         self.alignment.validate()
         self.tracking.validate()
         return self
-
-
-STILL_IMAGE_TRACKING = TrackingConfig(confirm_after=1, max_missed=0, time_constant=0.0)
 
 
 @dataclass(frozen=True)
@@ -114,7 +85,7 @@ class FrameResult:
     """
     Every face of a frame, largest first, and the attended one (None when nobody is in view).
     ``detector``: 'yunet', or the Haar cascade that decided; ``detection``: the Haar path's
-    ``Detection`` (its outcome tells 'no face' from 'several faces'), None for YuNet.
+    ``HaarDetection`` (its outcome tells 'no face' from 'several faces'), None for YuNet.
     """
 
     faces: tuple
@@ -124,12 +95,19 @@ class FrameResult:
     frame_size: tuple = (0, 0)
 
     @property
-    def num_faces(self):
+    def num_faces(self) -> int:
         """Faces in view (confirmed tracks, including those within a short miss)."""
         return len(self.faces)
 
 
-def score_vector(prediction, n_models):
+def make_detector(config: PipelineConfig) -> YuNetDetector | HaarCascadeDetector:
+    """The detector ``config.detector`` names, built from its settings."""
+    if config.detector == YUNET:
+        return YuNetDetector(config.yunet_dir or package_path('models', 'yunet'), config.yunet)
+    return HaarCascadeDetector(config.haar)
+
+
+def score_vector(prediction, n_models: int) -> np.ndarray:
     """Per-label scores summing to 1: vote shares for a voting ensemble, else the probabilities."""
     if prediction.votes is not None:
         return np.asarray(prediction.votes, np.float64) / max(1, n_models)
@@ -139,51 +117,39 @@ def score_vector(prediction, n_models):
 class ExpressionPipeline:
     """The detector, tracker and a loaded classifier. Not thread-safe: one pipeline per thread."""
 
-    def __init__(self, classifier, config=PipelineConfig()):
+    def __init__(self, classifier, config: PipelineConfig = PipelineConfig()):
         self.classifier = classifier
         self.config = config.validate()
-        tracking = config.tracking if config.detector == YUNET else STILL_IMAGE_TRACKING
-        if config.detector == YUNET:
-            model_dir = config.yunet_dir or package_path('models', 'yunet')
-            self.detector = YuNetDetector(model_dir, config.yunet)
-        else:
-            self.detector = FaceDetector(config.haar)
-        self.tracker = FaceTracker(tracking.iou_threshold, tracking.max_distance,
-                                   tracking.confirm_after, tracking.max_missed,
-                                   tracking.time_constant)
+        self.detector = make_detector(config)
+        tracking = STILL_IMAGE_TRACKING if self.detector.per_frame else config.tracking
+        self.tracker = FaceTracker(tracking)
         self.selector = AttendedSelector(tracking.attend, tracking.attend_margin)
 
     @property
-    def detector_name(self):
+    def detector_name(self) -> str:
         """'yunet' or 'haar_fallback'."""
         return self.config.detector
 
-    def reconfigure(self, haar_config):
+    def reconfigure(self, haar_config: HaarConfig) -> None:
         """Swap the Haar detection parameters; raises ValueError (keeping the old ones) if bad."""
-        if isinstance(self.detector, FaceDetector):
+        if isinstance(self.detector, HaarCascadeDetector):
             self.detector = self.detector.reconfigured(haar_config)
         self.config = dataclasses.replace(self.config, haar=haar_config.validate())
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget every track and the attended face: the next image is unrelated to the last."""
-        self.tracker.tracks = []
-        self.selector.attended = None
+        self.tracker.reset()
+        self.selector.reset()
 
-    def process(self, image, now=None):
+    def process(self, image, now=None) -> FrameResult:
         """
         All faces of one BGR or grayscale frame; ``now`` in seconds (the image stamp; default:
         the monotonic clock) drives the tracks' smoothing.
         """
         now = time.monotonic() if now is None else float(now)
         gray = to_gray(image)
-        detection = None
-        if self.config.detector == YUNET:
-            faces, name = self.detector.detect(image), YUNET
-        else:
-            detection = self.detector.detect(gray)
-            faces = [Face(detection.box, None, 1.0)] if detection.found else []
-            name = detection.cascade
-        tracks = self.tracker.update(faces, now)
+        found = self.detector.detect_faces(image)
+        tracks = self.tracker.update(found.faces, now)
         seen = [t for t in tracks if t.visible]
         crops = [self._crop(gray, t) for t in seen]
         ids = [t.id for t in seen]
@@ -207,7 +173,8 @@ class ExpressionPipeline:
         classified = [t for t in tracks if t.smoothed is not None]
         attended_id = self.selector.select(classified, (width, height))
         attended = next((r for r in results if r.id == attended_id), None)
-        return FrameResult(tuple(results), attended, name, detection, (width, height))
+        return FrameResult(tuple(results), attended, found.decided_by, found.detection,
+                           (width, height))
 
     def _crop(self, gray, track):
         landmarks = track.face.landmarks

@@ -41,25 +41,25 @@ class Preprocessing:
             raise ValueError(f'preprocessing margin must be in [-0.4, 1.0], got {self.margin}')
 
     @property
-    def dimension(self):
+    def dimension(self) -> int:
         """Length of the vector the models see."""
         if self.features == 'hog':
             blocks = self.size // self.hog_cell - 1
             return blocks * blocks * 4 * 9   # 2x2 cells of 9 orientation bins per block
         return self.size * self.size
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data) -> 'Preprocessing':
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f'unknown preprocessing options: {sorted(unknown)}')
         return cls(**data)
 
 
-def to_gray(image):
+def to_gray(image) -> np.ndarray:
     """Grayscale uint8 view of a 2-D, BGR or BGRA uint8 image; anything else is a ValueError."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -75,7 +75,7 @@ def to_gray(image):
     raise ValueError(f'expected a grayscale, BGR or BGRA image, got shape {image.shape}')
 
 
-def crop(gray, box, margin=0.0):
+def crop(gray, box, margin=0.0) -> np.ndarray:
     """
     Crop box (x, y, w, h) grown by ``margin`` on each side; parts outside the frame replicate its
     edge.
@@ -91,7 +91,7 @@ def crop(gray, box, margin=0.0):
     return gray[y0:y1, x0:x1]
 
 
-def prepare(face, spec):
+def prepare(face, spec) -> np.ndarray:
     """Resize a grayscale face crop to the model's size and apply its options; returns uint8."""
     size = int(spec.size)
     if face.size == 0:
@@ -111,7 +111,7 @@ def _hog(spec):
                              (cell, cell), 9)
 
 
-def prepare_batch(faces, spec):
+def prepare_batch(faces, spec) -> np.ndarray:
     """Prepare grayscale faces into the (n, D) float64 matrix the models see: pixels or HOG."""
     hog = _hog(spec) if spec.features == 'hog' else None
     rows = []

@@ -11,7 +11,7 @@ PACKAGE = 'expression_recognizer_ros'
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def package_path(*parts):
+def package_path(*parts) -> str:
     """Path of a shipped file or folder; colcon installs them under share/, not beside modules."""
     local = os.path.join(SOURCE_ROOT, *parts)
     if os.path.exists(local):
@@ -23,7 +23,7 @@ def package_path(*parts):
         return local
 
 
-def file_sha256(path):
+def file_sha256(path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks: the check of every shipped model file."""
     digest = hashlib.sha256()
     with open(path, 'rb') as f:

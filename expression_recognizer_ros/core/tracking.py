@@ -2,7 +2,7 @@
 Stable face IDs across frames, per-face smoothing of class scores in time, and the attended face.
 
 ``FaceTracker.update(faces, now)`` takes one frame's detections (any objects with ``box`` = (x, y,
-w, h), e.g. ``face_detection.Face``) and returns the confirmed tracks in view. Association: each
+w, h), e.g. ``faces.Face``) and returns the confirmed tracks in view. Association: each
 track predicts its box with its velocity; detection/track pairs are matched greedily, best overlap
 (IoU) first, then for the rest by centre distance relative to the face size (fast moves, small
 faces). As in ROS4HRI's face detector, a track is *confirmed* (gets its ID published) after
@@ -26,35 +26,43 @@ import string
 
 import numpy as np
 
+from .boxes import box_center, box_size, iou
+
 SELECT_MODES = ('largest', 'centre')
+ID_LENGTH = 5
 
 
-def iou(a, b):
-    """Intersection over union of two (x, y, w, h) boxes; 0 when both are empty."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    union = aw * ah + bw * bh - w * h
-    return w * h / union if union > 0 else 0.0
+@dataclass(frozen=True)
+class TrackingConfig:
+    """
+    Face tracks (``FaceTracker``) and the attended face (``AttendedSelector``): one place for
+    their defaults.
+    """
+
+    confirm_after: int = 3
+    max_missed: int = 8
+    iou_threshold: float = 0.3
+    max_distance: float = 0.5
+    time_constant: float = 0.5    # seconds, per-face smoothing of the class scores
+    attend: str = 'largest'       # or 'centre'
+    attend_margin: float = 0.2    # hysteresis: a challenger must beat the attended one by this
+
+    def validate(self) -> 'TrackingConfig':
+        """Raise ValueError naming the first bad value."""
+        if self.attend not in SELECT_MODES:
+            raise ValueError(f'attend must be one of {SELECT_MODES}, got {self.attend!r}')
+        if self.confirm_after < 1 or self.max_missed < 0:
+            raise ValueError('confirm_after must be >= 1 and max_missed >= 0, got '
+                             f'{self.confirm_after} and {self.max_missed}')
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError(f'iou_threshold must be in (0, 1], got {self.iou_threshold}')
+        if self.max_distance < 0 or self.time_constant < 0 or self.attend_margin < 0:
+            raise ValueError('max_distance, time_constant and attend_margin must be >= 0')
+        return self
 
 
-def box_size(box):
-    """Side of an (x, y, w, h) box: the square root of its area."""
-    return math.sqrt(max(box[2], 0.0) * max(box[3], 0.0))
-
-
-def clip_box(box, frame_size):
-    """Corners (x0, y0, x1, y1) of an (x, y, w, h) box clipped to a (width, height) frame."""
-    x, y, w, h = box
-    width, height = frame_size
-    x0, y0 = min(max(x, 0), width), min(max(y, 0), height)
-    return x0, y0, min(max(x + w, x0), width), min(max(y + h, y0), height)
-
-
-def box_center(box):
-    """Centre (x, y) of an (x, y, w, h) box."""
-    return (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
+# Unrelated images (and the Haar path): every frame's answer stands alone.
+STILL_IMAGE_TRACKING = TrackingConfig(confirm_after=1, max_missed=0, time_constant=0.0)
 
 
 class ScoreSmoother:
@@ -70,7 +78,7 @@ class ScoreSmoother:
         self.value = None
         self.stamp = None
 
-    def update(self, scores, now):
+    def update(self, scores, now) -> np.ndarray:
         scores = np.asarray(scores, dtype=np.float64)
         if self.value is None or self.value.shape != scores.shape or self.time_constant == 0:
             self.value = scores.copy()
@@ -102,54 +110,51 @@ class Track:
     smoother: ScoreSmoother = field(default=None, repr=False)
 
     @property
-    def visible(self):
+    def visible(self) -> bool:
         """Detected in the latest frame."""
         return self.missed == 0
 
     @property
-    def size(self):
+    def size(self) -> float:
         return box_size(self.box)
 
-    def predicted_box(self):
+    def predicted_box(self) -> tuple:
         x, y, w, h = self.box
         steps = self.missed + 1
         return (x + self.velocity[0] * steps, y + self.velocity[1] * steps, w, h)
 
-    def smooth(self, scores, now):
+    def smooth(self, scores, now) -> np.ndarray:
         """Feed this frame's class scores; returns the time-smoothed vector."""
         return self.smoother.update(scores, now)
 
     @property
-    def smoothed(self):
+    def smoothed(self) -> np.ndarray | None:
         return None if self.smoother is None else self.smoother.value
 
 
 class FaceTracker:
     """
-    iou_threshold: least IoU (against the predicted box) for an overlap match; max_distance: else
-    the largest centre distance, in face sizes, for a match; confirm_after: consecutive detections
-    before a track is confirmed; max_missed: frames a track survives without a detection;
-    time_constant: seconds, for each track's ScoreSmoother; seed: for reproducible IDs.
+    Tracks under a ``TrackingConfig``: iou_threshold, least IoU (against the predicted box) for an
+    overlap match; max_distance, else the largest centre distance, in face sizes, for a match;
+    confirm_after, consecutive detections before a track is confirmed; max_missed, frames a track
+    survives without a detection; time_constant, seconds, for each track's ScoreSmoother. ``seed``
+    makes the IDs reproducible.
     """
 
-    def __init__(self, iou_threshold=0.3, max_distance=0.5, confirm_after=3, max_missed=8,
-                 time_constant=0.5, id_length=5, seed=None):
-        if not 0.0 < iou_threshold <= 1.0:
-            raise ValueError(f'iou_threshold must be in (0, 1], got {iou_threshold}')
-        if max_distance < 0 or confirm_after < 1 or max_missed < 0 or id_length < 3:
-            raise ValueError('need max_distance >= 0, confirm_after >= 1, max_missed >= 0, '
-                             'id_length >= 3')
-        self.iou_threshold, self.max_distance = float(iou_threshold), float(max_distance)
-        self.confirm_after, self.max_missed = int(confirm_after), int(max_missed)
-        self.time_constant, self.id_length = float(time_constant), int(id_length)
+    def __init__(self, config: TrackingConfig = TrackingConfig(), seed=None):
+        self.config = config.validate()
         self._random = random.Random(seed)
         self._used = set()
         self.tracks = []       # every live track, confirmed or not
 
+    def reset(self) -> None:
+        """Forget every track (IDs stay unused): the next frame is unrelated to the last."""
+        self.tracks = []
+
     def _new_id(self):
         while True:
             candidate = ''.join(self._random.choice(string.ascii_lowercase)
-                                for _ in range(self.id_length))
+                                for _ in range(ID_LENGTH))
             if candidate not in self._used:
                 self._used.add(candidate)
                 return candidate
@@ -166,7 +171,7 @@ class FaceTracker:
                            for ti, p in enumerate(predicted) for fi, f in enumerate(faces)),
                           reverse=True)
         for value, ti, fi in overlaps:
-            if value < self.iou_threshold:
+            if value < self.config.iou_threshold:
                 break
             if ti in free_t and fi in free_f:
                 pairs.append((ti, fi))
@@ -180,7 +185,7 @@ class FaceTracker:
                 if not 0.5 <= fs / max(ps, 1e-6) <= 2.0:
                     continue
                 d = math.hypot(pc[0] - fc[0], pc[1] - fc[1]) / max(ps, fs, 1e-6)
-                if d <= self.max_distance:
+                if d <= self.config.max_distance:
                     distances.append((d, ti, fi))
         for _, ti, fi in sorted(distances):
             if ti in free_t and fi in free_f:
@@ -189,7 +194,7 @@ class FaceTracker:
                 free_f.discard(fi)
         return pairs, free_f
 
-    def update(self, faces, now):
+    def update(self, faces, now) -> list:
         """
         One frame's detections at time ``now`` (seconds); returns the confirmed tracks, visible or
         within their short miss, largest first.
@@ -208,7 +213,7 @@ class FaceTracker:
                                                       float(now))
             track.hits = track.hits + 1 if track.missed == 0 else 1
             track.missed = 0
-            if track.hits >= self.confirm_after:
+            if track.hits >= self.config.confirm_after:
                 track.confirmed = True
             matched_tracks.add(ti)
         survivors = []
@@ -216,19 +221,19 @@ class FaceTracker:
             if ti not in matched_tracks:
                 track.missed += 1
                 track.hits = 0
-                if track.missed > self.max_missed or not track.confirmed:
+                if track.missed > self.config.max_missed or not track.confirmed:
                     continue      # an unconfirmed track dies at its first miss
             survivors.append(track)
         for fi in sorted(unmatched):
             face = faces[fi]
             track = Track(self._new_id(), tuple(float(v) for v in face.box), face, float(now),
-                          smoother=ScoreSmoother(self.time_constant))
-            track.confirmed = self.confirm_after <= 1
+                          smoother=ScoreSmoother(self.config.time_constant))
+            track.confirmed = self.config.confirm_after <= 1
             survivors.append(track)
         self.tracks = survivors
         return self.confirmed()
 
-    def confirmed(self):
+    def confirmed(self) -> list:
         return sorted((t for t in self.tracks if t.confirmed), key=lambda t: -t.size)
 
 
@@ -244,6 +249,10 @@ class AttendedSelector:
         if margin < 0:
             raise ValueError(f'margin must be >= 0, got {margin}')
         self.mode, self.margin = mode, float(margin)
+        self.attended = None
+
+    def reset(self) -> None:
+        """Attend nobody until the next selection."""
         self.attended = None
 
     def _better(self, challenger, current, frame_size):
@@ -263,7 +272,7 @@ class AttendedSelector:
     def _rank(self, track, frame_size):
         return -track.size if self.mode == 'largest' else self._distance(track, frame_size)
 
-    def select(self, tracks, frame_size):
+    def select(self, tracks, frame_size) -> str | None:
         """
         The attended track's ID among ``tracks`` (confirmed tracks of this frame), or None when
         empty. frame_size: (width, height) in pixels.

@@ -24,11 +24,11 @@ from .camera_node import CameraNode
 from .mirror_node import MirrorNode
 from .process import ignore_stop_signals, init_with_stop_signals
 from .recognizer_node import RecognizerNode
-from ..core.frames import compose_frames
 from ..core.image_codec import image_to_array
-from ..core.pipeline import STILL_IMAGE_TRACKING
+from ..core.tracking import STILL_IMAGE_TRACKING
 from ..msg import Emotion
 from ..tools.media import contact_sheet, side_by_side, write_gif
+from ..tools.synthetic import compose_frames
 
 PHOTO_RATE = 2.0   # frames per second from a photo folder: each photo is answered and mirrored
 KEEP_FRAME_NAMES = 300    # input frame names remembered for the printer (10 s at 30 Hz)

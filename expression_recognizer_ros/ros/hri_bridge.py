@@ -24,7 +24,7 @@ from sensor_msgs.msg import Image
 
 from .image_conversion import array_to_image
 from ..core.affect import valence_arousal
-from ..core.tracking import clip_box
+from ..core.boxes import clip_box
 
 try:
     from hri_msgs.msg import Expression, IdsList, NormalizedRegionOfInterest2D

@@ -29,9 +29,9 @@ class StampedFrames:
     def __init__(self, node, image_topic, emotion_topic):
         from sensor_msgs.msg import Image
 
-        from ..core.frames import compose_frames
         from ..core.image_codec import array_to_image_fields
         from ..msg import Emotion
+        from ..tools.synthetic import compose_frames
         self._image, self._clock = Image, node.get_clock()
         self._frames = [array_to_image_fields(f)
                         for f in compose_frames(count=60, smallest=0.4, clip=30)]

@@ -18,8 +18,8 @@ from sensor_msgs.msg import Image
 from .image_conversion import array_to_image
 from .lifecycle import ManagedNode
 from .process import run_node
-from ..core.face_rendering import render_face
-from ..core.smoothing import ExpressionSmoother
+from ..core.mirror_face import render_face
+from ..core.mirror_smoothing import ExpressionSmoother
 from ..msg import Emotion
 
 PARAMETERS = {

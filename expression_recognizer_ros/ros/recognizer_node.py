@@ -26,16 +26,16 @@ from .lifecycle import ManagedNode
 from .process import run_node
 from ..classifiers.base import Classifier
 from ..classifiers.registry import load_classifier, resolve_model_dir
+from ..core.boxes import clip_box
 from ..core.debug_view import annotate
-from ..core.detection import DetectorConfig
-from ..core.face_detection import ModelFileError
+from ..core.haar_detection import HaarConfig
 from ..core.health import Rates, recognizer_level, RecognizerThresholds
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
-from ..core.tracking import clip_box
+from ..core.yunet_detection import ModelFileError
 from ..msg import Emotion, FaceExpression, FaceExpressions
 
 DETECTION_PARAMETERS = {
-    # DetectorConfig field (the parameter is haar.<field>, with its default): description
+    # HaarConfig field (the parameter is haar.<field>, with its default): description
     'cascades': 'Haar cascades tried in order; the first that finds exactly one face wins. '
                 "File names in OpenCV's data folder, or paths.",
     'scale_factor': 'detectMultiScale scaleFactor (> 1.0)',
@@ -92,7 +92,7 @@ START_ERRORS = (ValueError, FileNotFoundError, ModelFileError)
 
 
 def _default(field):
-    value = getattr(DetectorConfig(), field)
+    value = getattr(HaarConfig(), field)
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -133,7 +133,7 @@ class RecognizerNode(ManagedNode):
         self.input: ImageInput | None = None
         self._condition = threading.Condition()
         self._slot: Image | CompressedImage | None = None
-        self._pending_config: DetectorConfig | None = None
+        self._pending_config: HaarConfig | None = None
         self._running: bool = False
         self._worker: threading.Thread | None = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
@@ -254,12 +254,12 @@ class RecognizerNode(ManagedNode):
             self._worker = None
 
     def _detector_config(self, changes=None):
-        """The DetectorConfig of the haar.* parameters, with ``changes`` (field: value)."""
+        """The HaarConfig of the haar.* parameters, with ``changes`` (field: value)."""
         values = {field: self.get_parameter(name).value
                   for field, name in DEPRECATED_NAMES.items()}
         values.update(changes or {})
         values['cascades'] = tuple(values['cascades'])
-        return DetectorConfig(**values).validate()
+        return HaarConfig(**values).validate()
 
     def _pipeline_config(self):
         sections = {'yunet': {}, 'tracking': {}}

@@ -28,9 +28,9 @@ import cv2
 from .bag_reading import BagError, BagFrames
 from .bag_writing import AnnotatedBag, FaceTable, outputs, plot_timeline
 from ..classifiers.registry import load_classifier
-from ..core.face_detection import YuNetDetector
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
 from ..core.resources import package_path
+from ..core.yunet_detection import YuNetDetector
 
 INTERRUPTED = 130   # 128 + SIGINT, as a shell reports Ctrl-C
 END = object()      # the last item on a queue

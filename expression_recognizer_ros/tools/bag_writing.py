@@ -20,11 +20,11 @@ import numpy as np
 
 from .bag_reading import BagError, ROSBAGS_MISSING
 from ..core.affect import valence_arousal
+from ..core.boxes import clip_box
 from ..core.debug_view import annotate
 from ..core.image_codec import array_to_image_fields
 from ..core.labels import CANONICAL
 from ..core.resources import package_path
-from ..core.tracking import clip_box
 
 if TYPE_CHECKING:
     from rosbags.typesys.store import Typestore

@@ -18,16 +18,15 @@ import numpy as np
 
 from ..classifiers.base import Prediction
 from ..classifiers.ensemble import FisherfaceEnsemble
-from ..core.detection import DetectorConfig, FaceDetector
-from ..core.face_streams import compose_stream, Person
-from ..core.frames import bundled_photos
+from ..core.boxes import box_center
+from ..core.haar_detection import HaarCascadeDetector, HaarConfig
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
 from ..core.preprocessing import crop, to_gray
-from ..core.tracking import box_center
+from ..tools.synthetic import bundled_photos, compose_stream, Person
 
 STAGES = ('detection', 'classification', 'frame')
 FACE_COUNTS = (0, 1, 2, 5)
-ORIGINAL_DETECTION = DetectorConfig(lazy_cascades=False, detect_max_width=0, min_size_ratio=0.0,
+ORIGINAL_DETECTION = HaarConfig(lazy_cascades=False, detect_max_width=0, min_size_ratio=0.0,
                                     track_face=False)
 
 
@@ -115,7 +114,7 @@ def run_default(frames, pipeline, fps=30.0) -> Run:
     the detector and the one batched classification.
     """
     run = Run()
-    pipeline.detector = _Timed(pipeline.detector, 'detect', run.times['detection'])
+    pipeline.detector = _Timed(pipeline.detector, 'detect_faces', run.times['detection'])
     pipeline.classifier = _Timed(pipeline.classifier, 'predict', run.times['classification'])
     try:
         for i, frame in enumerate(frames):
@@ -171,7 +170,7 @@ def compare(original, default) -> dict:
 def face_count_frames(count=30, size=(640, 480), seed=0) -> dict[int, list[np.ndarray]]:
     """
     ``count`` frames for each number of faces in FACE_COUNTS: the bundled photos as people of
-    110-150 px side by side, drifting slowly (``face_streams.compose_stream``), on a textured
+    110-150 px side by side, drifting slowly (``synthetic.compose_stream``), on a textured
     backdrop.
     """
     photos = bundled_photos()
@@ -201,7 +200,7 @@ def benchmark(frames, classifier, model_dir, default_config=PipelineConfig(), th
         original_how = 'one cv2.face predict per member'
     else:
         original_classifier, original_how = classifier, 'the same classifier (no original form)'
-    original_detector = FaceDetector(ORIGINAL_DETECTION)
+    original_detector = HaarCascadeDetector(ORIGINAL_DETECTION)
     run_default(frames[:2], ExpressionPipeline(classifier, default_config))  # warm-up
     original = run_original(frames, original_detector, original_classifier)
     default = run_default(frames, ExpressionPipeline(classifier, default_config))

@@ -15,17 +15,17 @@ from .training import CLASSIFIERS, train, TrainConfig
 from ..classifiers.base import library_versions
 from ..classifiers.fisherface import DECISIONS
 from ..classifiers.registry import load_classifier, resolve_model_dir
-from ..core.detection import DetectorConfig, FaceDetector, STILL_IMAGES
+from ..core.haar_detection import HaarCascadeDetector, HaarConfig, STILL_IMAGES
 from ..core.images import ImageReadError, read_image
 from ..core.pipeline import (
     DETECTORS,
     ExpressionPipeline,
     HAAR_FALLBACK,
     PipelineConfig,
-    STILL_IMAGE_TRACKING,
     YUNET,
 )
 from ..core.preprocessing import crop, FEATURES, Preprocessing
+from ..core.tracking import STILL_IMAGE_TRACKING
 
 # the option defaults are the configurations' own
 TRAIN, CNN, PREPROCESSING = TrainConfig(), CnnConfig(), Preprocessing()
@@ -231,7 +231,7 @@ def cmd_tune_margin(args) -> int:
     dataset = datasets.load(args.dataset, 'folder', args.subject_pattern)
     dataset = dataset.subset([i for i, label in enumerate(dataset.labels)
                               if label in model.labels])
-    detector = FaceDetector(STILL_IMAGES)
+    detector = HaarCascadeDetector(STILL_IMAGES)
     # the margin does not change detection
     boxes = [detector.detect(image).box for image in dataset.images]
     found = [i for i, box in enumerate(boxes) if box is not None]
@@ -305,7 +305,7 @@ def cmd_classify(args) -> int:
 def cmd_benchmark(args) -> int:
     """Time the original-faithful pipeline against the default one on the same frames."""
     from .benchmark import benchmark, format_benchmark
-    from ..core.frames import compose_frames
+    from ..tools.synthetic import compose_frames
     if args.frames:
         from ..core.frame_source import FrameSource
         source, frames = FrameSource(args.frames, loop=False), []
@@ -322,7 +322,7 @@ def cmd_benchmark(args) -> int:
                  'track_face': args.track}
     if args.detector == HAAR_FALLBACK:
         overrides['detect_max_width'] = args.max_width
-    haar = dataclasses.replace(DetectorConfig(),
+    haar = dataclasses.replace(HaarConfig(),
                                **{k: v for k, v in overrides.items() if v is not None})
     config = PipelineConfig(detector=args.detector, haar=haar)
     if args.max_width is not None and args.detector == YUNET:

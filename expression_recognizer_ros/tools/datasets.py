@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 
 from ..core.face_alignment import align_face, AlignmentConfig
-from ..core.face_detection import YuNetConfig, YuNetDetector
 from ..core.images import decode_image, IMAGE_EXTENSIONS, ImageReadError
 from ..core.labels import CANONICAL, canonical, FER2013_CLASSES
 from ..core.preprocessing import crop
 from ..core.resources import package_path
+from ..core.yunet_detection import YuNetConfig, YuNetDetector
 
 # CK+ names files S010_004_00000017.png; Yale names them subject01.happy.gif.
 DEFAULT_SUBJECT_PATTERN = r'^(S\d{3}|subject\d+)[_.]'

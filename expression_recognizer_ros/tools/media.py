@@ -1,4 +1,4 @@
-"""Demo media writers: side-by-side views, contact sheets, GIFs (frames come from core.frames)."""
+"""Demo media writers: side-by-side views, contact sheets, GIFs (frames come from synthetic)."""
 
 import cv2
 import numpy as np

@@ -31,10 +31,10 @@ from . import datasets
 from .evaluation import format_report, report
 from ..classifiers.registry import load_classifier
 from ..core.face_alignment import align_face, AlignmentConfig
-from ..core.face_detection import YuNetConfig, YuNetDetector
 from ..core.labels import canonical
 from ..core.preprocessing import crop
 from ..core.resources import file_sha256, package_path
+from ..core.yunet_detection import YuNetConfig, YuNetDetector
 
 # relative to the repository root, like the datasets in ../shared
 FACEAPI_DIR = os.path.join('scripts', 'faceapi_peer')

@@ -13,7 +13,7 @@ from .datasets import align_faces, crop_faces, Dataset, subject_folds
 from ..classifiers.base import Classifier
 from ..classifiers.ensemble import train_ensemble
 from ..classifiers.svm import train_linear_svm
-from ..core.detection import FaceDetector, STILL_IMAGES
+from ..core.haar_detection import HaarCascadeDetector, STILL_IMAGES
 from ..core.labels import CANONICAL
 from ..core.pipeline import HAAR_FALLBACK, YUNET
 from ..core.preprocessing import prepare_batch, Preprocessing
@@ -92,7 +92,7 @@ def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(),
         metrics['skipped_files'] = len(dataset.skipped)
     if config.detect_faces:
         if config.detector == HAAR_FALLBACK:
-            dataset, missing = crop_faces(dataset, FaceDetector(STILL_IMAGES),
+            dataset, missing = crop_faces(dataset, HaarCascadeDetector(STILL_IMAGES),
                                           preprocessing.margin)
         else:
             dataset, missing = align_faces(dataset)

@@ -44,7 +44,7 @@ FACES = {
 SKIN, INK, MOUTH = (120, 200, 250), (40, 40, 40), (60, 40, 140)
 
 
-def render_face(expression, width=320, height=240):
+def render_face(expression, width=320, height=240) -> np.ndarray:
     """BGR (height, width, 3) uint8 image of the robot face showing ``expression``."""
     shape = FACES.get(expression, FACES[NEUTRAL])
     s = min(width, height) / 240.0

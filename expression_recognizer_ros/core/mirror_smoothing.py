@@ -30,7 +30,7 @@ class ExpressionSmoother:
         self._leader, self._since = None, None
         self._last_face = None
 
-    def restart(self):
+    def restart(self) -> None:
         """
         Forget the vote (another person is followed now); what is shown stays until the new
         person's expression has held, or the face relaxes.
@@ -38,7 +38,7 @@ class ExpressionSmoother:
         self._recent.clear()
         self._leader, self._since = None, None
 
-    def update(self, expression, confidence, now):
+    def update(self, expression, confidence, now) -> str:
         """
         One frame's result (expression None or '' when no face); returns the expression to
         show.
@@ -58,11 +58,11 @@ class ExpressionSmoother:
                 self.shown = leader
         return self.tick(now)
 
-    def idle(self, now):
+    def idle(self, now) -> bool:
         """True when no face has been seen for ``relax_after`` seconds (or ever)."""
         return self._last_face is None or now - self._last_face >= self.relax_after
 
-    def tick(self, now):
+    def tick(self, now) -> str:
         """Relax to the rest expression when no face has been seen for ``relax_after`` seconds."""
         if self.idle(now):
             self.shown = self.rest

@@ -1,44 +1,25 @@
 """
-Every face in a frame: the YuNet CNN detector (2023mar ONNX) run by ``cv2.dnn`` and its outputs
-decoded here as ``cv2.FaceDetectorYN`` of OpenCV 4.8 on decodes them, behind a checked model file.
+Every face in a frame: the YuNet CNN detector (2023mar ONNX), the default detector, run by
+``cv2.dnn`` and its outputs decoded here as ``cv2.FaceDetectorYN`` of OpenCV >= 4.8 decodes them,
+behind a checked model file.
 
 Why not ``cv2.FaceDetectorYN`` itself: the OpenCV a ROS machine gets from rosdep (4.5.4 on Humble,
 4.6.0 on Jazzy and Kilted) has a FaceDetectorYN written for the 2022 model, which fails on the
-2023mar file ("Layer with requested id=-1 not found"); ``cv2.dnn`` of those versions runs the
-network. The decoding is FaceDetectorYN's (opencv modules/objdetect/src/face_detect.cpp): the
-input padded with zeros to a multiple of 32, anchor-free boxes and landmarks per cell of strides
-8, 16 and 32, score sqrt(cls * obj), NMS on the integer boxes (``cv2.dnn.NMSBoxes``), top_k.
-Measured against FaceDetectorYN of the pinned OpenCV 4.14 on the 39 real group and portrait
-photos at 8 sizes from their own down to 65x33, in colour and gray, at thresholds 0.5 and 0.8
-(1,248 images, 1,408 faces): the same faces, boxes within 0.0001 px, landmarks and scores equal.
-OpenCV 4.6.0 and 4.5.4 give the same faces as 4.14 within 0.0004 px. One difference: an image
-side of 32 px or less is padded to 64, not 32: at 32, OpenCV 4.14's outputs change with the sizes
-run before and from process to process (FaceDetectorYN's too); at 64 every version agrees.
+2023mar file; ``cv2.dnn`` of those versions runs the network. The decoding is FaceDetectorYN's
+(opencv modules/objdetect/src/face_detect.cpp): the input padded with zeros to a multiple of 32,
+anchor-free boxes and landmarks per cell of strides 8, 16 and 32, score sqrt(cls * obj), NMS on
+the integer boxes, top_k. It gives FaceDetectorYN's faces (models/yunet/README.md); one
+difference: an image side of 32 px or less is padded to 64, where every OpenCV version agrees.
 
-The model directory (``models/yunet`` in the package) holds the ONNX file, its ``LICENSE`` and a
-``manifest.json`` naming the file's sha256; ``YuNetDetector`` refuses a missing or changed file
-with a clear error instead of detecting nothing. The caller passes the directory (the package's
-resource lookup is not imported here, so this module only needs numpy, cv2 and the standard
-library).
+The model directory holds the ONNX file, its ``LICENSE`` and a ``manifest.json`` naming the
+file's sha256; ``YuNetDetector`` refuses a missing or changed file with a clear error instead of
+detecting nothing. The caller passes the directory, so this module needs only numpy and cv2.
 
-Detection runs on the full frame or on a copy downscaled to at most ``max_width`` pixels wide;
-boxes and landmarks always come back in full-frame pixels.
-
-Defaults, measured on this project's 2-core machine with one OpenCV thread (a busy machine, medians
-of repeated runs; ``scripts/measure_faces.py``):
-- ``max_width=480``: an empty 640x480 frame costs about 10 ms (full size 16-24 ms, 320 px 4.5 ms;
-  the issue's budget is 15 ms), and the same with 1, 2 or 5 faces. YuNet needs a face of about
-  55-60 px in the image it sees: at 480 it finds every face whose box side is >= 80 px in the
-  640x480 frame (65 test faces: 48 px 77%, 56 px 91%, 64 px 95%, 80 px 100%, pasted with little
-  context); full size finds 98% at 56 px, 320 px only 85% at 80 px. On composed streams with
-  56-80 px faces (test_faces_streams) 480 found all 1,146 (a width of 256 only 88%).
-  Set ``max_width=0`` for people far from the camera (a 640x480, 60-degree camera shows a face at
-  2 m at about 45 px).
-- ``score_threshold=0.8``: profile and three-quarter faces score 0.84-0.89 (OpenCV's 0.9 misses
-  them; ../shared/models/yunet/README.txt: 0 false faces on 151 real no-face video frames at
-  >= 0.8). Here, on two composed walker streams (901 faces in view): 0.9 finds 81%, 0.6-0.8 all;
-  0.5 adds 2 detections of mostly hidden faces. 0 faces on 65 empty, noise and blurred-noise frames
-  and exactly the 4+3+5+5 faces of the real group photos at every threshold 0.5-0.9.
+Detection runs on the full frame or on a copy downscaled to at most ``max_width`` pixels wide
+(480: a 640x480 frame in about 10 ms, every face of 80 px or more); boxes and landmarks always
+come back in full-frame pixels. ``score_threshold`` 0.8 keeps profile and three-quarter faces
+(they score 0.84-0.89) without false faces. The measurements behind both defaults are in
+models/yunet/README.md.
 """
 
 from dataclasses import dataclass
@@ -48,8 +29,8 @@ import os
 import cv2
 import numpy as np
 
+from .faces import Face, FrameFaces
 from .resources import file_sha256
-from .tracking import box_size
 
 MANIFEST = 'manifest.json'
 MODEL_FILE = 'face_detection_yunet_2023mar.onnx'
@@ -62,7 +43,7 @@ STRIDES = (8, 16, 32)
 OUTPUTS = [f'{head}_{stride}' for head in ('cls', 'obj', 'bbox', 'kps') for stride in STRIDES]
 
 
-def padded_size(side):
+def padded_size(side: int) -> int:
     """
     A side of the network's input: the image's, rounded up to a multiple of 32 (the largest
     stride) as FaceDetectorYN pads, and at least 64: with a side of 32, OpenCV 4.14's outputs
@@ -73,28 +54,6 @@ def padded_size(side):
 
 class ModelFileError(RuntimeError):
     """The detector's model file is missing, unreadable or not the verified one."""
-
-
-@dataclass(frozen=True)
-class Face:
-    """
-    One detected face in full-frame pixels: ``box`` (x, y, w, h) floats, ``landmarks`` a (5, 2)
-    float32 array (image-left eye, image-right eye, nose tip, image-left and image-right mouth
-    corner), ``score`` the detector's confidence in [0, 1].
-    """
-
-    box: tuple
-    landmarks: np.ndarray
-    score: float
-
-    @property
-    def size(self):
-        """Side of the box (geometric mean of width and height): what 'largest face' means."""
-        return box_size(self.box)
-
-    def int_box(self):
-        """The box rounded to integer pixels, for ``crop``-style consumers."""
-        return tuple(int(round(v)) for v in self.box)
 
 
 @dataclass(frozen=True)
@@ -112,7 +71,8 @@ class YuNetConfig:
     max_width: int = 480
     min_size: float = 0.0
 
-    def validate(self):
+    def validate(self) -> 'YuNetConfig':
+        """Raise ValueError naming the first bad value."""
         if not 0.0 < self.score_threshold <= 1.0:
             raise ValueError(f'score_threshold must be in (0, 1], got {self.score_threshold}')
         if not 0.0 < self.nms_threshold <= 1.0:
@@ -126,7 +86,7 @@ class YuNetConfig:
         return self
 
 
-def verified_model_path(model_dir):
+def verified_model_path(model_dir: str) -> str:
     """
     Path of the YuNet ONNX in ``model_dir`` after checking it against the manifest's sha256 (and
     the sha256 this code was written for); raises ModelFileError naming what is wrong.
@@ -154,9 +114,15 @@ def verified_model_path(model_dir):
 
 
 class YuNetDetector:
-    """All faces of a BGR (or grayscale) frame. Not thread-safe: one detector per thread."""
+    """
+    All faces of a BGR (or grayscale) frame, with landmarks for alignment; the pipeline tracks
+    and smooths them in time (not ``per_frame``). Not thread-safe: one detector per thread.
+    """
 
-    def __init__(self, model_dir, config=YuNetConfig()):
+    name = 'yunet'
+    per_frame = False
+
+    def __init__(self, model_dir: str, config: YuNetConfig = YuNetConfig()):
         self.config = config.validate()
         self.model_path = verified_model_path(model_dir)
         try:
@@ -165,14 +131,18 @@ class YuNetDetector:
             raise ModelFileError(f'{self.model_path}: OpenCV could not load it ({exc})') from None
         self._blob, self._blob_size = None, None
 
-    def detection_size(self, width, height):
+    def detection_size(self, width: int, height: int) -> tuple:
         """(width, height) of the image the network sees for a frame of this size."""
         limit = self.config.max_width
         if limit and width > limit:
             return limit, max(1, int(round(height * limit / width)))
         return width, height
 
-    def detect(self, image):
+    def detect_faces(self, image: np.ndarray) -> FrameFaces:
+        """Every face of the frame, as the detectors' common answer."""
+        return FrameFaces(self.detect(image), self.name)
+
+    def detect(self, image: np.ndarray) -> list:
         """List of ``Face`` in full-frame pixels, highest score first."""
         image = np.asarray(image)
         if (image.dtype != np.uint8 or image.ndim not in (2, 3)
@@ -214,7 +184,7 @@ class YuNetDetector:
         return decode(outputs, self._blob.shape[3], self.config)
 
 
-def decode(outputs, input_width, config):
+def decode(outputs: dict, input_width: int, config: YuNetConfig) -> np.ndarray:
     """
     YuNet 2023mar's faces from its outputs (name: array) for an input ``input_width`` wide, as
     FaceDetectorYN of OpenCV >= 4.8 decodes them: float32 rows of x, y, w, h, five landmarks'

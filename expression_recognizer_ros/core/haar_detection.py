@@ -1,10 +1,11 @@
 """
-Haar-cascade face detection with the original project's fallback rule.
+Haar-cascade face detection with the original project's fallback rule: the fallback detector
+(``PipelineConfig.detector='haar_fallback'``) and the original's, which the benchmark compares.
 
 Cascades are tried in order; the first that finds exactly one face wins. No face, or several
 faces in every cascade, gives no answer for the frame. ``lazy_cascades=True`` stops at the winner
 (the same decision, less work); ``lazy_cascades=False`` runs every cascade on every frame as the
-2016 code did, for benchmarking.
+original code did, for benchmarking.
 
 ``track_face=True`` first searches the last frame's face neighbourhood (same cascades, same rule,
 face sizes near the last one), a small fraction of the frame's cost, and falls back to the whole
@@ -19,6 +20,9 @@ import os
 import cv2
 import numpy as np
 
+from .faces import Face, FrameFaces
+from .preprocessing import to_gray
+
 DEFAULT_CASCADES = (
     'haarcascade_frontalface_default.xml',
     'haarcascade_frontalface_alt2.xml',
@@ -31,10 +35,10 @@ SEVERAL_FACES = 'several_faces'
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
+class HaarConfig:
     """
-    Detection parameters: the original's, plus speed options whose defaults the benchmark chose
-    (README, Performance). For unrelated still images set ``track_face=False``.
+    Haar detection parameters: the original's, plus speed options whose defaults the benchmark
+    chose (README, Performance). For unrelated still images set ``track_face=False``.
     """
 
     cascades: tuple = DEFAULT_CASCADES
@@ -50,7 +54,7 @@ class DetectorConfig:
     # with track_face: a whole-frame search at least every this many frames
     full_search_every: int = 10
 
-    def validate(self):
+    def validate(self) -> 'HaarConfig':
         """Raise ValueError naming the first bad value."""
         if not self.cascades:
             raise ValueError('cascades: at least one cascade is needed')
@@ -72,11 +76,11 @@ class DetectorConfig:
         return self
 
 
-STILL_IMAGES = DetectorConfig(track_face=False)   # images unrelated to each other: no tracking
+STILL_IMAGES = HaarConfig(track_face=False)   # images unrelated to each other: no tracking
 
 
 @dataclass(frozen=True)
-class Detection:
+class HaarDetection:
     """What one frame gave: ``outcome`` is FACE, NO_FACE or SEVERAL_FACES."""
 
     outcome: str
@@ -85,21 +89,29 @@ class Detection:
     tracked: bool = False   # found near the last frame's face, without a whole-frame search
 
     @property
-    def found(self):
+    def found(self) -> bool:
         return self.outcome == FACE
 
 
-def resolve_cascade(name):
+# Debian's and Ubuntu's python3-opencv (what rosdep installs) has no cv2.data: its cascades come
+# with the opencv-data package, in the first of these
+SYSTEM_CASCADE_DIRS = ('/usr/share/opencv4/haarcascades', '/usr/share/opencv/haarcascades')
+
+
+def resolve_cascade(name: str) -> str:
     """Return the path of a cascade given as a path or as a file name in OpenCV's data folder."""
+    data = getattr(cv2, 'data', None)   # the PyPI wheels' data folder
+    folders = ([data.haarcascades] if data is not None else []) + list(SYSTEM_CASCADE_DIRS)
     candidates = ([name] if os.path.sep in name
-                  else [name, os.path.join(cv2.data.haarcascades, name)])
+                  else [name] + [os.path.join(folder, name) for folder in folders])
     for path in candidates:
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(f'cascade {name!r} not found (tried {", ".join(candidates)})')
+    raise FileNotFoundError(f'cascade {name!r} not found (tried {", ".join(candidates)}); with '
+                            "the distribution's python3-opencv: apt install opencv-data")
 
 
-def load_cascade(name):
+def load_cascade(name: str) -> cv2.CascadeClassifier:
     """
     Load a cascade, failing clearly on a missing or unreadable file rather than detecting
     nothing.
@@ -115,27 +127,38 @@ def load_cascade(name):
     return cascade
 
 
-class FaceDetector:
-    """The cascade fallback chain; cascades are loaded once, at construction."""
+class HaarCascadeDetector:
+    """
+    The cascade fallback chain; cascades are loaded once, at construction. Each frame's answer
+    stands alone (``per_frame``): the pipeline gives it no confirmation delay and no smoothing.
+    """
 
-    def __init__(self, config=DetectorConfig()):
+    per_frame = True
+
+    def __init__(self, config: HaarConfig = HaarConfig()):
         self.config = config.validate()
         self._cascades = [(os.path.basename(name), load_cascade(name)) for name in config.cascades]
         self._last = None         # (box, frame shape) of the last frame's face, for ``track``
         self._since_full = 0
 
-    def reconfigured(self, config):
+    def reconfigured(self, config: HaarConfig) -> 'HaarCascadeDetector':
         """
         A detector with new parameters, reusing the loaded cascades when their list is
         unchanged.
         """
         if tuple(config.cascades) != tuple(self.config.cascades):
-            return FaceDetector(config)
+            return HaarCascadeDetector(config)
         clone = copy.copy(self)
         clone.config = config.validate()
         return clone
 
-    def detect(self, gray):
+    def detect_faces(self, image: np.ndarray) -> FrameFaces:
+        """The one face of a BGR or grayscale frame, or none, as the detectors' common answer."""
+        detection = self.detect(to_gray(image))
+        faces = [Face(detection.box, None, 1.0)] if detection.found else []
+        return FrameFaces(faces, detection.cascade, detection)
+
+    def detect(self, gray: np.ndarray) -> 'HaarDetection':
         """Find the face in a grayscale uint8 frame under the fallback rule."""
         if gray.ndim != 2 or gray.dtype != np.uint8:
             raise ValueError('detect needs a 2-D uint8 grayscale image, '
@@ -169,7 +192,7 @@ class FaceDetector:
                 minSize=(min_side, min_side), maxSize=(max_side, max_side))
             if len(faces) == 1:
                 fx, fy, fw, fh = (int(v) for v in faces[0])
-                return Detection(FACE, (fx + x0, fy + y0, fw, fh), name, tracked=True)
+                return HaarDetection(FACE, (fx + x0, fy + y0, fw, fh), name, tracked=True)
             if len(faces) > 1:
                 return None
         return None
@@ -192,11 +215,11 @@ class FaceDetector:
                 minSize=(min_side, min_side), maxSize=(max_side, max_side))
             if decision is None and len(faces) == 1:
                 box = tuple(int(round(v / scale)) for v in faces[0])
-                decision = Detection(FACE, box, name)
+                decision = HaarDetection(FACE, box, name)
                 if cfg.lazy_cascades:
                     break
             elif several is None and len(faces) > 1:
                 several = name
         if decision is not None:
             return decision
-        return Detection(SEVERAL_FACES, cascade=several) if several else Detection(NO_FACE)
+        return HaarDetection(SEVERAL_FACES, cascade=several) if several else HaarDetection(NO_FACE)

@@ -1,5 +1,6 @@
 """
-Composed multi-person streams with known identities, to measure detection and tracking.
+Synthetic test and benchmark frames: one bundled photo per frame (``compose_frames``), and
+composed multi-person streams with known identities, to measure detection and tracking.
 
 Face photos (one identity: a list of BGR images, e.g. one person's expressions) are pasted on a
 640x480 textured background, each person on a path: appearing, moving, growing or shrinking,
@@ -19,7 +20,11 @@ import math
 import cv2
 import numpy as np
 
-from .tracking import box_center, iou
+from ..core.boxes import box_center, iou
+from ..core.images import read_image
+from ..core.resources import package_path
+
+PHOTOS = ('astronaut.png', 'grace_hopper_512x512.jpg')
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class Person:
     # The face's box in fractions of the image (ground truth), or one per image.
     face: tuple = (0.0, 0.0, 1.0, 1.0)
 
-    def state(self, i):
+    def state(self, i) -> tuple:
         t = (i - self.start) / max(1, self.end - 1 - self.start)
         x = self.p0[0] + t * (self.p1[0] - self.p0[0])
         y = self.p0[1] + t * (self.p1[1] - self.p0[1])
@@ -65,7 +70,7 @@ class Truth:
     order: dict = field(default_factory=dict)
 
 
-def background(size=(640, 480), seed=0):
+def background(size=(640, 480), seed=0) -> np.ndarray:
     """A blurred random BGR texture with a horizontal brightness ramp, to paste faces on."""
     rng = np.random.default_rng(seed)
     width, height = size
@@ -75,7 +80,8 @@ def background(size=(640, 480), seed=0):
     return np.clip(texture.astype(np.float32) + ramp, 0, 255).astype(np.uint8)
 
 
-def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
+def compose_stream(people, count, size=(640, 480), seed=0,
+                   backdrop=None) -> tuple[list[np.ndarray], list[Truth]]:
     """
     (frames, truths) for ``count`` frames; ``people`` a list of Person, pasted in list order (later
     in front). Rectangles are clipped to the frame.
@@ -117,7 +123,7 @@ def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
     return frames, truths
 
 
-def match_faces(boxes, truth, min_iou=0.4):
+def match_faces(boxes, truth, min_iou=0.4) -> tuple[dict, list[int]]:
     """
     Greedy assignment of detected ``boxes`` to ground-truth face boxes, highest IoU first (at least
     ``min_iou``), as MOT evaluations do. Returns ({detection index: identity}, unmatched detection
@@ -154,12 +160,12 @@ class StreamScore:
     attended_changes: int = 0
 
     @property
-    def detection_rate(self):
+    def detection_rate(self) -> float:
         return self.found / self.face_frames if self.face_frames else float('nan')
 
 
 def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min_visible=0.9,
-                 margin=0.2):
+                 margin=0.2) -> StreamScore:
     """Run ``detector.detect`` and ``tracker.update`` (and ``selector.select``) on every frame."""
     score = StreamScore()
     last_track_of, last_frame_of = {}, {}
@@ -184,7 +190,7 @@ def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min
                 score.tracked_face_frames += 1
             previous = last_track_of.get(ident)
             if previous is not None and previous != track.id:
-                if i - last_frame_of[ident] > tracker.max_missed + 1:
+                if i - last_frame_of[ident] > tracker.config.max_missed + 1:
                     score.re_entries += 1
                 else:
                     score.id_switches += 1
@@ -225,3 +231,49 @@ def _justified(new, old, mode, margin, frame_size):
     cx, cy = frame_size[0] / 2.0, frame_size[1] / 2.0
     return (math.dist(box_center(new.box), (cx, cy)) + margin * 0.5 * math.hypot(*frame_size)
             < math.dist(box_center(old.box), (cx, cy)))
+
+
+def bundled_photos() -> list[np.ndarray]:
+    """The photos shipped in media/, loaded as BGR: the faces of the synthetic frames."""
+    return [read_image(package_path('media', name)) for name in PHOTOS]
+
+
+def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smallest=0.5,
+                   clip=1) -> list[np.ndarray]:
+    """
+    Frames with one photo at varied scale and position on a textured background; every
+    ``every_nth_empty``-th frame has no face. The photo's side is drawn from ``smallest`` times the
+    frame height up to the height (the face is about a third of it). With ``clip`` > 1, frames come
+    in clips of that length in which the photo drifts a few pixels per frame, as in a camera
+    stream, and the empty frames are the last of each clip.
+    Deterministic for a seed.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = size
+    photos = bundled_photos()
+    background = cv2.GaussianBlur(rng.integers(60, 200, (height, width, 3), dtype=np.uint8),
+                                  (0, 0), 9)
+    frames = []
+    for i in range(count):
+        frame = background.copy()
+        if i % clip == 0:
+            photo = photos[(i // clip) % len(photos)]
+            start = int(rng.integers(round(smallest * height), height - 20))
+            x0, y0 = rng.integers(0, width - start + 1), rng.integers(0, height - start + 1)
+            vx, vy, vs = rng.uniform(-4, 4), rng.uniform(-3, 3), rng.uniform(-2, 2)
+        if clip > 1:
+            # the person left
+            empty = every_nth_empty and i % clip >= clip - clip // every_nth_empty
+        else:
+            empty = every_nth_empty and i % every_nth_empty == every_nth_empty - 1
+        if empty:
+            frames.append(frame)
+            continue
+        j = i % clip
+        side = int(np.clip(start + vs * j, 24, height))
+        x = int(np.clip(x0 + vx * j, 0, width - side))
+        y = int(np.clip(y0 + vy * j, 0, height - side))
+        frame[y:y + side, x:x + side] = cv2.resize(photo, (side, side),
+                                                   interpolation=cv2.INTER_AREA)
+        frames.append(frame)
+    return frames
