@@ -11,7 +11,7 @@ backends behind one contract), ``ros`` (the nodes: the only layer that imports r
 def __getattr__(name):
     """
     ``__version__``, read on first use: importlib.metadata takes about 30 ms, which every node
-    would otherwise spend before its first lines install the stop-signal handlers (ros/startup.py).
+    would otherwise spend before its first lines install the stop-signal handlers (ros/process.py).
     """
     if name != '__version__':
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -140,7 +140,7 @@ def test_bad_compressed_frame_is_counted_failed_and_the_next_good_frame_answered
 
 @pytest.mark.parametrize('args, message', [
     (['-p', 'model_dir:=/no/such/model'], 'no manifest.json'),
-    (['-p', 'detector:=haar_fallback', '-p', 'cascades:=[no_such_cascade.xml]'],
+    (['-p', 'detector:=haar_fallback', '-p', 'haar.cascades:=[no_such_cascade.xml]'],
      "cascade 'no_such_cascade.xml' not found"),
     (['-p', 'detector:=dlib'], "detector must be one of ('yunet', 'haar_fallback'), got 'dlib'"),
     (['-p', 'attend:=left'], "attend must be one of ('largest', 'centre'), got 'left'"),
@@ -148,7 +148,7 @@ def test_bad_compressed_frame_is_counted_failed_and_the_next_good_frame_answered
     (['-p', 'reliability:=sometimes'],
      "reliability must be one of auto, reliable, best_effort, got 'sometimes'"),
     (['-p', 'transport:=theora'], "transport must be one of raw, compressed, got 'theora'"),
-    (['-p', 'min_size_ratio:=2.0'], 'min_size_ratio must be in [0, 1)'),
+    (['-p', 'haar.min_size_ratio:=2.0'], 'min_size_ratio must be in [0, 1)'),
 ])
 def test_bad_start_up_settings_are_one_clear_line(args, message):
     result = subprocess.run([os.path.join(LIB, 'recognizer_node'), '--ros-args',

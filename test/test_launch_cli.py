@@ -96,9 +96,14 @@ def test_readme_commands_and_ctrl_c(photo_folder):
         # --timeout: the node's parameter services may take more than the default 1 s to be
         # discovered on a loaded machine (seen in a full test run: "Node not found")
         assert 'Set parameter successful' in ros2('param', 'set', '--timeout', '20',
-                                                  '/recognizer', 'min_neighbors', '6')
+                                                  '/recognizer', 'haar.min_neighbors', '6')
         assert 'Integer value is: 6' in ros2('param', 'get', '--timeout', '20', '/recognizer',
-                                             'min_neighbors')
+                                             'haar.min_neighbors')
+        # the name before haar.* (deprecated) still sets it
+        assert 'Set parameter successful' in ros2('param', 'set', '--timeout', '20',
+                                                  '/recognizer', 'min_neighbors', '5')
+        assert 'Integer value is: 5' in ros2('param', 'get', '--timeout', '20', '/recognizer',
+                                             'haar.min_neighbors')
     finally:
         log = ctrl_c(launch)
     clean_exit(log, launch, ('camera', 'recognizer', 'mirror'))

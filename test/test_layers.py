@@ -97,7 +97,7 @@ def test_no_module_imports_a_layer_above_its_own(layer):
     assert not {k: v for k, v in found.items() if v}
 
 
-@pytest.mark.parametrize('source', ['from ..ros.node_main import run_node',
+@pytest.mark.parametrize('source', ['from ..ros.process import run_node',
                                     'from ..tools import media',
                                     'from .. import tools',
                                     'import expression_recognizer_ros.ros.demo',

@@ -30,7 +30,7 @@ def test_twice_the_processing_rate_for_a_minute(node):
     # would need 120 Hz, more than this publisher manages on a loaded machine).
     recognizer = start('recognizer_node', '--params-file', PARAMS, '-r', 'image:=load/image',
                        '-r', 'emotion:=load/emotion', '-p', 'detector:=haar_fallback',
-                       '-p', 'track_face:=false', '-p', 'min_size_ratio:=0.0')
+                       '-p', 'haar.track_face:=false', '-p', 'haar.min_size_ratio:=0.0')
 
     def run(rate, seconds):
         timer = node.create_timer(1.0 / rate, frames.publish) if rate else None

@@ -160,6 +160,7 @@ def set_parameter(node, name, value):
 
 
 def test_runtime_parameters_take_effect_or_are_refused(node, tmp_path):
+    """haar.* values, and their old names (deprecated) in a params file and set at run time."""
     yaml = tmp_path / 'params.yaml'
     yaml.write_text('recognizer:\n  ros__parameters:\n    min_neighbors: 7\n')
     emotions = []
@@ -172,18 +173,20 @@ def test_runtime_parameters_take_effect_or_are_refused(node, tmp_path):
     image = Image(encoding='bgr8', height=face.shape[0], width=face.shape[1],
                   step=face.shape[1] * 3, data=face.tobytes())
     try:
-        request = GetParameters.Request(names=['min_neighbors', 'scale_factor'])
+        request = GetParameters.Request(names=['haar.min_neighbors', 'haar.scale_factor'])
         values = call(node, GetParameters, '/recognizer/get_parameters', request).values
-        # 2nd YAML overrides the 1st
+        # the 2nd YAML's old name overrides the 1st's haar.min_neighbors
         assert (values[0].integer_value, values[1].double_value) == (7, 1.1)
-        for name, value, reason in (('scale_factor', 0.9, 'scale_factor must be > 1.0'),
-                                    ('min_size_ratio', 1.5, 'min_size_ratio must be in [0, 1)'),
-                                    ('full_search_every', 0, 'full_search_every must be >= 1'),
+        for name, value, reason in (('haar.scale_factor', 0.9, 'scale_factor must be > 1.0'),
+                                    ('haar.min_size_ratio', 1.5,
+                                     'min_size_ratio must be in [0, 1)'),
+                                    ('haar.full_search_every', 0,
+                                     'full_search_every must be >= 1'),
                                     ('min_neighbors', -2, 'min_neighbors must be >= 0')):
             refused = set_parameter(node, name, value)
             assert not refused.successful and reason in refused.reason, (name, refused.reason)
         # larger than the face: no face any more
-        assert set_parameter(node, 'min_size', 600).successful
+        assert set_parameter(node, 'haar.min_size', 600).successful
 
         def send_until_answered():
             publisher.publish(image)
@@ -191,11 +194,16 @@ def test_runtime_parameters_take_effect_or_are_refused(node, tmp_path):
             return emotions
         assert spin_until(node, send_until_answered)
         assert not emotions[-1].face_detected
-        assert set_parameter(node, 'min_size', 30).successful
+        assert set_parameter(node, 'min_size', 30).successful    # the old name, at run time
+        request = GetParameters.Request(names=['haar.min_size'])
+        assert call(node, GetParameters, '/recognizer/get_parameters',
+                    request).values[0].integer_value == 30
         emotions.clear()
         assert spin_until(node, lambda: send_until_answered() and emotions[-1].face_detected)
     finally:
         log = stop(recognizer)
+    for old in ('min_neighbors', 'min_size'):
+        assert f'parameter {old} is deprecated' in log and f'use haar.{old}' in log, log
     assert 'Traceback' not in log
 
 

@@ -5,23 +5,24 @@ image_transport way) and ``camera_info`` from a device, video file, image folder
 activate starts publishing, deactivate pauses, cleanup releases the source.
 """
 
-from collections import OrderedDict
+from collections.abc import Callable
 import time
 
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.lifecycle import LifecyclePublisher, TransitionCallbackReturn
 from rclpy.time import Time
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from .diagnostics import DiagnosticsPublisher
 from .image_conversion import array_to_compressed, array_to_image
-from .node_main import ManagedNode, run_node
-from ..core.frame_source import CameraError
+from .lifecycle import ManagedNode
+from .process import run_node
+from ..core.frame_source import CameraError, FrameSource
 from ..core.health import camera_level, Rates
-from ..tools.bag_reading import open_source
+from ..tools.bag_reading import BagFrameSource, open_source
 
 DEFAULT_RATE = 30.0       # frames per second for devices and image folders when frame_rate is 0
-KEEP_FRAME_NAMES = 300    # stamps remembered in frame_names (10 s at 30 Hz)
 PARAMETERS = {
     'source': ('0', 'camera index, /dev/videoN, a video file, a folder of images played in '
                     'name order, or a recorded bag (.mcap, .db3, .bag, or a rosbag2 folder)'),
@@ -47,17 +48,30 @@ TRANSPORTS = {'raw': (Image, ''), 'compressed': (CompressedImage, '/compressed')
 class CameraNode(ManagedNode):
     """Publishes a device's, video file's or image folder's frames on ``image_raw``."""
 
-    def __init__(self):
+    def __init__(self, on_frame: Callable[[tuple[int, int], str], None] | None = None):
+        """``on_frame(stamp, name)``: told each frame's (sec, nanosec) stamp and source name."""
         super().__init__('camera')
         for name, (default, description) in PARAMETERS.items():
             self.declare_parameter(
                 name, default, ParameterDescriptor(description=description, read_only=True))
-        self.source = self.timer = None
+        self.on_frame = on_frame
+        # configure: the settings, the source and the publishers
+        self.frame_id: str = ''
+        self.retry: bool = False
+        self.transport: str = 'raw'
+        self.jpeg_quality: int = 95
+        self.frame_rate: float = DEFAULT_RATE
+        self._open_args: tuple = ()    # open_source's: source, width, height, loop, bag_topic
+        self.source: FrameSource | BagFrameSource | None = None
+        self.image_publisher: LifecyclePublisher | None = None
+        self.info_publisher: LifecyclePublisher | None = None
+        self.diagnostics: DiagnosticsPublisher | None = None
+        self._rates: Rates | None = None
+        # activate: the timer that publishes
+        self.timer: Timer | None = None
         self.frames_published = 0
-        # (sec, nanosec) stamp -> source frame name, the last few
-        self.frame_names = OrderedDict()
 
-    def on_configure(self, state):
+    def on_configure(self, state) -> TransitionCallbackReturn:
         return self.configure_or_fail(self._configure, (CameraError, ValueError))
 
     def _configure(self):
@@ -85,13 +99,13 @@ class CameraNode(ManagedNode):
         self.diagnostics = DiagnosticsPublisher(self, 'camera', get('source'), 1.0,
                                                 self._diagnostics_report)
 
-    def on_activate(self, state):
+    def on_activate(self, state) -> TransitionCallbackReturn:
         self.timer = self.create_timer(1.0 / self.frame_rate, self._tick)
         self.get_logger().info(f'publishing {self.image_publisher.topic_name} '
                                f'from {self._open_args[0]!r} at {self.frame_rate:g} Hz')
         return super().on_activate(state)
 
-    def on_cleanup(self, state):
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
         self.diagnostics.destroy()
         for publisher in (self.image_publisher, self.info_publisher):
             self.destroy_lifecycle_publisher(publisher)
@@ -100,7 +114,7 @@ class CameraNode(ManagedNode):
             self.source = None
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_flow(self):
+    def stop_flow(self) -> None:
         if self.timer is not None:
             self.destroy_timer(self.timer)
             self.timer = None
@@ -146,9 +160,8 @@ class CameraNode(ManagedNode):
         self.image_publisher.publish(image)
         self.info_publisher.publish(info)
         self.frames_published += 1
-        self.frame_names[(stamp.sec, stamp.nanosec)] = self.source.name
-        if len(self.frame_names) > KEEP_FRAME_NAMES:
-            self.frame_names.popitem(last=False)
+        if self.on_frame is not None:
+            self.on_frame((stamp.sec, stamp.nanosec), self.source.name)
 
     def _diagnostics_report(self):
         rate = self._rates.update(time.monotonic(), published=self.frames_published)['published']
@@ -159,7 +172,7 @@ class CameraNode(ManagedNode):
                                 'source': self._open_args[0]}
 
 
-def main(args=None):
+def main(args: list[str] | None = None) -> None:
     """Run the camera node (the ``camera_node`` executable)."""
     run_node(CameraNode, 'camera', args)
 

@@ -10,6 +10,7 @@ photos. Each printed line names its input frame (file name, or frame index of a 
 """
 
 import argparse
+from collections import OrderedDict
 import os
 import time
 
@@ -21,7 +22,7 @@ from sensor_msgs.msg import Image
 
 from .camera_node import CameraNode
 from .mirror_node import MirrorNode
-from .node_main import ignore_stop_signals, init_with_stop_signals
+from .process import ignore_stop_signals, init_with_stop_signals
 from .recognizer_node import RecognizerNode
 from ..core.image_codec import image_to_array
 from ..core.tracking import STILL_IMAGE_TRACKING
@@ -30,9 +31,10 @@ from ..tools.media import contact_sheet, side_by_side, write_gif
 from ..tools.synthetic import compose_frames
 
 PHOTO_RATE = 2.0   # frames per second from a photo folder: each photo is answered and mirrored
+KEEP_FRAME_NAMES = 300    # input frame names remembered for the printer (10 s at 30 Hz)
 
 
-def default_source(out_dir):
+def default_source(out_dir: str) -> str:
     """A webcam if one opens, else a folder of composed frames written to ``out_dir``."""
     if os.path.exists('/dev/video0'):
         capture = cv2.VideoCapture(0)
@@ -63,7 +65,7 @@ class Recorder(Node):
         if self.face is not None:
             self.pairs.append(side_by_side(image_to_array(msg), self.face))
 
-    def write(self, out_dir):
+    def write(self, out_dir: str) -> list[str]:
         if not self.pairs:
             return []
         step = max(1, len(self.pairs) // 90)   # at most ~90 GIF frames, small enough for a README
@@ -79,15 +81,21 @@ class Recorder(Node):
 
 class EmotionPrinter(Node):
     """
-    Prints each Emotion with the name of the input frame it answers (``frame_names``:
-    stamp -> name).
+    Prints each Emotion with the name of the input frame it answers: the camera tells
+    ``remember`` each frame's stamp and name, and the Emotion carries the stamp.
     """
 
-    def __init__(self, frame_names):
+    def __init__(self):
         super().__init__('emotion_printer')
         self.create_subscription(Emotion, 'emotion', self._print, 10)
-        self.frame_names = frame_names
+        self.frame_names: OrderedDict[tuple[int, int], str] = OrderedDict()
         self.count = 0
+
+    def remember(self, stamp: tuple[int, int], name: str) -> None:
+        """The camera published frame ``name`` with ``stamp`` (sec, nanosec)."""
+        self.frame_names[stamp] = name
+        if len(self.frame_names) > KEEP_FRAME_NAMES:
+            self.frame_names.popitem(last=False)
 
     def _print(self, msg):
         self.count += 1
@@ -104,7 +112,7 @@ class EmotionPrinter(Node):
               f'{msg.num_faces} by {msg.detector}', flush=True)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     """Run the demo: parse the arguments, start the nodes, spin, and write the pictures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--params', required=True, help='parameter YAML (config/recognizer.yaml)')
@@ -143,8 +151,8 @@ def main(argv=None):
                                    '-r', 'recognizer:image:=image_raw'])
     nodes = []
     try:
-        recognizer, camera = RecognizerNode(), CameraNode()
-        printer, recorder = EmotionPrinter(camera.frame_names), Recorder()
+        printer, recorder = EmotionPrinter(), Recorder()
+        recognizer, camera = RecognizerNode(), CameraNode(on_frame=printer.remember)
         mirror = MirrorNode()
         nodes = [recognizer, printer, camera, mirror, recorder]
         for node in (recognizer, camera, mirror):

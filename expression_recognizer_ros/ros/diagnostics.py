@@ -26,6 +26,6 @@ class DiagnosticsPublisher:
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._publisher.publish(array)
 
-    def destroy(self):
+    def destroy(self) -> None:
         self._node.destroy_timer(self._timer)
         self._node.destroy_publisher(self._publisher)

@@ -56,7 +56,7 @@ class HriBridge:
         for publisher in self.faces.pop(face_id).values():
             self.node.destroy_publisher(publisher)
 
-    def publish(self, header, frame, result):
+    def publish(self, header, frame, result) -> None:
         """
         One frame's ``pipeline.FrameResult``: each face's ROI, crops and expression, then
         the IDs.
@@ -85,7 +85,7 @@ class HriBridge:
                 arousal=arousal, confidence=float(face.confidence)))
         self.tracked.publish(IdsList(header=header, ids=ids))
 
-    def destroy(self):
+    def destroy(self) -> None:
         """Every publisher, for the node's cleanup."""
         for face_id in list(self.faces):
             self._close(face_id)

@@ -8,7 +8,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from ..core.image_codec import array_to_compressed_fields, array_to_image_fields
 
 
-def array_to_image(array, header=None):
+def array_to_image(array, header=None) -> Image:
     """A sensor_msgs/Image of a BGR or grayscale uint8 array, with ``header`` if given."""
     encoding, height, width, step, data = array_to_image_fields(array)
     image = Image(encoding=encoding, height=height, width=width, step=step, data=data)
@@ -17,7 +17,7 @@ def array_to_image(array, header=None):
     return image
 
 
-def array_to_compressed(array, quality, header=None):
+def array_to_compressed(array, quality, header=None) -> CompressedImage:
     """A sensor_msgs/CompressedImage (JPEG) of a BGR or grayscale uint8 array."""
     image_format, data = array_to_compressed_fields(array, quality)
     image = CompressedImage(format=image_format, data=data)

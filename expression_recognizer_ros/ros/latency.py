@@ -39,7 +39,7 @@ class StampedFrames:
         self.sent, self.latencies_ms, self.stamps = 0, [], []
         node.create_subscription(Emotion, emotion_topic, self._on_emotion, 100)
 
-    def publish(self):
+    def publish(self) -> None:
         encoding, height, width, step, data = self._frames[self.sent % len(self._frames)]
         msg = self._image(encoding=encoding, height=height, width=width, step=step, data=data)
         msg.header.stamp = self._clock.now().to_msg()
@@ -52,7 +52,7 @@ class StampedFrames:
         self.stamps.append(stamp)
 
 
-def main(argv=None):
+def main(argv=None) -> None:
     """Measure the end-to-end latency (see the module's docstring for the modes)."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -10,11 +10,14 @@ behaviour) that want the robot's expression rather than the camera's.
 """
 
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.lifecycle import LifecyclePublisher, TransitionCallbackReturn
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 from sensor_msgs.msg import Image
 
 from .image_conversion import array_to_image
-from .node_main import ManagedNode, run_node
+from .lifecycle import ManagedNode
+from .process import run_node
 from ..core.mirror_face import render_face
 from ..core.mirror_smoothing import ExpressionSmoother
 from ..msg import Emotion
@@ -37,9 +40,18 @@ class MirrorNode(ManagedNode):
         for name, (default, description) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=description,
                                                                       read_only=True))
-        self.timer = self.subscription = None
+        # configure: the settings, the smoother and the publishers
+        self.smoother: ExpressionSmoother | None = None
+        self.size: tuple[int, int] = (0, 0)     # width, height of the robot face
+        self.period: float = 0.0                # seconds between robot faces
+        self.following: str = ''                # the face_id the robot mirrors
+        self.publisher: LifecyclePublisher | None = None
+        self.expression_publisher: LifecyclePublisher | None = None
+        # activate: Emotions in, faces out
+        self.timer: Timer | None = None
+        self.subscription: Subscription | None = None
 
-    def on_configure(self, state):
+    def on_configure(self, state) -> TransitionCallbackReturn:
         return self.configure_or_fail(self._configure, (ValueError,))
 
     def _configure(self):
@@ -48,12 +60,12 @@ class MirrorNode(ManagedNode):
             raise ValueError('publish_rate must be > 0, width and height >= 32')
         self.smoother = ExpressionSmoother(get('window'), get('hold'), get('relax_after'))
         self.size, self.period = (get('width'), get('height')), 1.0 / get('publish_rate')
-        self.following = ''   # the face_id the robot mirrors
+        self.following = ''
         self.publisher = self.create_lifecycle_publisher(Image, 'robot_face/image', 1)
         self.expression_publisher = self.create_lifecycle_publisher(
             Emotion, 'robot_face/expression', 10)
 
-    def on_activate(self, state):
+    def on_activate(self, state) -> TransitionCallbackReturn:
         # Subscribed only while active: what arrived while inactive would be stale by now.
         self.subscription = self.create_subscription(Emotion, 'emotion', self._on_emotion, 10)
         self.timer = self.create_timer(self.period, self._publish)
@@ -61,12 +73,12 @@ class MirrorNode(ManagedNode):
                                f'on {self.publisher.topic_name}')
         return super().on_activate(state)
 
-    def on_cleanup(self, state):
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
         self.destroy_lifecycle_publisher(self.publisher)
         self.destroy_lifecycle_publisher(self.expression_publisher)
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_flow(self):
+    def stop_flow(self) -> None:
         """No more Emotions in, no more faces out."""
         if self.timer is not None:
             self.destroy_timer(self.timer)
@@ -103,7 +115,7 @@ class MirrorNode(ManagedNode):
             expression=shown, model='mirror'))
 
 
-def main(args=None):
+def main(args: list[str] | None = None) -> None:
     """Run the mirror node until shutdown."""
     run_node(MirrorNode, 'mirror', args)
 

@@ -14,14 +14,17 @@ import threading
 import time
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.lifecycle import TransitionCallbackReturn
-from sensor_msgs.msg import Image, RegionOfInterest
+from rclpy.lifecycle import LifecyclePublisher, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 
 from .diagnostics import DiagnosticsPublisher
 from .hri_bridge import HRI_MISSING, HriBridge
 from .image_conversion import array_to_image
 from .image_input import ImageInput, RELIABILITIES, TRANSPORTS
-from .node_main import ManagedNode, run_node
+from .lifecycle import ManagedNode
+from .process import run_node
+from ..classifiers.base import Classifier
 from ..classifiers.registry import load_classifier, resolve_model_dir
 from ..core.boxes import clip_box
 from ..core.debug_view import annotate
@@ -32,7 +35,7 @@ from ..core.yunet_detection import ModelFileError
 from ..msg import Emotion, FaceExpression, FaceExpressions
 
 DETECTION_PARAMETERS = {
-    # HaarConfig field (the parameter has its name and default): description
+    # HaarConfig field (the parameter is haar.<field>, with its default): description
     'cascades': 'Haar cascades tried in order; the first that finds exactly one face wins. '
                 "File names in OpenCV's data folder, or paths.",
     'scale_factor': 'detectMultiScale scaleFactor (> 1.0)',
@@ -51,7 +54,7 @@ PIPELINE_PARAMETERS = {
     # parameter: (config section, field, description); the defaults are PipelineConfig()'s
     'detector': (None, 'detector',
                  "yunet: every face, tracked (default); haar_fallback: the original's four Haar "
-                 'cascades and exactly-one rule (the Haar parameters above apply)'),
+                 'cascades and exactly-one rule (the haar.* parameters apply)'),
     'yunet.score_threshold': ('yunet', 'score_threshold',
                               'YuNet faces scoring below are dropped, in (0, 1]; 0.8 keeps '
                               'profile faces (they score 0.84-0.89)'),
@@ -82,6 +85,9 @@ PIPELINE_PARAMETERS = {
                       'hysteresis: another face must be larger (or nearer the centre, in '
                       'half-diagonals) by this fraction to take the attention'),
 }
+# The Haar parameters before they were grouped as haar.*: still accepted, with a warning, until
+# the next release.
+DEPRECATED_NAMES = {field: f'haar.{field}' for field in DETECTION_PARAMETERS}
 START_ERRORS = (ValueError, FileNotFoundError, ModelFileError)
 
 
@@ -105,9 +111,31 @@ class RecognizerNode(ManagedNode):
 
     def __init__(self):
         super().__init__('recognizer')
+        # configure: the model and the publishers
+        self.model_dir: str = ''
+        self.recognizer: ExpressionPipeline | None = None
+        self.classifier: Classifier | None = None
+        self.publisher: LifecyclePublisher | None = None
+        self.faces_publisher: LifecyclePublisher | None = None
+        self.debug_publisher: LifecyclePublisher | None = None
+        self.hri: HriBridge | None = None
+        self.thresholds = RecognizerThresholds()
+        self.diagnostics: DiagnosticsPublisher | None = None
+        # counted for /diagnostics (from configure on)
+        self.frames_received = self.frames_processed = self.frames_dropped = 0
+        self.frames_failed = 0
+        self.last_latency_ms: float | None = None
+        self.last_failure: str = ''
+        self._last_image: float | None = None     # monotonic time of the last image
+        self._rates: Rates | None = None
+        # activate: frames in, and the worker. The executor thread leaves the newest frame in
+        # _slot and parameter changes in _pending_config; the worker takes both under _condition.
+        self.input: ImageInput | None = None
         self._condition = threading.Condition()
-        self._running = False
-        self._worker = self.recognizer = self.input = None
+        self._slot: Image | CompressedImage | None = None
+        self._pending_config: HaarConfig | None = None
+        self._running: bool = False
+        self._worker: threading.Thread | None = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
             description='model directory (manifest.json + model files), or the name of a shipped '
                         'model (fisherface-fer2013, fisherface-ckplus, cnn-fer2013, '
@@ -127,9 +155,16 @@ class RecognizerNode(ManagedNode):
             description='raw: sensor_msgs/Image on image; compressed: sensor_msgs/CompressedImage '
                         '(JPEG or PNG, as image_transport publishes it) on image/compressed',
             additional_constraints=f'one of {", ".join(TRANSPORTS)}', read_only=True))
-        for name, description in DETECTION_PARAMETERS.items():
-            self.declare_parameter(name, _default(name),
-                                   ParameterDescriptor(description=description))
+        for field, description in DETECTION_PARAMETERS.items():
+            # An old name in a params file or -p wins: it is the user's, layered over the shipped
+            # file's haar.* values.
+            old = self._parameter_overrides.get(field)
+            if old is not None:
+                self._warn_deprecated(field)
+            self.declare_parameter(DEPRECATED_NAMES[field],
+                                   _default(field) if old is None else old.value,
+                                   ParameterDescriptor(description=description),
+                                   ignore_override=old is not None)
         for name, (_, _, description) in PIPELINE_PARAMETERS.items():
             self.declare_parameter(name, _pipeline_default(name), ParameterDescriptor(
                 description=description, read_only=True))
@@ -144,10 +179,11 @@ class RecognizerNode(ManagedNode):
                                    ParameterDescriptor(description=description, read_only=True))
         self.declare_parameter('diagnostics.period', 1.0, ParameterDescriptor(
             description='seconds between /diagnostics reports', read_only=True))
+        self.add_pre_set_parameters_callback(self._rename_deprecated)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
-    def on_configure(self, state):
+    def on_configure(self, state) -> TransitionCallbackReturn:
         return self.configure_or_fail(self._configure, START_ERRORS)
 
     def _configure(self):
@@ -163,15 +199,15 @@ class RecognizerNode(ManagedNode):
         self.faces_publisher = self.create_lifecycle_publisher(FaceExpressions, 'emotion/faces',
                                                                10)
         self.debug_publisher = self.create_lifecycle_publisher(Image, 'emotion/debug_image', 1)
-        self.hri = None
         if self.get_parameter('hri').value:
             if HRI_MISSING:
                 self.get_logger().info(
                     f'ROS4HRI topics off: hri_msgs is not installed ({HRI_MISSING})')
             else:
                 self.hri = HriBridge(self, classifier.labels)
-        self.frames_received = self.frames_processed = self.frames_dropped = self.frames_failed = 0
-        self.last_latency_ms = self._last_image = None
+        self.frames_received = self.frames_processed = self.frames_dropped = 0
+        self.frames_failed = 0
+        self.last_latency_ms = self._last_image = self._pending_config = None
         self.last_failure = ''
         self.thresholds = RecognizerThresholds(*(
             self.get_parameter(f'diagnostics.{name}').value
@@ -181,10 +217,9 @@ class RecognizerNode(ManagedNode):
             self, 'expression recognition', self.classifier.id,
             self.get_parameter('diagnostics.period').value, self._diagnostics_report)
 
-    def on_activate(self, state):
+    def on_activate(self, state) -> TransitionCallbackReturn:
         self.input = ImageInput(self, 'image', self.get_parameter('transport').value,
                                 self.get_parameter('reliability').value, self._on_image)
-        self._to_array = self.input.to_array
         self._slot, self._running = None, True
         self._worker = threading.Thread(target=self._work, name='recognizer', daemon=True)
         self._worker.start()
@@ -196,7 +231,7 @@ class RecognizerNode(ManagedNode):
             f'({len(self.classifier.labels)} labels)')
         return super().on_activate(state)
 
-    def on_cleanup(self, state):
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
         self.diagnostics.destroy()
         for publisher in (self.publisher, self.faces_publisher, self.debug_publisher):
             self.destroy_lifecycle_publisher(publisher)
@@ -206,7 +241,7 @@ class RecognizerNode(ManagedNode):
         self.recognizer = None
         return TransitionCallbackReturn.SUCCESS
 
-    def stop_flow(self):
+    def stop_flow(self) -> None:
         """No more frames in, the worker finished: deactivate, shutdown and destroy_node."""
         if self.input is not None:
             self.input.destroy()
@@ -219,7 +254,9 @@ class RecognizerNode(ManagedNode):
             self._worker = None
 
     def _detector_config(self, changes=None):
-        values = {name: self.get_parameter(name).value for name in DETECTION_PARAMETERS}
+        """The HaarConfig of the haar.* parameters, with ``changes`` (field: value)."""
+        values = {field: self.get_parameter(name).value
+                  for field, name in DEPRECATED_NAMES.items()}
         values.update(changes or {})
         values['cascades'] = tuple(values['cascades'])
         return HaarConfig(**values).validate()
@@ -235,19 +272,38 @@ class RecognizerNode(ManagedNode):
             yunet=dataclasses.replace(default.yunet, **sections['yunet']),
             tracking=dataclasses.replace(default.tracking, **sections['tracking'])).validate()
 
+    def _warn_deprecated(self, old_name):
+        self.get_logger().warning(f'parameter {old_name} is deprecated and will be removed in '
+                                  f'the next release: use {DEPRECATED_NAMES[old_name]}')
+
+    def _rename_deprecated(self, parameters):
+        """A run-time set of an old Haar name (ros2 param set) sets its haar.* parameter."""
+        renamed = []
+        for parameter in parameters:
+            if parameter.name in DEPRECATED_NAMES:
+                self._warn_deprecated(parameter.name)
+                parameter = Parameter(DEPRECATED_NAMES[parameter.name], parameter.type_,
+                                      parameter.value)
+            renamed.append(parameter)
+        return renamed
+
     def _validate_parameters(self, parameters):
         """Refuse a bad detection value with the reason, before it is set."""
         try:
-            self._detector_config({p.name: p.value for p in parameters
-                                   if p.name in DETECTION_PARAMETERS})
+            self._detector_config({p.name[len('haar.'):]: p.value for p in parameters
+                                   if p.name.startswith('haar.')})
         except (ValueError, TypeError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, parameters):
-        """Once set: the next frame is detected with the new values."""
-        if self.recognizer is not None and any(p.name in DETECTION_PARAMETERS for p in parameters):
-            self.recognizer.reconfigure(self._detector_config())
+        """
+        Once set: the worker applies the new values before its next frame. Handed over, not
+        applied here: this is the executor thread, and the worker may be inside ``process``.
+        """
+        if any(p.name.startswith('haar.') for p in parameters):
+            with self._condition:
+                self._pending_config = self._detector_config()
 
     def _on_image(self, msg):
         with self._condition:
@@ -266,11 +322,14 @@ class RecognizerNode(ManagedNode):
                 if not self._running:
                     return
                 msg, self._slot = self._slot, None
+                config, self._pending_config = self._pending_config, None
+            if config is not None:
+                self.recognizer.reconfigure(config)
             self._process(msg)
 
     def _process(self, msg):
         try:
-            frame = self._to_array(msg)
+            frame = self.input.to_array(msg)
             # an unstamped image (stamp 0) is timed from its arrival, here and for the latency
             stamp = _seconds(msg.header.stamp) or self.get_clock().now().nanoseconds * 1e-9
             result = self.recognizer.process(frame, stamp)
@@ -290,7 +349,7 @@ class RecognizerNode(ManagedNode):
             self._publish_debug(msg.header, frame, result)
 
     @staticmethod
-    def _roi(box, frame_size):
+    def _roi(box, frame_size) -> RegionOfInterest:
         """The box clipped to the frame, as a RegionOfInterest."""
         x0, y0, x1, y1 = clip_box(box, frame_size)
         return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
@@ -347,12 +406,12 @@ class RecognizerNode(ManagedNode):
                   'last failure': self.last_failure}
         return level, message, values
 
-    def destroy_node(self):
+    def destroy_node(self) -> None:
         self.stop_flow()
         super().destroy_node()
 
 
-def main(args=None):
+def main(args: list[str] | None = None) -> None:
     """Run the recognizer node until shutdown."""
     run_node(RecognizerNode, 'recognizer', args)
 

@@ -44,12 +44,12 @@ class Timeline:
         self.times = []    # seconds from the first frame
         self.faces = []    # per frame: ((id, label, attended), ...)
 
-    def add(self, seconds, result):
+    def add(self, seconds, result) -> None:
         attended = result.attended.id if result.attended is not None else None
         self.times.append(seconds)
         self.faces.append(tuple((f.id, f.label, f.id == attended) for f in result.faces))
 
-    def spans(self):
+    def spans(self) -> list[float]:
         """
         Seconds each frame stands for: until the next one, at most twice the median interval (a
         gap in the recording or skipped frames count as nobody seen); the last one the median.
@@ -59,11 +59,11 @@ class Timeline:
         return [min(gap, 2 * typical) for gap in gaps] + [typical] if self.times else []
 
     @property
-    def duration(self):
+    def duration(self) -> float:
         spans = self.spans()
         return self.times[-1] + spans[-1] if self.times else 0.0
 
-    def runs(self):
+    def runs(self) -> dict[str, list[tuple]]:
         """Per face ID, first seen first: (start, end, label, attended) spans, merged."""
         runs = {}
         for start, span, faces in zip(self.times, self.spans(), self.faces):
@@ -75,7 +75,7 @@ class Timeline:
                     spans.append([start, start + span, label, attended])
         return {face_id: [tuple(s) for s in spans] for face_id, spans in runs.items()}
 
-    def totals(self):
+    def totals(self) -> dict:
         """Per face ID: seconds seen, seconds attended and seconds per expression."""
         totals = {}
         for span, faces in zip(self.spans(), self.faces):
@@ -116,7 +116,7 @@ class Progress:
         except ImportError:
             self._bar = None
 
-    def update(self, frames=1):
+    def update(self, frames=1) -> None:
         self.done += frames
         if self._bar is not None:
             self._bar.update(frames)
@@ -132,7 +132,7 @@ class Progress:
         print(f'\r{line}' if self._tty else line, end='' if self._tty else '\n', file=sys.stderr,
               flush=True)
 
-    def close(self):
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
         elif self._tty and self._shown:
@@ -222,7 +222,7 @@ class Session:
             return local.detector.detect_faces(image)
         return detect
 
-    def run(self, stop):
+    def run(self, stop) -> None:
         """Until the bag ends, an error, or ``stop``; the outputs stay open for the caller."""
         prefetched = self.pipeline.detector = PrefetchedFaces()
         frames = queue.Queue(maxsize=2 * self.threads + 2)
@@ -275,7 +275,8 @@ class Session:
                 self.wall = time.monotonic() - began
 
 
-def run(input_path, output, topic='', model='', debug_image=False, threads=None, out=sys.stdout):
+def run(input_path, output, topic='', model='', debug_image=False, threads=None,
+        out=sys.stdout) -> int:
     """The ``bag`` command; returns the exit status (0, 1 on an input or output error, 130)."""
     threads = threads or min(4, os.cpu_count() or 1)
     cv2.setNumThreads(1)   # parallel by frames instead, as the benchmark measures one core
@@ -306,7 +307,7 @@ def run(input_path, output, topic='', model='', debug_image=False, threads=None,
     return 0
 
 
-def summary(session, plot):
+def summary(session, plot) -> str:
     """Frames, faces, IDs, time per expression per ID, frames without a face, speed, outputs."""
     timeline, processed, wall = session.timeline, session.processed, session.wall
     bag, table = session.annotated, session.table

@@ -17,6 +17,8 @@ import itertools
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ..core.frame_source import CameraError, FrameSource
 from ..core.image_codec import compressed_to_array, image_to_array
 
@@ -32,14 +34,14 @@ class BagError(CameraError):
     """A bag that cannot be read, or whose image topic is missing or ambiguous: one line."""
 
 
-def is_bag(source):
+def is_bag(source) -> bool:
     """A .mcap, .db3 or .bag path, or a rosbag2 folder (it holds metadata.yaml)."""
     source = str(source)
     return (source.lower().endswith(BAG_SUFFIXES)
             or os.path.isfile(os.path.join(source, 'metadata.yaml')))
 
 
-def open_source(source, width=0, height=0, loop=True, topic=''):
+def open_source(source, width=0, height=0, loop=True, topic='') -> 'FrameSource | BagFrameSource':
     """The camera's frame source: a ``BagFrameSource`` for a bag, else a ``FrameSource``."""
     if is_bag(source):
         return BagFrameSource(source, topic, loop)
@@ -62,7 +64,7 @@ class Frame:
     error: str = ''
 
 
-def short_type(msgtype):
+def short_type(msgtype) -> str:
     """sensor_msgs/msg/Image -> Image, for messages."""
     return msgtype.rsplit('/', 1)[-1]
 
@@ -126,7 +128,7 @@ class BagFrames:
         return next(iter(images.items()))
 
     @property
-    def duration(self):
+    def duration(self) -> float:
         """Seconds from the bag's first message to its last (all topics)."""
         return self._reader.duration * 1e-9
 
@@ -144,7 +146,7 @@ class BagFrames:
                                f'{self.topic} ({unreadable(exc)})') from None
             count += 1
 
-    def rate(self, messages=30):
+    def rate(self, messages=30) -> float | None:
         """Frames per second of the first messages' receive times; None below two distinct."""
         times = [log_time for _, log_time, _ in itertools.islice(self._messages(), messages)]
         if len(times) < 2 or times[-1] <= times[0]:
@@ -167,7 +169,7 @@ class BagFrames:
             except ValueError as exc:
                 yield dataclasses.replace(frame, error=str(exc))
 
-    def close(self):
+    def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -179,7 +181,7 @@ class BagFrames:
         self.close()
 
 
-def unreadable(exc):
+def unreadable(exc) -> str:
     """One line for why rosbags could not read a bag, with the repair for a cut-off MCAP."""
     text = ' '.join(str(exc).split()) or type(exc).__name__
     if 'end magic' in text.lower():
@@ -215,7 +217,7 @@ class BagFrameSource:
             self.skipped += 1
         return None
 
-    def read(self):
+    def read(self) -> np.ndarray | None:
         frame = self._next()
         if frame is None and self.loop and self._first is not None:
             period = 1e9 / self.fps if self.fps else 0
@@ -230,5 +232,5 @@ class BagFrameSource:
         self.name = f'{self._bag.topic} #{frame.index}'
         return frame.image
 
-    def release(self):
+    def release(self) -> None:
         self._bag.close()

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 import re
 import shutil
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from ..core.image_codec import array_to_image_fields
 from ..core.labels import CANONICAL
 from ..core.resources import package_path
 
+if TYPE_CHECKING:
+    from rosbags.typesys.store import Typestore
+
 PACKAGE = 'expression_recognizer_ros'
 MESSAGES = ('Emotion', 'FaceExpression', 'FaceExpressions')
 EMOTION = f'{PACKAGE}/msg/Emotion'
@@ -35,14 +39,14 @@ TOPICS = {'emotion': ('/emotion', EMOTION), 'faces': ('/emotion/faces', FACES),
 EMPTY_STRING_CONSTANT = re.compile(r'^(w?string(?:<=\d+)? +\w+) *=$', re.MULTILINE)
 
 
-def outputs(output):
+def outputs(output) -> tuple[Path, Path, Path]:
     """(bag, CSV, PNG) paths for OUTPUT: the CSV and plot beside it, named by its stem."""
     bag = Path(output)
     stem = bag.with_suffix('') if bag.suffix == '.mcap' else bag
     return bag, stem.with_name(stem.name + '.csv'), stem.with_name(stem.name + '.png')
 
 
-def message_types():
+def message_types() -> dict:
     """
     The package's messages for a rosbags typestore, from msg/*.msg as rosidl reads them: comments
     dropped, an empty string constant quoted.
@@ -61,7 +65,7 @@ def message_types():
     return types
 
 
-def typestore():
+def typestore() -> 'Typestore':
     """ROS 2 Kilted's standard messages plus this package's."""
     try:
         from rosbags.typesys import get_typestore, Stores
@@ -118,7 +122,7 @@ class AnnotatedBag:
         return self._roi(x_offset=x0, y_offset=y0, height=y1 - y0, width=x1 - x0,
                          do_rectify=False)
 
-    def write(self, frame, result, n_models, image=None):
+    def write(self, frame, result, n_models, image=None) -> None:
         """One frame's Emotion and FaceExpressions (and annotated ``image`` when asked for)."""
         header = self._header(stamp=self._time(sec=frame.stamp // 1_000_000_000,
                                                nanosec=frame.stamp % 1_000_000_000),
@@ -150,7 +154,7 @@ class AnnotatedBag:
                 header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
                 step=step, data=np.frombuffer(data, np.uint8)), frame.log_time)
 
-    def close(self):
+    def close(self) -> None:
         """Index and footer, metadata.yaml; a single-file OUTPUT moves into place."""
         writer, self._writer = self._writer, None
         if writer is None:
@@ -168,7 +172,7 @@ class AnnotatedBag:
         self.close()
 
 
-def csv_header(labels):
+def csv_header(labels) -> list[str]:
     """The CSV's columns: time, face, box, expression, every class score, valence, arousal."""
     return (['stamp', 'time', 'frame', 'face_id', 'attended', 'visible', 'x', 'y', 'width',
              'height', 'expression', 'confidence'] + [f'score_{label}' for label in labels]
@@ -186,7 +190,7 @@ class FaceTable:
         self.rows = 0
         self._flushed = None
 
-    def write(self, frame, seconds, result):
+    def write(self, frame, seconds, result) -> None:
         """``seconds``: the frame's time from the first processed frame."""
         attended = result.attended.id if result.attended is not None else ''
         for face in result.faces:
@@ -202,7 +206,7 @@ class FaceTable:
             self._file.flush()
             self._flushed = frame.stamp
 
-    def close(self):
+    def close(self) -> None:
         self._file.close()
 
     def __enter__(self):
@@ -217,7 +221,7 @@ COLOURS = dict(zip(CANONICAL, ('#9e9e9e', '#d62728', '#2ca02c', '#9467bd', '#ffb
                                '#ff7f0e', '#8c564b')))
 
 
-def plot_timeline(timeline, path, title=''):
+def plot_timeline(timeline, path, title='') -> bool:
     """
     One band per face ID (first seen at the top), coloured by its expression in each frame's
     span; a black bar under the band where it was the attended face. ``timeline.runs()``: per ID

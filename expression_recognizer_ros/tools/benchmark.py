@@ -16,6 +16,7 @@ import time
 import cv2
 import numpy as np
 
+from ..classifiers.base import Prediction
 from ..classifiers.ensemble import FisherfaceEnsemble
 from ..core.boxes import box_center
 from ..core.haar_detection import HaarCascadeDetector, HaarConfig
@@ -44,7 +45,7 @@ class OpenCvMembers:
             recognizer.read(f'{model_dir}/{entry["file"]}')
             self.recognizers.append(recognizer)
 
-    def predict_vectors(self, X):
+    def predict_vectors(self, X) -> list[Prediction]:
         results = [[r.predict(x.reshape(1, -1)) for r in self.recognizers] for x in X]
         votes = np.array([[label for label, _ in row] for row in results], dtype=np.int32)
         dists = np.array([[dist for _, dist in row] for row in results])
@@ -63,7 +64,7 @@ class Run:
     times: dict = field(default_factory=lambda: {stage: [] for stage in STAGES})
 
 
-def run_original(frames, detector, classifier):
+def run_original(frames, detector, classifier) -> Run:
     """Time the original's stages on every frame: four cascades, crop, one predict per member."""
     run = Run()
     clock = time.perf_counter
@@ -107,7 +108,7 @@ class _Timed:
         return timed
 
 
-def run_default(frames, pipeline, fps=30.0):
+def run_default(frames, pipeline, fps=30.0) -> Run:
     """
     Time ``pipeline.process`` on every frame (frame times ``i / fps`` seconds), and within it
     the detector and the one batched classification.
@@ -129,7 +130,7 @@ def run_default(frames, pipeline, fps=30.0):
     return run
 
 
-def stage_figures(times):
+def stage_figures(times) -> dict[str, dict]:
     """Median, p90, p99 in milliseconds per stage (over the frames where the stage ran)."""
     return {stage: {'n': len(t), **({f'{name}_ms': float(np.percentile(t, q)) * 1e3
                                       for name, q in (('median', 50), ('p90', 90), ('p99', 99))}
@@ -141,7 +142,7 @@ def _inside(point, box):
     return box[0] <= point[0] <= box[0] + box[2] and box[1] <= point[1] <= box[1] + box[3]
 
 
-def compare(original, default):
+def compare(original, default) -> dict:
     """
     On frames where (a) found a face: does (b) report a face there (its centre inside (a)'s
     box), and with the same label? (b)'s boxes are YuNet's, framed differently from Haar's, and its
@@ -166,7 +167,7 @@ def compare(original, default):
             'disagreements': disagreements}
 
 
-def face_count_frames(count=30, size=(640, 480), seed=0):
+def face_count_frames(count=30, size=(640, 480), seed=0) -> dict[int, list[np.ndarray]]:
     """
     ``count`` frames for each number of faces in FACE_COUNTS: the bundled photos as people of
     110-150 px side by side, drifting slowly (``synthetic.compose_stream``), on a textured
@@ -187,7 +188,7 @@ def face_count_frames(count=30, size=(640, 480), seed=0):
 
 
 def benchmark(frames, classifier, model_dir, default_config=PipelineConfig(), threads=1, repeats=1,
-              count_frames=30):
+              count_frames=30) -> dict:
     """
     Both configurations on the same frames, then on frames with 0, 1, 2, 5 faces; returns the
     figures ``format_benchmark`` prints.
@@ -234,7 +235,7 @@ def benchmark(frames, classifier, model_dir, default_config=PipelineConfig(), th
     }
 
 
-def format_benchmark(result):
+def format_benchmark(result) -> str:
     """The figures as the command prints them."""
     lines = [f'{result["frames"]} frames, model {result["model"]}, '
              f'OpenCV threads {result["threads"]}',

@@ -87,12 +87,12 @@ def _realigned(dataset):
     return dataset
 
 
-def command_line():
+def command_line() -> str:
     """The command as typed, recorded in manifests so a model says how it was made."""
     return 'expression-recognizer ' + ' '.join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def cmd_train(args):
+def cmd_train(args) -> int:
     """Train a Fisherface ensemble or the linear SVM and write its model directory."""
     preprocessing = Preprocessing(size=args.size, equalize=args.equalize, margin=args.margin,
                                   features=args.features, hog_cell=args.hog_cell)
@@ -123,7 +123,7 @@ def cmd_train(args):
     return 0
 
 
-def cmd_train_cnn(args):
+def cmd_train_cnn(args) -> int:
     """Train the CNN (or write a data pack, or recalibrate a CNN) and write its model directory."""
     from .cnn_training import (
         describe_network,
@@ -180,7 +180,7 @@ def cmd_train_cnn(args):
     return 0
 
 
-def cmd_evaluate(args):
+def cmd_evaluate(args) -> int:
     """Score a model on a dataset (optionally end to end from uncropped photos)."""
     model = load_classifier(args.models)
     if args.margin is not None:
@@ -222,7 +222,7 @@ def cmd_evaluate(args):
     return 0
 
 
-def cmd_tune_margin(args):
+def cmd_tune_margin(args) -> int:
     """
     Try Haar-box crop margins end to end on uncropped faces; write the best into the model's
     manifest. Only ``detector: haar_fallback`` crops by margin: YuNet faces are aligned.
@@ -269,13 +269,13 @@ def _per_class_end_to_end(result, missing):
     return per
 
 
-def still_pipeline(classifier, detector=YUNET):
+def still_pipeline(classifier, detector=YUNET) -> ExpressionPipeline:
     """The run-time pipeline for unrelated still images: no tracking delay, no smoothing."""
     return ExpressionPipeline(classifier, PipelineConfig(detector=detector, haar=STILL_IMAGES,
                                                          tracking=STILL_IMAGE_TRACKING))
 
 
-def cmd_classify(args):
+def cmd_classify(args) -> int:
     """Print the expression of every face in each image."""
     pipeline = still_pipeline(load_classifier(args.models), args.detector)
     labels = pipeline.classifier.labels
@@ -302,7 +302,7 @@ def cmd_classify(args):
     return status
 
 
-def cmd_benchmark(args):
+def cmd_benchmark(args) -> int:
     """Time the original-faithful pipeline against the default one on the same frames."""
     from .benchmark import benchmark, format_benchmark
     from ..tools.synthetic import compose_frames
@@ -339,7 +339,7 @@ def cmd_benchmark(args):
     return 0
 
 
-def cmd_bag(args):
+def cmd_bag(args) -> int:
     """Run a recorded bag's image topic through the recognizer: annotated bag, CSV, timeline."""
     from .bag import run
     from .bag_reading import BagError
@@ -351,7 +351,7 @@ def cmd_bag(args):
         return 1
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The command line: one subcommand per task."""
     parser = argparse.ArgumentParser(prog='expression-recognizer', description=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
@@ -522,7 +522,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     """Run one subcommand; a bad input is one line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
     if 'models' in args:

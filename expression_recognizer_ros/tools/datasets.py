@@ -45,7 +45,7 @@ class Dataset:
     def __len__(self):
         return len(self.labels)
 
-    def subset(self, indices):
+    def subset(self, indices) -> 'Dataset':
         indices = np.asarray(indices, dtype=np.int64)
         if isinstance(self.images, np.ndarray):
             images = self.images[indices]
@@ -55,7 +55,7 @@ class Dataset:
         return Dataset(self.name, images, pick(self.labels), pick(self.paths), pick(self.subjects),
                        pick(self.usage), self.checksum, list(self.skipped), self.aligned)
 
-    def split(self, usage):
+    def split(self, usage) -> 'Dataset':
         if self.usage is None:
             raise ValueError(f'dataset {self.name!r} has no splits; '
                              '--split applies to FER2013 only')
@@ -64,11 +64,11 @@ class Dataset:
         return self.subset([i for i, u in enumerate(self.usage) if u == usage])
 
     @property
-    def unknown_labels(self):
+    def unknown_labels(self) -> list[str]:
         return sorted(set(self.labels) - set(CANONICAL))
 
 
-def load(path, fmt=None, subject_pattern=DEFAULT_SUBJECT_PATTERN):
+def load(path, fmt=None, subject_pattern=DEFAULT_SUBJECT_PATTERN) -> Dataset:
     """Load a dataset, guessing the format from the path when ``fmt`` is None."""
     fmt = fmt or ('folder' if os.path.isdir(path) else 'fer2013')
     if fmt == 'fer2013':
@@ -78,7 +78,7 @@ def load(path, fmt=None, subject_pattern=DEFAULT_SUBJECT_PATTERN):
     raise ValueError(f'unknown dataset format {fmt!r}; expected fer2013 or folder')
 
 
-def load_fer2013(path):
+def load_fer2013(path) -> Dataset:
     """Read the FER2013 CSV (plain or gzipped): 48x48 faces, canonical labels and Usage per row."""
     if os.path.isdir(path):
         path = os.path.join(path, 'fer2013.csv.gz')
@@ -111,7 +111,7 @@ def load_fer2013(path):
         checksum='md5:' + hashlib.md5(data).hexdigest())  # of the decompressed CSV, as published
 
 
-def load_folder(root, subject_pattern=DEFAULT_SUBJECT_PATTERN):
+def load_folder(root, subject_pattern=DEFAULT_SUBJECT_PATTERN) -> Dataset:
     """Read ``<root>/<label>/*.<ext>`` in sorted order; unreadable files are skipped and listed."""
     if not os.path.isdir(root):
         raise ValueError(f'dataset folder {root!r} does not exist')
@@ -170,7 +170,7 @@ def _faces_of(dataset, face_of):
     return found, missing
 
 
-def crop_faces(dataset, detector, margin=0.0):
+def crop_faces(dataset, detector, margin=0.0) -> tuple[Dataset, list[int]]:
     """Detect and crop the face in every image: (faces dataset, indices with no single face)."""
     def face_of(image):
         detection = detector.detect(image)
@@ -178,7 +178,7 @@ def crop_faces(dataset, detector, margin=0.0):
     return _faces_of(dataset, face_of)
 
 
-def pipeline_faces(dataset, pipeline):
+def pipeline_faces(dataset, pipeline) -> tuple[Dataset, list[int]]:
     """
     The crop the run-time pipeline classifies for every image's attended (largest) face;
     returns (faces dataset, indices where it found no face). ``pipeline``: a
@@ -202,7 +202,7 @@ def _aligned_largest_face(detector, image, alignment):
     return align_face(image, max(faces, key=lambda f: f.size).landmarks, alignment)
 
 
-def align_faces(dataset, alignment=AlignmentConfig(), yunet_dir=''):
+def align_faces(dataset, alignment=AlignmentConfig(), yunet_dir='') -> tuple[Dataset, list[int]]:
     """
     The largest face of every uncropped image, found by YuNet and aligned by its landmarks as the
     recognizer frames it: (faces dataset, indices where no face was found, left out).
@@ -211,7 +211,8 @@ def align_faces(dataset, alignment=AlignmentConfig(), yunet_dir=''):
     return _faces_of(dataset, lambda image: _aligned_largest_face(detector, image, alignment))
 
 
-def realign(dataset, alignment=AlignmentConfig(), yunet_dir='', side=192, log=print):
+def realign(dataset, alignment=AlignmentConfig(), yunet_dir='', side=192,
+            log=print) -> tuple[Dataset, list[int]]:
     """
     Already-cropped faces (FER2013, CK+48) framed as the recognizer frames a detected face: each
     enlarged to ``side`` px and padded by half that (edges replicated) so that YuNet sees a whole
@@ -236,7 +237,7 @@ def realign(dataset, alignment=AlignmentConfig(), yunet_dir='', side=192, log=pr
     return out, missed
 
 
-def subject_folds(subjects, k=5, seed=0):
+def subject_folds(subjects, k=5, seed=0) -> list[np.ndarray]:
     """Split image indices into k folds, no subject in two (largest subjects placed first)."""
     ids = sorted(set(subjects))
     if len(ids) < k:

@@ -3,7 +3,7 @@
 import numpy as np
 
 
-def confusion_matrix(true, pred, labels):
+def confusion_matrix(true, pred, labels) -> np.ndarray:
     """Rows: true label; columns: predicted label, in ``labels`` order."""
     index = {label: i for i, label in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
@@ -12,7 +12,7 @@ def confusion_matrix(true, pred, labels):
     return matrix
 
 
-def report(true, pred, labels, no_face=0):
+def report(true, pred, labels, no_face=0) -> dict:
     """
     Metrics over the faces that were classified; ``no_face`` misses count in the end-to-end
     figure.
@@ -39,7 +39,7 @@ def report(true, pred, labels, no_face=0):
     }
 
 
-def format_report(result):
+def format_report(result) -> str:
     """The ``report`` result as a printable table: accuracy, per-class figures, confusion."""
     labels = result['labels']
     width = max(9, max(len(label) for label in labels) + 1)
@@ -59,7 +59,7 @@ def format_report(result):
     return '\n'.join(lines)
 
 
-def plot_report(result, path, title=''):
+def plot_report(result, path, title='') -> None:
     """Confusion heat map (row-normalised) beside per-class precision/recall bars, as one PNG."""
     import matplotlib
     matplotlib.use('Agg')

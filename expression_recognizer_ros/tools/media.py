@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 
-def side_by_side(left, right, height=240):
+def side_by_side(left, right, height=240) -> np.ndarray:
     """Two BGR images scaled to one height, left beside right."""
     scaled = [cv2.resize(im, (round(im.shape[1] * height / im.shape[0]), height),
                          interpolation=cv2.INTER_AREA)
@@ -12,7 +12,7 @@ def side_by_side(left, right, height=240):
     return np.hstack(scaled)
 
 
-def pad_to_same_size(images, value=255):
+def pad_to_same_size(images, value=255) -> list[np.ndarray]:
     """
     BGR images centred on canvases of the largest height and width, so photos of mixed sizes and
     aspect ratios can share a grid or an animation.
@@ -27,7 +27,7 @@ def pad_to_same_size(images, value=255):
     return padded
 
 
-def contact_sheet(images, columns=3, gap=4):
+def contact_sheet(images, columns=3, gap=4) -> np.ndarray:
     """BGR images in a grid, left to right, top to bottom, on white (smaller ones centred)."""
     images = pad_to_same_size(images)
     h, w = images[0].shape[:2]
@@ -39,7 +39,7 @@ def contact_sheet(images, columns=3, gap=4):
     return sheet
 
 
-def write_gif(images, path, fps=10.0):
+def write_gif(images, path, fps=10.0) -> None:
     """An endlessly looping animated GIF of BGR frames of any size (Pillow, from matplotlib)."""
     from PIL import Image
     images = pad_to_same_size(images)

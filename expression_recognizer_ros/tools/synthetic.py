@@ -47,7 +47,7 @@ class Person:
     # The face's box in fractions of the image (ground truth), or one per image.
     face: tuple = (0.0, 0.0, 1.0, 1.0)
 
-    def state(self, i):
+    def state(self, i) -> tuple:
         t = (i - self.start) / max(1, self.end - 1 - self.start)
         x = self.p0[0] + t * (self.p1[0] - self.p0[0])
         y = self.p0[1] + t * (self.p1[1] - self.p0[1])
@@ -70,7 +70,7 @@ class Truth:
     order: dict = field(default_factory=dict)
 
 
-def background(size=(640, 480), seed=0):
+def background(size=(640, 480), seed=0) -> np.ndarray:
     """A blurred random BGR texture with a horizontal brightness ramp, to paste faces on."""
     rng = np.random.default_rng(seed)
     width, height = size
@@ -80,7 +80,8 @@ def background(size=(640, 480), seed=0):
     return np.clip(texture.astype(np.float32) + ramp, 0, 255).astype(np.uint8)
 
 
-def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
+def compose_stream(people, count, size=(640, 480), seed=0,
+                   backdrop=None) -> tuple[list[np.ndarray], list[Truth]]:
     """
     (frames, truths) for ``count`` frames; ``people`` a list of Person, pasted in list order (later
     in front). Rectangles are clipped to the frame.
@@ -122,7 +123,7 @@ def compose_stream(people, count, size=(640, 480), seed=0, backdrop=None):
     return frames, truths
 
 
-def match_faces(boxes, truth, min_iou=0.4):
+def match_faces(boxes, truth, min_iou=0.4) -> tuple[dict, list[int]]:
     """
     Greedy assignment of detected ``boxes`` to ground-truth face boxes, highest IoU first (at least
     ``min_iou``), as MOT evaluations do. Returns ({detection index: identity}, unmatched detection
@@ -159,12 +160,12 @@ class StreamScore:
     attended_changes: int = 0
 
     @property
-    def detection_rate(self):
+    def detection_rate(self) -> float:
         return self.found / self.face_frames if self.face_frames else float('nan')
 
 
 def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min_visible=0.9,
-                 margin=0.2):
+                 margin=0.2) -> StreamScore:
     """Run ``detector.detect`` and ``tracker.update`` (and ``selector.select``) on every frame."""
     score = StreamScore()
     last_track_of, last_frame_of = {}, {}
@@ -232,12 +233,13 @@ def _justified(new, old, mode, margin, frame_size):
             < math.dist(box_center(old.box), (cx, cy)))
 
 
-def bundled_photos():
+def bundled_photos() -> list[np.ndarray]:
     """The photos shipped in media/, loaded as BGR: the faces of the synthetic frames."""
     return [read_image(package_path('media', name)) for name in PHOTOS]
 
 
-def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smallest=0.5, clip=1):
+def compose_frames(count=24, size=(640, 480), seed=0, every_nth_empty=6, smallest=0.5,
+                   clip=1) -> list[np.ndarray]:
     """
     Frames with one photo at varied scale and position on a textured background; every
     ``every_nth_empty``-th frame has no face. The photo's side is drawn from ``smallest`` times the

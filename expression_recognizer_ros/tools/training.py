@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .datasets import align_faces, crop_faces, subject_folds
+from .datasets import align_faces, crop_faces, Dataset, subject_folds
+from ..classifiers.base import Classifier
 from ..classifiers.ensemble import train_ensemble
 from ..classifiers.svm import train_linear_svm
 from ..core.haar_detection import HaarCascadeDetector, STILL_IMAGES
@@ -37,7 +38,7 @@ class TrainConfig:
     min_std: float = 1.0   # training faces flatter than this (blank frames) are dropped
 
 
-def model_labels(labels):
+def model_labels(labels) -> list[str]:
     """The labels a model predicts, in canonical order; unknown names are refused, not guessed."""
     unknown = sorted(set(labels) - set(CANONICAL))
     if unknown:
@@ -45,7 +46,7 @@ def model_labels(labels):
     return [label for label in CANONICAL if label in set(labels)]
 
 
-def fit(faces, labels, vocabulary, preprocessing, config):
+def fit(faces, labels, vocabulary, preprocessing, config) -> Classifier:
     """Train the configured classifier on cropped faces with canonical labels."""
     X = prepare_batch(faces, preprocessing)
     index = {label: i for i, label in enumerate(vocabulary)}
@@ -58,7 +59,7 @@ def fit(faces, labels, vocabulary, preprocessing, config):
                           config.seed, config.decision, config.pca)
 
 
-def held_out(model, faces, labels):
+def held_out(model, faces, labels) -> dict:
     """Accuracy of the model and of each ensemble member on faces it did not train on."""
     X = model.features(faces)
     truth = np.array(labels)
@@ -73,7 +74,7 @@ def held_out(model, faces, labels):
     return result
 
 
-def drop_blank(dataset, min_std, log):
+def drop_blank(dataset, min_std, log) -> Dataset:
     """Leave out blank frames: images whose pixel std is below ``min_std``."""
     keep = [i for i, image in enumerate(dataset.images) if float(np.std(image)) >= min_std]
     if len(keep) < len(dataset):
@@ -81,7 +82,8 @@ def drop_blank(dataset, min_std, log):
     return dataset.subset(keep)
 
 
-def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(), log=print):
+def train(dataset, preprocessing=Preprocessing(), config=TrainConfig(),
+          log=print) -> tuple[Classifier, dict]:
     """Return (model, metrics); the model is fitted on all the training data."""
     metrics = {'config': asdict(config)}
     if dataset.skipped:
