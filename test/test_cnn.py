@@ -1,13 +1,17 @@
 """The CNN backend: our train-cnn command end to end (PyTorch -> ONNX -> OpenCV DNN), with the
 options that trained cnn2-fer2013 (residual network, mixup, erasing, class weights, a teacher,
-per-class offsets); the shipped models' accuracy through OpenCV alone; the compact data pack;
-calibration maths; clear errors on a broken network file."""
+per-class offsets); fine-tuning from a shipped cnn.onnx with an outside teacher's soft labels
+(face-api's, from peer-faceapi --soft-labels); the shipped models' accuracy through OpenCV alone;
+the compact data pack; calibration maths; clear errors on a broken network file."""
 
+import dataclasses
 import importlib.util
 import json
+import os
+import re
 import shutil
 
-from conftest import PHOTOS
+from conftest import PHOTOS, REPO
 import numpy as np
 import pytest
 from test_cli import run
@@ -15,13 +19,16 @@ from test_cli import run
 from expression_recognizer_ros.classifiers.base import write_manifest
 from expression_recognizer_ros.classifiers.cnn import CnnClassifier, softmax
 from expression_recognizer_ros.classifiers.registry import load_classifier
+from expression_recognizer_ros.core.labels import canonical
 from expression_recognizer_ros.core.preprocessing import Preprocessing
 from expression_recognizer_ros.core.resources import package_path
+from expression_recognizer_ros.tools import peer
 from expression_recognizer_ros.tools.cnn_training import (
     expected_calibration_error,
     fit_bias_temperature,
     fit_temperature,
     load_training_data,
+    read_soft_labels,
     write_pack,
 )
 
@@ -108,6 +115,98 @@ def test_train_cnn_fine_tunes_and_distills_from_checkpoints(tiny_distilled_cnn, 
     folder = student.parent
     overwrite = run(*common, '--out', str(tmp_path / 'over'), *same, '--checkpoints', str(folder))
     assert overwrite.returncode == 2 and 'would overwrite' in overwrite.stderr
+
+
+def _soft_labels(path, dataset, classes_of_face):
+    """A soft-labels file (peer-faceapi's format, face-api's class order): one class per face."""
+    training = dataset.split('Training')
+    faceapi = [canonical(name) for name in peer.CLASSES]
+    onehot = np.eye(len(faceapi))[[faceapi.index(c) for c in classes_of_face(training.labels)]]
+    rows = [int(p.rsplit(':', 1)[1]) for p in training.paths]
+    peer.save_soft_labels(str(path), onehot, rows, dataset.checksum, 'test', '')
+    return str(path)
+
+
+@needs_torch
+def test_train_cnn_fine_tunes_a_shipped_onnx_with_soft_labels(tiny_distilled_cnn, fer2013,
+                                                              fer2013_csv, tmp_path):
+    """The rebuilt ONNX is the trained network (OpenCV's logits, its PublicTest figure); soft
+    labels that are the labels leave training exactly as without them; other ones change it."""
+    onnx_file = str(tiny_distilled_cnn / 'cnn.onnx')
+    widths, depths = ['8', '8', '16', '16'], ['0', '1', '0', '1']
+    common = ['train-cnn', '--dataset', fer2013_csv, '--epochs', '1', '--limit', '300',
+              '--device', 'cpu', '--init', onnx_file, '--teacher-weights', onnx_file,
+              '--arch', 'res', '--widths', *widths, '--depths', *depths,
+              '--teacher-arch', 'res', '--teacher-widths', *widths, '--teacher-depths', *depths]
+    truth = _soft_labels(tmp_path / 'truth.npz', fer2013, lambda labels: labels)
+    shifted = _soft_labels(tmp_path / 'shifted.npz', fer2013, lambda labels: [
+        'disgusted' if c != 'disgusted' else 'sad' for c in labels])
+    runs = {}
+    for name, extra in (('plain', []), ('truth', ['--soft-labels', truth]),
+                        ('shifted', ['--soft-labels', shifted, '--soft-weight', '0.5'])):
+        result = run(*common, '--out', str(tmp_path / name), *extra)
+        assert result.returncode == 0, result.stderr
+        runs[name] = (result.stdout,
+                      json.loads((tmp_path / name / 'manifest.json').read_text())['metrics'])
+    stdout, metrics = runs['plain']
+    difference = re.search(r'cnn\.onnx: rebuilt for PyTorch; OpenCV DNN gives its logits within '
+                           r'(\S+) on 300 Training faces', stdout)
+    assert difference and float(difference.group(1)) <= 1e-4, stdout
+    trained = json.loads((tiny_distilled_cnn / 'manifest.json').read_text())['metrics']
+    assert metrics['teachers'][0]['public_accuracy'] == pytest.approx(
+        trained['calibration']['plain']['PublicTest_accuracy'], abs=1.5 / 3589)
+    assert 'soft_labels' not in metrics
+    loss = {name: m['history'][0]['loss'] for name, (_, m) in runs.items()}
+    assert loss['truth'] == pytest.approx(loss['plain'], rel=1e-4)
+    assert abs(loss['shifted'] - loss['plain']) > 1e-3   # the same draws: only the targets differ
+    soft = runs['shifted'][1]['soft_labels']
+    assert soft['teacher'] == 'test' and soft['path'] == shifted and soft['faces'] == 28709
+    assert runs['shifted'][1]['config']['soft_weight'] == 0.5
+
+
+def test_soft_labels_are_matched_by_csv_row_and_class_name(fer2013, tmp_path):
+    vocabulary = ['neutral', 'angry', 'disgusted', 'scared', 'happy', 'sad', 'surprised']
+    path = _soft_labels(tmp_path / 'truth.npz', fer2013, lambda labels: labels)
+    rows = np.flatnonzero(np.array(fer2013.usage) == 'Training')[::97]
+    soft, info = read_soft_labels(path, fer2013, rows, vocabulary)
+    assert np.array_equal(soft.argmax(1), [vocabulary.index(fer2013.labels[i]) for i in rows])
+    assert info['faces'] == 28709 and info['checksum'].startswith('sha256:')
+    public = np.flatnonzero(np.array(fer2013.usage) == 'PublicTest')[:3]
+    with pytest.raises(ValueError, match='no soft labels for 3 of the 3 Training faces'):
+        read_soft_labels(path, fer2013, public, vocabulary)
+    other = dataclasses.replace(fer2013.subset(range(10)), checksum='md5:0')
+    with pytest.raises(ValueError, match='not of this dataset'):
+        read_soft_labels(path, other, np.arange(10), vocabulary)
+    with pytest.raises(ValueError, match='the model has'):
+        read_soft_labels(path, fer2013, rows, vocabulary[:6])
+
+
+FACEAPI_DIR = os.path.join(REPO, 'scripts', 'faceapi_peer')
+
+
+def _faceapi_missing():
+    try:
+        peer.check_install(FACEAPI_DIR)
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.skipif(_faceapi_missing() is not None,
+                    reason=f'face-api peer not installed: {_faceapi_missing()}')
+def test_faceapi_soft_labels_are_its_answers_and_resume(fer2013, tmp_path):
+    faces = fer2013.split('Training').subset(range(40))
+    path, said = str(tmp_path / 'faceapi.npz'), []
+    peer.write_soft_labels(faces, path, FACEAPI_DIR, chunk=16, log=said.append)
+    assert said[-1] == 'face-api soft labels: 40 of 40 faces' and len(said) == 3
+    with np.load(path) as f:
+        p, package = f['p'], str(f['package'])
+    _, answers = peer.run_faceapi([peer._colour(faces, i) for i in range(40)], 'faces',
+                                  FACEAPI_DIR)
+    assert np.allclose(p, [a['p'] for a in answers], atol=1e-6)
+    assert package.startswith(peer.PACKAGE + '@') and np.allclose(p.sum(1), 1, atol=1e-4)
+    peer.write_soft_labels(faces, path, FACEAPI_DIR, log=said.append)   # done: nothing to run
+    assert len(said) == 3
 
 
 @pytest.mark.parametrize('name, figure', [('cnn-fer2013', ('metrics', 'PrivateTest')),

@@ -157,7 +157,8 @@ def cmd_train_cnn(args) -> int:
                        teacher_epochs=args.teacher_epochs, distill_weight=args.distill_weight,
                        weight_decay=args.weight_decay, checkpoints=args.checkpoints or '',
                        calibrate_bias=args.calibrate_bias, init=args.init or '',
-                       teacher_weights=tuple(args.teacher_weights))
+                       teacher_weights=tuple(args.teacher_weights),
+                       soft_labels=args.soft_labels or '', soft_weight=args.soft_weight)
     classifier, onnx_bytes, metrics = train_cnn(dataset, Preprocessing(margin=args.margin), config)
     import torch
     labels = 'FER+ votes mixed with the original labels' if args.ferplus else 'original'
@@ -421,12 +422,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help='share of the teachers in the targets')
     p.add_argument('--checkpoints', help='folder for the best weights of each network (.pt)')
     p.add_argument('--teacher-weights', metavar='PT', nargs='+', default=[],
-                   help="trained teachers to distill from (.pt, shaped by --teacher-arch, "
-                        "-widths, -depths), before any new --teachers; the student's own "
-                        'checkpoint: self-distillation')
+                   help='trained teachers to distill from (.pt or cnn.onnx, shaped by '
+                        "--teacher-arch, -widths, -depths), before any new --teachers; the "
+                        "student's own checkpoint: self-distillation")
     p.add_argument('--init', metavar='PT',
-                   help='start the student from these weights (a --checkpoints student.pt): '
-                        'fine-tuning')
+                   help='start the student from these weights (a --checkpoints student.pt, or '
+                        "a shipped model's cnn.onnx): fine-tuning")
+    p.add_argument('--soft-labels', metavar='NPZ',
+                   help="an outside teacher's probabilities per Training face "
+                        '(peer-faceapi --soft-labels) mixed into the label targets')
+    p.add_argument('--soft-weight', type=float, default=CNN.soft_weight,
+                   help='share of --soft-labels in the label targets')
     p.add_argument('--calibrate-bias', action='store_true',
                    help='fit one logit offset per class with the temperature on PublicTest')
     p.add_argument('--recalibrate', metavar='MODEL_DIR',

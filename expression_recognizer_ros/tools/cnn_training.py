@@ -74,8 +74,13 @@ class CnnConfig:
     # a student state_dict (.pt, e.g. from --checkpoints) to start from: fine-tuning
     init: str = ''
     # trained teachers' state_dicts (.pt, teacher_arch/widths/depths) to distill from, before
-    # any new ones (`teachers`); the student's own checkpoint makes this self-distillation
+    # any new ones (`teachers`); the student's own checkpoint makes this self-distillation.
+    # A shipped cnn.onnx works for init and teachers too (_onnx_weights)
     teacher_weights: tuple = ()
+    # an outside teacher's probabilities per FER2013 face (peer-faceapi --soft-labels, .npz):
+    # label target = (1 - soft_weight) * label target + soft_weight * its probabilities
+    soft_labels: str = ''
+    soft_weight: float = 0.3
 
 
 def _torch():
@@ -150,6 +155,34 @@ def read_ferplus(path, source_rows, vocabulary):
     totals = votes.sum(axis=1, keepdims=True)
     usable = np.array([bool(row[1].strip()) for row in rows]) & (totals[:, 0] > 0)
     return votes / np.maximum(totals, 1), usable
+
+
+def read_soft_labels(path, dataset, rows, vocabulary):
+    """
+    An outside teacher's probabilities (``peer.write_soft_labels``) for the faces ``rows`` of
+    ``dataset``, in ``vocabulary`` order, matched by CSV row; and what the manifest records of it.
+    A file of other faces, another CSV or an unfinished run is a clear error.
+    """
+    with np.load(path) as f:
+        done, p = int(f['done']), f['p']
+        file_rows, classes = f['rows'][:done], [str(c) for c in f['classes']]
+        info = {'path': path, 'checksum': pack_checksum(path), 'teacher': str(f['package']),
+                'weights_sha256': str(f['weights_sha256']), 'faces': done}
+        if str(f['checksum']) != dataset.checksum:
+            raise ValueError(f'{path}: soft labels of {f["checksum"]}, not of this dataset '
+                             f'({dataset.checksum})')
+    missing = sorted(set(classes) ^ set(vocabulary))
+    if missing:
+        raise ValueError(f'{path}: soft labels for {classes}; the model has {vocabulary}')
+    where = {r: i for i, r in enumerate(file_rows)}
+    wanted = [int(dataset.paths[i].rsplit(':', 1)[1]) for i in rows]
+    lacking = [r for r in wanted if r not in where]
+    if lacking:
+        raise ValueError(f'{path}: no soft labels for {len(lacking)} of the {len(wanted)} '
+                         f'Training faces (CSV row {lacking[0]}, ...); finish the peer-faceapi '
+                         'run')
+    soft = p[[where[r] for r in wanted]][:, [classes.index(label) for label in vocabulary]]
+    return (soft / soft.sum(axis=1, keepdims=True)).astype(np.float32), info
 
 
 FER2013_ROWS = 35887
@@ -403,6 +436,12 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     rows = rows[dataset.images[rows].std(axis=(1, 2)) >= config.min_std]
     if config.limit:
         rows = rows[:config.limit]
+    soft_info = None
+    if config.soft_labels:
+        soft, soft_info = read_soft_labels(config.soft_labels, dataset, rows, vocabulary)
+        targets[rows] = ((1 - config.soft_weight) * targets[rows]
+                         + np.float32(config.soft_weight) * soft)
+        log(f'soft labels from {soft_info["teacher"]} (weight {config.soft_weight})')
     counts = np.bincount(truth[rows], minlength=len(vocabulary)).astype(np.float64)
     class_weight = (np.maximum(counts, 1) / counts.mean()) ** -config.balance
     # mean weight 1 over the Training faces
@@ -471,7 +510,9 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
                     perm = torch.randperm(len(batch), generator=gen).to(device)
                     x, t, w = (lam * v + (1 - lam) * v[perm] for v in (x, t, w))
                 x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.bfloat16):
+                # bfloat16 on a GPU; on a CPU without bfloat16 units it is ~10x slower than float32
+                with torch.autocast(device.type, dtype=torch.bfloat16,
+                                    enabled=device.type == 'cuda'):
                     if teachers:
                         with torch.no_grad():
                             taught = torch.stack([torch.softmax(m(x).float(), 1)
@@ -535,16 +576,17 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
         if read:
             raise ValueError(f'--checkpoints {config.checkpoints} would overwrite {read[0]}, '
                              'which this run reads: give another folder')
+    sample = faces[torch.from_numpy(rows[:1024]).to(device)].cpu()   # for ONNX weights
     if config.init:   # read once; a wrong file fails now, not after the teachers have trained
         init_weights = _load_weights(torch, new_student(), config.init, '--init',
-                                     'the --arch, --widths and --depths')
+                                     'the --arch, --widths and --depths', sample, log)
         log(f'student starts from {config.init}')
     teachers, teacher_metrics = [], []
     for path in config.teacher_weights:
         net = build_network(config.teacher_widths, len(vocabulary), config.teacher_arch,
                             config.teacher_depths)
         _load_weights(torch, net, path, '--teacher-weights',
-                      'the --teacher-arch, --teacher-widths and --teacher-depths')
+                      'the --teacher-arch, --teacher-widths and --teacher-depths', sample, log)
         teachers.append(net.to(device).to(memory_format=torch.channels_last).eval())
         teacher_metrics.append({'weights': path, 'public_accuracy': float(
             (logits_of(teachers[-1], public).argmax(1) == truth[public]).mean())})
@@ -577,6 +619,8 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
                'epochs': info['epochs'], 'best_epoch': info['best_epoch'],
                'history': info['history'],
                'train_seconds': time.perf_counter() - started_all}
+    if soft_info:
+        metrics['soft_labels'] = soft_info
     if teachers:
         metrics['teachers'] = teacher_metrics
         metrics['teacher_ensemble_PublicTest_accuracy'] = ensemble
@@ -633,17 +677,77 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(), log=pr
     return classifier, buffer.getvalue(), metrics
 
 
-def _load_weights(torch, net, path, option, shape_options):
+def _load_weights(torch, net, path, option, shape_options, faces, log):
     """
-    Load a state_dict into ``net`` and return it; another network's weights or a non-checkpoint
-    file are a clear error.
+    Load a state_dict (or a shipped ``cnn.onnx``, see ``_onnx_weights``) into ``net`` and return
+    it; another network's weights or a non-checkpoint file are a clear error.
     """
     try:
-        net.load_state_dict(torch.load(path, map_location='cpu'))
+        if path.endswith('.onnx'):
+            difference = _onnx_weights(torch, net, path, faces)
+            log(f'{path}: rebuilt for PyTorch; OpenCV DNN gives its logits within '
+                f'{difference:.1e} on {len(faces)} Training faces')
+        else:
+            net.load_state_dict(torch.load(path, map_location='cpu'))
     except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
         raise ValueError(f'{option} {path} is not a checkpoint of this network: give '
                          f'{shape_options} it was trained with') from exc
     return net.state_dict()
+
+
+def _onnx_weights(torch, net, path, faces):
+    """
+    Rebuild a trained network from its exported ONNX (batch norm folded into the convolutions),
+    so a shipped model can be fine-tuned or distilled from without its PyTorch checkpoint. The
+    initializers go to ``net``'s convolutions and linear layer in order, shapes checked; each
+    batch norm gets the mean and variance of its convolution's output on ``faces`` (a sample of
+    Training faces), with scale and shift that undo them, so in eval mode the network computes
+    the ONNX's function and in training its batch statistics start near their usual range.
+    OpenCV's DNN must then give the same logits on ``faces`` (1e-4) or this fails.
+    """
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(path).graph
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    found = [(node.op_type, [values[name] for name in node.input[1:]]) for node in graph.node
+             if node.op_type in ('Conv', 'Gemm')]
+    nn = torch.nn
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    if (len(found) != len(layers) or len(norms) != len(layers) - 1
+            or any(w[0].shape != tuple(m.weight.shape) for (_, w), m in zip(found, layers))):
+        raise RuntimeError(f'{path}: its layers are not those of this network')
+    outputs = {}
+    with torch.no_grad():
+        for (_, (weight, bias)), layer in zip(found, layers):
+            layer.weight.copy_(torch.tensor(weight))
+            if isinstance(layer, nn.Linear):
+                layer.bias.copy_(torch.tensor(bias))
+        hooks = [c.register_forward_hook(lambda m, i, o: outputs.__setitem__(m, o))
+                 for c in layers[:-1]]
+        net.eval()
+        for norm, (_, (_, bias)) in zip(norms, found):   # first the folded, exact identity
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0)
+            norm.weight.fill_(math.sqrt(1 + norm.eps))
+            norm.bias.copy_(torch.tensor(bias))
+        net(faces)
+        for hook in hooks:
+            hook.remove()
+        for conv, norm in zip(layers[:-1], norms):
+            mean, var = outputs[conv].mean((0, 2, 3)), outputs[conv].var((0, 2, 3))
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+            norm.weight.copy_(torch.sqrt(var + norm.eps))
+            norm.bias.add_(mean)
+        got = net(faces).numpy()
+    import cv2
+    onnx_net = cv2.dnn.readNetFromONNX(path)
+    onnx_net.setInput(np.ascontiguousarray(faces.numpy()))
+    difference = float(np.abs(onnx_net.forward() - got).max())
+    if difference > 1e-4:
+        raise RuntimeError(f'{path}: the rebuilt network differs from the ONNX by {difference}')
+    return difference
 
 
 def _check_export(onnx_bytes, expected, blob):

@@ -63,6 +63,10 @@ def add_arguments(parser):
                         help='folder of faceapi_peer.js and its node_modules')
     parser.add_argument('--batch', type=int, default=32, help='faces per face-api call')
     parser.add_argument('--json', help='write the figures as JSON here')
+    parser.add_argument('--soft-labels', metavar='NPZ',
+                        help="no comparison: write face-api's probabilities for each FER2013 "
+                             'face (e.g. --split Training) here, for train-cnn --soft-labels; '
+                             'a partial file from an interrupted run is resumed')
 
 
 def check_install(faceapi_dir):
@@ -209,6 +213,49 @@ def compare(dataset, references, detect_faces=False, framing='aligned', faceapi_
     return result
 
 
+def save_soft_labels(path, p, rows, checksum, package, weights_sha256, classes=CLASSES):
+    """
+    The soft-labels file ``train-cnn --soft-labels`` reads: probabilities ``p`` (faces so far x
+    classes, columns named by ``classes`` in ``core/labels.py`` names), each face's FER2013 CSV
+    ``rows`` (all, also those not done yet), the CSV checksum and the teacher. Atomic: an
+    interrupted write leaves the last complete file.
+    """
+    partial = path + '.tmp.npz'
+    np.savez(partial, p=np.asarray(p, np.float32), done=np.array(len(p)),
+             rows=np.asarray(rows, np.int64), checksum=np.array(checksum),
+             classes=np.array([canonical(name) for name in classes]),
+             package=np.array(package), weights_sha256=np.array(weights_sha256))
+    os.replace(partial, path)
+
+
+def write_soft_labels(dataset, path, faceapi_dir=FACEAPI_DIR, batch=32, chunk=2048, log=print):
+    """
+    face-api's probabilities for every face of a FER2013 ``dataset`` (the crop as given, as
+    ``compare`` sends it) in a ``save_soft_labels`` file, written after each ``chunk`` faces: a
+    long run that stops resumes where it stopped.
+    """
+    check_install(faceapi_dir)
+    rows = np.array([int(p.rsplit(':', 1)[1]) for p in dataset.paths], np.int64)
+    weights = file_sha256(os.path.join(faceapi_dir, WEIGHTS))
+    done = np.zeros((0, len(CLASSES)), np.float32)
+    if os.path.isfile(path):   # resume a run of the same faces and teacher
+        with np.load(path) as old:
+            if (np.array_equal(old['rows'], rows) and str(old['checksum']) == dataset.checksum
+                    and str(old['weights_sha256']) == weights):
+                done = old['p'][:int(old['done'])]
+    while len(done) < len(dataset):
+        end = min(len(done) + chunk, len(dataset))
+        header, answers = run_faceapi([_colour(dataset, i) for i in range(len(done), end)],
+                                      'faces', faceapi_dir, batch)
+        if tuple(header['classes']) != CLASSES:
+            raise RuntimeError(f'face-api classes {header["classes"]}, expected {CLASSES}')
+        done = np.concatenate([done, np.array([a['p'] for a in answers], np.float32)])
+        save_soft_labels(path, done, rows, dataset.checksum, f'{PACKAGE}@{header["faceapi"]}',
+                         weights)
+        log(f'face-api soft labels: {len(done)} of {len(dataset)} faces')
+    return path
+
+
 def known_faces(dataset, labels):
     """The faces whose label every network knows; prints what it leaves out, as evaluate does."""
     unknown = sorted(set(dataset.labels) - set(labels))
@@ -222,10 +269,16 @@ def known_faces(dataset, labels):
 def cmd_peer_faceapi(args):
     """Face-api against the reference models on one dataset; prints both, writes the JSON."""
     check_install(args.faceapi_dir)
-    references = [load_classifier(model) for model in args.reference]
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
     if args.split:
         dataset = dataset.split(args.split)
+    if args.soft_labels:
+        if dataset.usage is None:
+            raise ValueError('--soft-labels is for the FER2013 CSV (train-cnn reads it by row)')
+        write_soft_labels(dataset, args.soft_labels, args.faceapi_dir, args.batch)
+        print(f'wrote {args.soft_labels}')
+        return 0
+    references = [load_classifier(model) for model in args.reference]
     known = [canonical(name) for name in CLASSES
              if all(canonical(name) in m.labels for m in references)]
     dataset, unknown = known_faces(dataset, known)
