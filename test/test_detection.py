@@ -41,7 +41,8 @@ def test_shipped_yaml_states_the_code_defaults():
         params = yaml.safe_load(f)['recognizer']['ros__parameters']
     for name in DETECTION_PARAMETERS:
         default = getattr(HaarConfig(), name)
-        assert params[name] == (list(default) if isinstance(default, tuple) else default), name
+        expected = list(default) if isinstance(default, tuple) else default
+        assert params['haar'][name] == expected, name
     for name, (section, field, _) in PIPELINE_PARAMETERS.items():
         config = PipelineConfig()
         default = getattr(config if section is None else getattr(config, section), field)
