@@ -10,7 +10,7 @@ from an ensemble of larger teacher networks trained first in the same run; a wal
 size the schedules.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 import io
 import math
 import os
@@ -76,7 +76,7 @@ class CnnConfig:
     init: str = ''
     # trained teachers' state_dicts (.pt, teacher_arch/widths/depths) to distill from, before
     # any new ones (`teachers`); the student's own checkpoint makes this self-distillation.
-    # A shipped cnn.onnx works for init and teachers too (_onnx_weights)
+    # A shipped cnn.onnx works for init and teachers too (network._onnx_weights)
     teacher_weights: tuple = ()
     # an outside teacher's probabilities per FER2013 face (peer-faceapi --soft-labels, .npz):
     # label target = (1 - soft_weight) * label target + soft_weight * its probabilities
@@ -90,6 +90,129 @@ def _device(torch, name):
     if name == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('--device cuda: PyTorch sees no CUDA GPU')
     return torch.device(name)
+
+
+@dataclass
+class _TrainingData:
+    """What training and PublicTest scoring share: faces, targets, loss weights on ``device``."""
+
+    faces: object           # standardized faces (a tensor), all splits
+    targets: object         # soft targets (a tensor), one row per face
+    weights: object         # loss weight per face (a tensor)
+    rows: np.ndarray        # the Training faces trained on
+    public: np.ndarray      # PublicTest, for model selection
+    truth: np.ndarray       # label index per face
+    device: object
+    n_labels: int
+
+
+def _logits(torch, data, net, idx, mirror=False):
+    """``net``'s logits for the faces ``idx`` (mirrored with ``mirror``), in batches of 512."""
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(idx), 512):
+            x = data.faces[torch.from_numpy(idx[i:i + 512]).to(data.device)]
+            out.append(net(x.flip(3) if mirror else x).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, data.n_labels), np.float32)
+
+
+def _fit(torch, data, config, log, name, make_net, epochs, budget, seed, teachers=(),
+         deadline=None):
+    """Train ``make_net()`` (one-cycle SGD); keep the weights of its best PublicTest epoch."""
+    torch.manual_seed(seed)
+    net = make_net().to(data.device).to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    steps = math.ceil(len(data.rows) / config.batch_size)
+    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                                weight_decay=config.weight_decay)
+    # epochs 0: a first epoch at the schedule's starting rate (lr / 25) measures the speed,
+    # then the one-cycle schedule runs over as many epochs as fit in the budget
+    schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
+                                                    total_steps=epochs * steps)
+                if epochs else None)
+    if schedule is None:
+        for group in optimizer.param_groups:
+            group['lr'] = config.lr / 25
+    started, history, best, total = time.perf_counter(), [], (-1.0, None, 0), epochs or 2
+    log(f'{name}: {sum(p.numel() for p in net.parameters()):,} parameters, '
+        f'{f"{epochs} epochs" if epochs else f"{budget:.0f} s"}, {len(teachers)} teachers')
+    # steps before it warm up (GPU autotuning)
+    epoch, warm_step = 0, min(max(5, steps // 5), steps - 1)
+    while epoch < total:
+        if deadline is not None and epochs and epoch and time.perf_counter() > deadline:
+            log(f'{name}: time budget spent after {epoch} of {total} epochs')
+            total = epoch
+            break
+        epoch_start, net_loss = time.perf_counter(), 0.0
+        net.train()
+        order = torch.from_numpy(data.rows)[torch.randperm(len(data.rows), generator=gen)]
+        order = order.to(data.device)
+        for step in range(steps):
+            if step == warm_step:
+                warm = time.perf_counter()
+            # a last, smaller batch is a new shape: more GPU autotuning
+            if step == steps - 1:
+                before_last = time.perf_counter()
+            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
+            x = augment(torch, data.faces[batch], gen, config.erase)
+            t, w = data.targets[batch], data.weights[batch]
+            if config.mixup > 0:
+                lam = float(rng.beta(config.mixup, config.mixup))
+                perm = torch.randperm(len(batch), generator=gen).to(data.device)
+                x, t, w = (lam * v + (1 - lam) * v[perm] for v in (x, t, w))
+            x = x.contiguous(memory_format=torch.channels_last)
+            # bfloat16 on a GPU; on a CPU without bfloat16 units it is ~10x slower than float32
+            with torch.autocast(data.device.type, dtype=torch.bfloat16,
+                                enabled=data.device.type == 'cuda'):
+                if teachers:
+                    with torch.no_grad():
+                        taught = torch.stack([torch.softmax(m(x).float(), 1)
+                                              for m in teachers]).mean(0)
+                    t = (1 - config.distill_weight) * t + config.distill_weight * taught
+                out = net(x)
+            loss = -(w * (t * torch.log_softmax(out.float(), 1)).sum(1)).sum() / w.sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            net_loss += loss.detach()
+        train_end = time.perf_counter()
+        accuracy = float((_logits(torch, data, net, data.public).argmax(1)
+                          == data.truth[data.public]).mean())
+        seconds = time.perf_counter() - epoch_start
+        history.append({'epoch': epoch + 1, 'loss': float(net_loss) / steps,
+                        'public_accuracy': accuracy, 'seconds': seconds})
+        # size the schedule from the steady speed of this first epoch
+        if schedule is None:
+            # a second PublicTest pass: the first one included warm-up
+            evaluated = time.perf_counter()
+            _logits(torch, data, net, data.public)
+            timed_steps = steps - 1 - warm_step
+            train_time = ((before_last - warm) * steps / timed_steps if timed_steps > 0
+                          else (train_end - warm) * steps / max(steps - warm_step, 1))
+            per_epoch = train_time + time.perf_counter() - evaluated
+            total = max(2, 1 + int((budget - (time.perf_counter() - started)) / per_epoch))
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
+                                                           total_steps=(total - 1) * steps)
+            log(f'{name}: {per_epoch:.1f} s per epoch -> {total} epochs '
+                '(1 at lr/25, then one-cycle)')
+        log(f'{name} epoch {epoch + 1}/{total}: loss {history[-1]["loss"]:.3f}, '
+            f'PublicTest {accuracy:.3f}, '
+            f'{seconds:.1f} s')
+        if accuracy > best[0]:
+            best = (accuracy, {k: v.detach().clone() for k, v in net.state_dict().items()},
+                    epoch + 1)
+            if config.checkpoints:
+                os.makedirs(config.checkpoints, exist_ok=True)
+                torch.save({k: v.cpu() for k, v in best[1].items()},
+                           os.path.join(config.checkpoints, f'{name}.pt'))
+        epoch += 1
+    net.load_state_dict(best[1])
+    return net.eval(), {'epochs': total, 'best_epoch': best[2], 'public_accuracy': best[0],
+                        'seconds': time.perf_counter() - started, 'history': history}
 
 
 def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
@@ -150,109 +273,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
              else f'{torch.get_num_threads()} threads')
     log(f'{len(rows)} Training faces on {device} ({where}); '
         f'labels {vocabulary}; class weights {np.round(class_weight, 2).tolist()}')
-
-    def logits_of(net, idx, mirror=False):
-        net.eval()
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(idx), 512):
-                x = faces[torch.from_numpy(idx[i:i + 512]).to(device)]
-                out.append(net(x.flip(3) if mirror else x).float().cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, len(vocabulary)), np.float32)
-
-    def fit(name, make_net, epochs, budget, seed, teachers=(), deadline=None):
-        """Train ``make_net()`` (one-cycle SGD); keep the weights of its best PublicTest epoch."""
-        torch.manual_seed(seed)
-        net = make_net().to(device).to(memory_format=torch.channels_last)
-        gen = torch.Generator().manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        steps = math.ceil(len(rows) / config.batch_size)
-        optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
-                                    weight_decay=config.weight_decay)
-        # epochs 0: a first epoch at the schedule's starting rate (lr / 25) measures the speed,
-        # then the one-cycle schedule runs over as many epochs as fit in the budget
-        schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
-                                                        total_steps=epochs * steps)
-                    if epochs else None)
-        if schedule is None:
-            for group in optimizer.param_groups:
-                group['lr'] = config.lr / 25
-        started, history, best, total = time.perf_counter(), [], (-1.0, None, 0), epochs or 2
-        log(f'{name}: {sum(p.numel() for p in net.parameters()):,} parameters, '
-            f'{f"{epochs} epochs" if epochs else f"{budget:.0f} s"}, {len(teachers)} teachers')
-        # steps before it warm up (GPU autotuning)
-        epoch, warm_step = 0, min(max(5, steps // 5), steps - 1)
-        while epoch < total:
-            if deadline is not None and epochs and epoch and time.perf_counter() > deadline:
-                log(f'{name}: time budget spent after {epoch} of {total} epochs')
-                total = epoch
-                break
-            epoch_start, net_loss = time.perf_counter(), 0.0
-            net.train()
-            order = torch.from_numpy(rows)[torch.randperm(len(rows), generator=gen)].to(device)
-            for step in range(steps):
-                if step == warm_step:
-                    warm = time.perf_counter()
-                # a last, smaller batch is a new shape: more GPU autotuning
-                if step == steps - 1:
-                    before_last = time.perf_counter()
-                batch = order[step * config.batch_size:(step + 1) * config.batch_size]
-                x = augment(torch, faces[batch], gen, config.erase)
-                t, w = targets[batch], weights[batch]
-                if config.mixup > 0:
-                    lam = float(rng.beta(config.mixup, config.mixup))
-                    perm = torch.randperm(len(batch), generator=gen).to(device)
-                    x, t, w = (lam * v + (1 - lam) * v[perm] for v in (x, t, w))
-                x = x.contiguous(memory_format=torch.channels_last)
-                # bfloat16 on a GPU; on a CPU without bfloat16 units it is ~10x slower than float32
-                with torch.autocast(device.type, dtype=torch.bfloat16,
-                                    enabled=device.type == 'cuda'):
-                    if teachers:
-                        with torch.no_grad():
-                            taught = torch.stack([torch.softmax(m(x).float(), 1)
-                                                  for m in teachers]).mean(0)
-                        t = (1 - config.distill_weight) * t + config.distill_weight * taught
-                    out = net(x)
-                loss = -(w * (t * torch.log_softmax(out.float(), 1)).sum(1)).sum() / w.sum()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if schedule is not None:
-                    schedule.step()
-                net_loss += loss.detach()
-            train_end = time.perf_counter()
-            accuracy = float((logits_of(net, public).argmax(1) == truth[public]).mean())
-            seconds = time.perf_counter() - epoch_start
-            history.append({'epoch': epoch + 1, 'loss': float(net_loss) / steps,
-                            'public_accuracy': accuracy, 'seconds': seconds})
-            # size the schedule from the steady speed of this first epoch
-            if schedule is None:
-                # a second PublicTest pass: the first one included warm-up
-                evaluated = time.perf_counter()
-                logits_of(net, public)
-                timed_steps = steps - 1 - warm_step
-                train_time = ((before_last - warm) * steps / timed_steps if timed_steps > 0
-                              else (train_end - warm) * steps / max(steps - warm_step, 1))
-                per_epoch = train_time + time.perf_counter() - evaluated
-                total = max(2, 1 + int((budget - (time.perf_counter() - started)) / per_epoch))
-                schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
-                                                               total_steps=(total - 1) * steps)
-                log(f'{name}: {per_epoch:.1f} s per epoch -> {total} epochs '
-                    '(1 at lr/25, then one-cycle)')
-            log(f'{name} epoch {epoch + 1}/{total}: loss {history[-1]["loss"]:.3f}, '
-                f'PublicTest {accuracy:.3f}, '
-                f'{seconds:.1f} s')
-            if accuracy > best[0]:
-                best = (accuracy, {k: v.detach().clone() for k, v in net.state_dict().items()},
-                        epoch + 1)
-                if config.checkpoints:
-                    os.makedirs(config.checkpoints, exist_ok=True)
-                    torch.save({k: v.cpu() for k, v in best[1].items()},
-                               os.path.join(config.checkpoints, f'{name}.pt'))
-            epoch += 1
-        net.load_state_dict(best[1])
-        return net.eval(), {'epochs': total, 'best_epoch': best[2], 'public_accuracy': best[0],
-                            'seconds': time.perf_counter() - started, 'history': history}
+    data = _TrainingData(faces, targets, weights, rows, public, truth, device, len(vocabulary))
 
     init_weights = None
 
@@ -283,26 +304,27 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
                      'the --teacher-arch, --teacher-widths and --teacher-depths', sample, log)
         teachers.append(net.to(device).to(memory_format=torch.channels_last).eval())
         teacher_metrics.append({'weights': path, 'public_accuracy': float(
-            (logits_of(teachers[-1], public).argmax(1) == truth[public]).mean())})
+            (_logits(torch, data, teachers[-1], public).argmax(1) == truth[public]).mean())})
         log(f'teacher from {path}: PublicTest {teacher_metrics[-1]["public_accuracy"]:.3f}')
     for k in range(config.teachers):
         budget = config.time_budget * config.teacher_share / config.teachers
-        net, info = fit(f'teacher{k + 1}',
-                        lambda: build_network(config.teacher_widths, len(vocabulary),
-                                              config.teacher_arch, config.teacher_depths),
-                        config.teacher_epochs or config.epochs, budget, config.seed + 1 + k,
-                        deadline=(started_all + budget * (k + 1) if config.time_budget > 0
-                                  else None))
+        net, info = _fit(torch, data, config, log, f'teacher{k + 1}',
+                         lambda: build_network(config.teacher_widths, len(vocabulary),
+                                               config.teacher_arch, config.teacher_depths),
+                         config.teacher_epochs or config.epochs, budget, config.seed + 1 + k,
+                         deadline=(started_all + budget * (k + 1) if config.time_budget > 0
+                                   else None))
         teachers.append(net)
         teacher_metrics.append(dict(info, parameters=sum(p.numel() for p in net.parameters())))
     if teachers:
-        ensemble = float((np.mean([softmax(logits_of(m, public)) for m in teachers],
+        ensemble = float((np.mean([softmax(_logits(torch, data, m, public)) for m in teachers],
                                   axis=0).argmax(1)
                           == truth[public]).mean())
         log(f'teacher ensemble: PublicTest {ensemble:.3f}')
     student_budget = config.time_budget - (time.perf_counter() - started_all)
-    net, info = fit('student', new_student, config.epochs, student_budget, config.seed, teachers,
-                    deadline=started_all + config.time_budget if config.time_budget > 0 else None)
+    net, info = _fit(torch, data, config, log, 'student', new_student, config.epochs,
+                     student_budget, config.seed, teachers,
+                     deadline=started_all + config.time_budget if config.time_budget > 0 else None)
     parameters = sum(p.numel() for p in net.parameters())
     metrics = {'config': dict(asdict(config), widths=list(config.widths),
                               depths=list(config.depths),
@@ -321,8 +343,8 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
     calibration = {}
     for mirror in (False, True):
         def logits(idx):
-            z = logits_of(net, idx)
-            return (z + logits_of(net, idx, True)) / 2 if mirror else z
+            z = _logits(torch, data, net, idx)
+            return (z + _logits(torch, data, net, idx, True)) / 2 if mirror else z
         name = 'flip' if mirror else 'plain'
         z_public, z_private = logits(public), logits(private)
         temperature = fit_temperature(z_public, truth[public])
@@ -340,7 +362,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
         log(f'{name}: ' + ', '.join(f'{k} {v:.3f}' for k, v in calibration[name].items()))
     bias = None
     if config.calibrate_bias:
-        z_public = logits_of(net, public)
+        z_public = _logits(torch, data, net, public)
         temperature, bias = fit_bias_temperature(z_public, truth[public])
         calibration['bias'] = {'temperature': temperature, 'bias': bias.tolist(),
                                'PublicTest_accuracy': float(((z_public + bias).argmax(1)
@@ -359,13 +381,15 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
     net = net.cpu().to(memory_format=torch.contiguous_format).float().eval()
     faces = faces.cpu()
     device = torch.device('cpu')
+    data = replace(data, faces=faces, device=device)
     buffer = io.BytesIO()
     torch.onnx.export(net, torch.zeros(1, 1, 48, 48), buffer, dynamo=False, input_names=['face'],
                       output_names=['logits'], dynamic_axes={'face': {0: 'n'}, 'logits': {0: 'n'}})
     classifier = CnnClassifier(vocabulary, None, preprocessing,
                                calibration['bias' if bias is not None else 'plain']['temperature'],
                                bias=bias)
-    metrics['onnx_check'] = check_export(buffer.getvalue(), logits_of(net, public[:512]),
+    metrics['onnx_check'] = check_export(buffer.getvalue(),
+                                         _logits(torch, data, net, public[:512]),
                                          faces[torch.from_numpy(public[:512])].numpy())
     log(f'ONNX in OpenCV DNN vs PyTorch on 512 PublicTest faces: {metrics["onnx_check"]}')
     return classifier, buffer.getvalue(), metrics
