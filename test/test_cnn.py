@@ -23,10 +23,12 @@ from expression_recognizer_ros.core.labels import canonical
 from expression_recognizer_ros.core.preprocessing import Preprocessing
 from expression_recognizer_ros.core.resources import package_path
 from expression_recognizer_ros.tools import peer
-from expression_recognizer_ros.tools.cnn_training import (
+from expression_recognizer_ros.tools.cnn.calibration import (
     expected_calibration_error,
     fit_bias_temperature,
     fit_temperature,
+)
+from expression_recognizer_ros.tools.cnn.data import (
     load_training_data,
     read_soft_labels,
     write_pack,
@@ -251,6 +253,38 @@ def test_data_pack_is_lossless(fer2013, tmp_path):
     again = run('train-cnn', '--dataset', str(tmp_path / 'aligned.npz'), '--align', '--out',
                 str(tmp_path / 'twice'))
     assert again.returncode == 2 and 'aligned already' in again.stderr
+
+
+@needs_torch
+def test_pack_and_recalibrate_commands_and_their_old_spellings(fer2013, tiny_cnn, tmp_path):
+    rows = list(range(0, 200)) + list(range(28709, 28909))
+    write_pack(fer2013.subset(rows), str(tmp_path / 'pack.npz'))
+    # `pack` reads a pack too; the deprecated train-cnn --write-pack writes the same faces
+    new = run('pack', '--dataset', str(tmp_path / 'pack.npz'), '--out', str(tmp_path / 'a.npz'))
+    old = run('train-cnn', '--dataset', str(tmp_path / 'pack.npz'), '--write-pack',
+              str(tmp_path / 'b.npz'))
+    assert new.returncode == 0 and old.returncode == 0, new.stderr + old.stderr
+    assert 'deprecated' in old.stderr and 'deprecated' not in new.stderr
+    a, b = (load_training_data(str(tmp_path / f'{n}.npz')) for n in 'ab')
+    assert np.array_equal(a.images, b.images) and a.paths == b.paths == fer2013.subset(rows).paths
+    cnn = tmp_path / 'cnn'
+    shutil.copytree(tiny_cnn, cnn)
+    result = run('recalibrate', '--dataset', str(tmp_path / 'pack.npz'), '--models', str(cnn))
+    assert result.returncode == 0, result.stderr
+    with open(cnn / 'manifest.json') as f:
+        info = json.load(f)['metrics']['recalibration']
+    assert info['command'].startswith('expression-recognizer recalibrate ')
+    assert 0 <= info['PublicTest_accuracy_after'] <= 1 and len(info['bias']) == 7
+    old = run('train-cnn', '--dataset', str(tmp_path / 'pack.npz'), '--recalibrate', str(cnn))
+    assert old.returncode == 0 and 'deprecated' in old.stderr, old.stderr
+    # errors are one line on stderr, exit status 2
+    for args in (['recalibrate', '--dataset', str(tmp_path / 'pack.npz'), '--models',
+                  'fisherface-ckplus'],
+                 ['train-cnn', '--dataset', str(tmp_path / 'pack.npz')]):
+        result = run(*args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, args
+        assert 'error: ' in result.stderr and ('--out is required' in result.stderr
+                                               or 'for CNN models' in result.stderr)
 
 
 @needs_torch

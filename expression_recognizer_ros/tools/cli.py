@@ -9,7 +9,7 @@ import shlex
 import sys
 
 from . import datasets, peer
-from .cnn_training import CnnConfig
+from .cnn.training import CnnConfig
 from .evaluation import format_report, plot_report, report
 from .training import CLASSIFIERS, train, TrainConfig
 from ..classifiers.base import library_versions
@@ -123,29 +123,47 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_train_cnn(args) -> int:
-    """Train the CNN (or write a data pack, or recalibrate a CNN) and write its model directory."""
-    from .cnn_training import (
-        describe_network,
-        load_training_data,
-        pack_checksum,
-        train_cnn,
-        write_pack,
-    )
+def _cnn_dataset(args):
+    """The FER2013 CSV or pack of ``--dataset``, realigned with ``--align``."""
+    from .cnn.data import load_training_data
     dataset = load_training_data(args.dataset)
     print(f'loaded {len(dataset)} images from {args.dataset} ({dataset.checksum})')
-    if args.align:
-        dataset = _realigned(dataset)
+    return _realigned(dataset) if args.align else dataset
+
+
+def cmd_pack(args) -> int:
+    """Write a compact lossless pack of FER2013's Training and PublicTest rows."""
+    from .cnn.data import write_pack
+    print(f'wrote {args.out} ({write_pack(_cnn_dataset(args), args.out)})')
+    return 0
+
+
+def cmd_recalibrate(args) -> int:
+    """Fit a CNN's temperature and class offsets on PublicTest and write them into its manifest."""
+    from .cnn.calibration import recalibrate
+    recalibrate(args.models, _cnn_dataset(args), command_line())
+    print(f'updated {args.models}/manifest.json')
+    return 0
+
+
+def cmd_train_cnn(args) -> int:
+    """Train the CNN and write its model directory."""
     if args.write_pack:
-        print(f'wrote {args.write_pack} ({write_pack(dataset, args.write_pack)})')
-        return 0
+        print('train-cnn --write-pack is deprecated: use expression-recognizer pack --out NPZ',
+              file=sys.stderr)
+        args.out = args.write_pack
+        return cmd_pack(args)
     if args.recalibrate:
-        from .cnn_training import recalibrate
-        recalibrate(resolve_model_dir(args.recalibrate), dataset, command_line())
-        print(f'updated {args.recalibrate}/manifest.json')
-        return 0
+        print('train-cnn --recalibrate is deprecated: use expression-recognizer recalibrate '
+              '--models MODEL_DIR', file=sys.stderr)
+        args.models = resolve_model_dir(args.recalibrate)
+        return cmd_recalibrate(args)
     if not args.out:
-        raise SystemExit('train-cnn: --out is required (unless --write-pack)')
+        raise ValueError('--out is required')
+    from .cnn.data import pack_checksum
+    from .cnn.network import describe_network
+    from .cnn.training import train_cnn
+    dataset = _cnn_dataset(args)
     config = CnnConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                        widths=tuple(args.widths), ferplus=args.ferplus or '',
                        ferplus_weight=args.ferplus_weight, limit=args.limit, arch=args.arch,
@@ -175,7 +193,7 @@ def cmd_train_cnn(args) -> int:
     if args.dataset.endswith('.npz'):
         manifest['dataset']['pack'] = {
             'checksum': pack_checksum(args.dataset), 'splits': 'Training, PublicTest',
-            'note': 'train-cnn --write-pack of the CSV whose checksum is above'}
+            'note': 'expression-recognizer pack of the CSV whose checksum is above'}
     classifier.save(args.out, manifest, onnx_bytes)
     print(f'wrote {args.out}')
     return 0
@@ -385,12 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('train-cnn',
                        help='train the CNN on FER2013 with PyTorch (CPU or GPU) and export ONNX')
     p.add_argument('--dataset', required=True,
-                   help='FER2013 CSV (.csv or .csv.gz), or a pack (.npz, --write-pack)')
+                   help='FER2013 CSV (.csv or .csv.gz), or a pack (.npz, from pack)')
     p.add_argument('--out', help='model directory to write')
     p.add_argument('--id', help='model id (default: the directory name)')
-    p.add_argument('--write-pack', metavar='NPZ',
-                   help='only write a compact lossless pack of Training and '
-                   'PublicTest (for a training machine without the CSV), then stop')
+    p.add_argument('--write-pack', metavar='NPZ', help='deprecated: use pack')
     p.add_argument('--ferplus', help='FER+ votes (fer2013new.csv) to soften the training labels')
     p.add_argument('--ferplus-weight', type=float, default=CNN.ferplus_weight,
                    help='share of the FER+ votes in each target')
@@ -435,15 +451,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help='share of --soft-labels in the label targets')
     p.add_argument('--calibrate-bias', action='store_true',
                    help='fit one logit offset per class with the temperature on PublicTest')
-    p.add_argument('--recalibrate', metavar='MODEL_DIR',
-                   help='no training: fit temperature and per-class offsets of this CNN on '
-                        'PublicTest (OpenCV DNN) and write them into its manifest')
+    p.add_argument('--recalibrate', metavar='MODEL_DIR', help='deprecated: use recalibrate')
     p.add_argument('--seed', type=int, default=CNN.seed)
     p.add_argument('--limit', type=int, default=CNN.limit,
                    help='train on the first N Training faces only (smoke test)')
     _add_margin_arg(p)
     _add_align_arg(p)
     p.set_defaults(func=cmd_train_cnn)
+
+    p = sub.add_parser('pack', help='write a compact lossless pack of FER2013 Training and '
+                       'PublicTest for a training machine without the CSV')
+    p.add_argument('--dataset', required=True, help='FER2013 CSV (.csv or .csv.gz)')
+    p.add_argument('--out', required=True, metavar='NPZ', help='pack to write')
+    _add_align_arg(p)
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser('recalibrate', help="fit a CNN's temperature and per-class offsets on "
+                       'PublicTest (OpenCV DNN, no PyTorch) and write them into its manifest')
+    p.add_argument('--dataset', required=True,
+                   help='FER2013 CSV (.csv or .csv.gz), or a pack (.npz, from pack)')
+    p.add_argument('--models', required=True, metavar='MODEL_DIR', help='CNN model directory')
+    _add_align_arg(p)
+    p.set_defaults(func=cmd_recalibrate)
 
     p = sub.add_parser('evaluate', help='accuracy, per-class figures and confusion matrix')
     p.add_argument('--models', required=True, help='model directory')

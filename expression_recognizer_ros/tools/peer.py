@@ -48,7 +48,7 @@ RECOGNIZER_FRAMING = AlignmentConfig()
 FACEAPI_FRAMING = AlignmentConfig(size=112)   # the same template and zoom at face-api's input size
 
 
-def add_arguments(parser):
+def add_arguments(parser) -> None:
     """The options of ``peer-faceapi`` after the dataset ones."""
     parser.add_argument('--split', help='FER2013 Usage to evaluate, e.g. PrivateTest')
     parser.add_argument('--detect-faces', action='store_true',
@@ -69,7 +69,7 @@ def add_arguments(parser):
                              'a partial file from an interrupted run is resumed')
 
 
-def check_install(faceapi_dir):
+def check_install(faceapi_dir) -> None:
     """Node.js and the npm packages, or one line that says how to get them."""
     install = f'npm ci --prefix {faceapi_dir}'
     if shutil.which('node') is None:
@@ -79,7 +79,7 @@ def check_install(faceapi_dir):
         raise RuntimeError(f'{PACKAGE} is not installed in {faceapi_dir}: run {install}')
 
 
-def run_faceapi(images, mode, faceapi_dir=FACEAPI_DIR, batch=32):
+def run_faceapi(images, mode, faceapi_dir=FACEAPI_DIR, batch=32) -> tuple[dict, list[dict]]:
     """
     face-api on RGB uint8 images (h, w, 3): ``mode`` 'faces' (each image is a face) or 'detect'
     (SSD-MobileNet's largest face in each). Returns (header, one dict per image).
@@ -98,7 +98,7 @@ def run_faceapi(images, mode, faceapi_dir=FACEAPI_DIR, batch=32):
     return lines[0], lines[1:]
 
 
-def mcnemar(first_right, second_right):
+def mcnemar(first_right, second_right) -> dict:
     """
     Exact (binomial) McNemar test of two classifiers on the same items: the items only one of
     them gets right, and the two-sided p that each such item is a fair coin's toss.
@@ -127,7 +127,7 @@ def _aligned_rgb(rgb, landmarks):
                       for channel in cv2.split(rgb)])
 
 
-def prepare_faces(dataset, detect_faces, framing):
+def prepare_faces(dataset, detect_faces, framing) -> tuple[list, list, str]:
     """
     What each network sees: (references' gray faces or None per image, face-api's RGB input per
     image or None, face-api's mode).
@@ -167,7 +167,7 @@ def _scores(true, predicted, labels, detect_faces):
 
 
 def compare(dataset, references, detect_faces=False, framing='aligned', faceapi_dir=FACEAPI_DIR,
-            batch=32, log=print):
+            batch=32, log=print) -> dict:
     """
     face-api and each reference classifier on the same faces of ``dataset`` (labels all known to
     every network): face-api's ``evaluate``-style result with a ``comparisons`` list.
@@ -213,7 +213,7 @@ def compare(dataset, references, detect_faces=False, framing='aligned', faceapi_
     return result
 
 
-def save_soft_labels(path, p, rows, checksum, package, weights_sha256, classes=CLASSES):
+def save_soft_labels(path, p, rows, checksum, package, weights_sha256, classes=CLASSES) -> None:
     """
     The soft-labels file ``train-cnn --soft-labels`` reads: probabilities ``p`` (faces so far x
     classes, columns named by ``classes`` in ``core/labels.py`` names), each face's FER2013 CSV
@@ -228,7 +228,8 @@ def save_soft_labels(path, p, rows, checksum, package, weights_sha256, classes=C
     os.replace(partial, path)
 
 
-def write_soft_labels(dataset, path, faceapi_dir=FACEAPI_DIR, batch=32, chunk=2048, log=print):
+def write_soft_labels(dataset, path, faceapi_dir=FACEAPI_DIR, batch=32, chunk=2048,
+                      log=print) -> str:
     """
     face-api's probabilities for every face of a FER2013 ``dataset`` (the crop as given, as
     ``compare`` sends it) in a ``save_soft_labels`` file, written after each ``chunk`` faces: a
@@ -256,7 +257,7 @@ def write_soft_labels(dataset, path, faceapi_dir=FACEAPI_DIR, batch=32, chunk=20
     return path
 
 
-def known_faces(dataset, labels):
+def known_faces(dataset, labels) -> tuple[datasets.Dataset, list[str]]:
     """The faces whose label every network knows; prints what it leaves out, as evaluate does."""
     unknown = sorted(set(dataset.labels) - set(labels))
     if unknown:
@@ -266,7 +267,7 @@ def known_faces(dataset, labels):
     return dataset, unknown
 
 
-def cmd_peer_faceapi(args):
+def cmd_peer_faceapi(args) -> int:
     """Face-api against the reference models on one dataset; prints both, writes the JSON."""
     check_install(args.faceapi_dir)
     dataset = datasets.load(args.dataset, args.format, args.subject_pattern)
