@@ -16,6 +16,7 @@ from expression_recognizer_ros.core.face_alignment import (
     HAAR_BOX_TEMPLATE,
     similarity_transform,
 )
+from expression_recognizer_ros.core.haar_detection import resolve_cascade
 from expression_recognizer_ros.core.yunet_detection import YuNetDetector
 
 YUNET = os.path.join(REPO, 'models', 'yunet')
@@ -85,8 +86,7 @@ def test_a_tilted_face_comes_out_upright():
 def test_the_template_is_where_landmarks_sit_in_a_haar_box():
     """HAAR_BOX_TEMPLATE was measured on Yale; on the bundled photos YuNet's landmarks fall within
     a few percent of it inside the original's Haar box."""
-    cascade = cv2.CascadeClassifier(
-        os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml'))
+    cascade = cv2.CascadeClassifier(resolve_cascade('haarcascade_frontalface_default.xml'))
     detector = YuNetDetector(YUNET)
     for name in ('astronaut.png', 'grace_hopper_512x512.jpg'):
         image = cv2.imread(os.path.join(PHOTOS, name))

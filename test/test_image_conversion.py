@@ -62,6 +62,8 @@ def test_padded_rows(bgr):
                                             ('yuv422_yuy2', 'COLOR_BGR2YUV_YUYV'),
                                             ('yuyv', 'COLOR_BGR2YUV_YUYV')])
 def test_yuv422_variants_decode_to_the_right_picture(bgr, encoding, code):
+    if not hasattr(cv2, code):   # the encoder the test packs with came in OpenCV 4.7
+        pytest.skip(f'OpenCV {cv2.__version__} has no {code} to pack the test image')
     packed = cv2.cvtColor(bgr, getattr(cv2, code))
     out = image_to_array(message(packed, encoding))
     assert np.abs(out.astype(int) - bgr.astype(int)).mean() < 8

@@ -47,13 +47,16 @@ class FrameSource:
         else:
             raise CameraError(f'source {self.source!r} is neither a camera index, '
                               'a /dev/video device, a video file nor an image folder')
-        level = cv2.utils.logging.getLogLevel()
-        # our error says it in one line
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        # our error says it in one line; Debian's OpenCV 4.6 has no cv2.utils.logging
+        logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
+        level = logging.getLogLevel() if logging else None
+        if logging:
+            logging.setLogLevel(logging.LOG_LEVEL_ERROR)
         try:
             self._capture = cv2.VideoCapture(target)
         finally:
-            cv2.utils.logging.setLogLevel(level)
+            if logging:
+                logging.setLogLevel(level)
         if not self._capture.isOpened():
             raise CameraError(f'cannot open {tried}: no such device or it is busy')
         if width and height:
