@@ -90,16 +90,22 @@ def test_bad_frame_is_refused_with_its_reason_and_the_next_good_frame_answered(
         node, recognizer, case):
     publisher, emotions, failures, _ = recognizer
     change, reason = BAD[case]
-    stamp = 1000 + list(BAD).index(case)
+    refused_then_answered(node, publisher, image, change, reason, emotions, failures,
+                          stamp=1000 + list(BAD).index(case))
 
+
+def refused_then_answered(node, publisher, make, change, reason, emotions, failures, stamp,
+                          counted=lambda: True):
+    """Publish the bad frame (``make(**change)``) until /diagnostics names ``reason`` (and
+    ``counted()``), then a good one until its Emotion comes: the node never stops answering."""
     def send():
-        publisher.publish(image(**change))
+        publisher.publish(make(**change))
         rclpy.spin_once(node, timeout_sec=0.1)
-        return failures and reason in failures[-1]
+        return failures and reason in failures[-1] and counted()
     assert spin_until(node, send), f'no diagnostics naming {reason!r}; last: {failures[-1:]}'
 
     def good():
-        publisher.publish(image(stamp=stamp))
+        publisher.publish(make(stamp=stamp))
         rclpy.spin_once(node, timeout_sec=0.1)
         return any(e.header.stamp.sec == stamp and e.face_detected for e in emotions)
     assert spin_until(node, good), 'the node stopped answering after a bad frame'
@@ -122,20 +128,10 @@ def test_bad_compressed_frame_is_counted_failed_and_the_next_good_frame_answered
         node, compressed_recognizer, case):
     publisher, emotions, failures, failed = compressed_recognizer
     change, reason = BAD_COMPRESSED[case]
-    stamp = 2000 + list(BAD_COMPRESSED).index(case)
     before = failed[-1] if failed else 0
-
-    def send():
-        publisher.publish(compressed(**change))
-        rclpy.spin_once(node, timeout_sec=0.1)
-        return failures and reason in failures[-1] and failed[-1] > before
-    assert spin_until(node, send), f'no diagnostics naming {reason!r}; last: {failures[-1:]}'
-
-    def good():
-        publisher.publish(compressed(stamp=stamp))
-        rclpy.spin_once(node, timeout_sec=0.1)
-        return any(e.header.stamp.sec == stamp and e.face_detected for e in emotions)
-    assert spin_until(node, good), 'the node stopped answering after a bad frame'
+    refused_then_answered(node, publisher, compressed, change, reason, emotions, failures,
+                          stamp=2000 + list(BAD_COMPRESSED).index(case),
+                          counted=lambda: failed[-1] > before)
 
 
 @pytest.mark.parametrize('args, message', [
