@@ -339,12 +339,11 @@ class RecognizerNode(ManagedNode):
             self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
             return
         self.frames_processed += 1
+        self.last_latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
         self.publisher.publish(self._emotion(msg.header, result))
         self.faces_publisher.publish(self._faces(msg.header, result))
         if self.hri is not None:
             self.hri.publish(msg.header, frame, result)
-        now = self.get_clock().now().nanoseconds * 1e-9
-        self.last_latency_ms = (now - stamp) * 1e3
         if self.debug_publisher.get_subscription_count() > 0:
             self._publish_debug(msg.header, frame, result)
 
