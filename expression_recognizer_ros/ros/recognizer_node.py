@@ -26,8 +26,8 @@ from .lifecycle import ManagedNode
 from .process import run_node
 from ..classifiers.base import Classifier
 from ..classifiers.registry import load_classifier, resolve_model_dir
-from ..core.boxes import clip_box
 from ..core.debug_view import annotate
+from ..core.expression_fields import emotion_fields, faces_fields
 from ..core.haar_detection import HaarConfig
 from ..core.health import Rates, recognizer_level, RecognizerThresholds
 from ..core.pipeline import ExpressionPipeline, PipelineConfig
@@ -347,38 +347,17 @@ class RecognizerNode(ManagedNode):
         if self.debug_publisher.get_subscription_count() > 0:
             self._publish_debug(msg.header, frame, result)
 
-    @staticmethod
-    def _roi(box, frame_size) -> RegionOfInterest:
-        """The box clipped to the frame, as a RegionOfInterest."""
-        x0, y0, x1, y1 = clip_box(box, frame_size)
-        return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
-
     def _emotion(self, header, result):
-        out = Emotion(header=header, model=self.classifier.id, detector=result.detector)
-        out.labels = list(self.classifier.labels)
-        out.num_models = self.classifier.n_models
-        out.num_faces = result.num_faces
-        face = result.attended
-        out.face_detected = face is not None
-        if face is not None:
-            out.face_id = face.id
-            out.face_roi = self._roi(face.box, result.frame_size)
-            out.expression = face.label
-            out.confidence = face.confidence
-            out.scores = list(face.scores)
-            if face.prediction is not None and face.prediction.votes is not None:
-                out.votes = list(face.prediction.votes)
-        return out
+        fields = emotion_fields(result, self.classifier.labels, self.classifier.id,
+                                self.classifier.n_models)
+        roi = RegionOfInterest(**fields.pop('face_roi'))
+        return Emotion(header=header, face_roi=roi, **fields)
 
     def _faces(self, header, result):
-        out = FaceExpressions(header=header, labels=list(self.classifier.labels),
-                              model=self.classifier.id, detector=result.detector)
-        out.attended_id = result.attended.id if result.attended is not None else ''
-        out.faces = [FaceExpression(id=f.id, roi=self._roi(f.box, result.frame_size),
-                                    visible=f.visible, detection_score=f.score, expression=f.label,
-                                    confidence=f.confidence, scores=list(f.scores))
-                     for f in result.faces]
-        return out
+        fields = faces_fields(result, self.classifier.labels, self.classifier.id)
+        faces = [FaceExpression(roi=RegionOfInterest(**face.pop('roi')), **face)
+                 for face in fields.pop('faces')]
+        return FaceExpressions(header=header, faces=faces, **fields)
 
     def _publish_debug(self, header, frame, result):
         self.debug_publisher.publish(

@@ -22,6 +22,7 @@ from .bag_reading import BagError, ROSBAGS_MISSING
 from ..core.affect import valence_arousal
 from ..core.boxes import clip_box
 from ..core.debug_view import annotate
+from ..core.expression_fields import emotion_fields, faces_fields
 from ..core.image_codec import array_to_image_fields
 from ..core.labels import CANONICAL
 from ..core.resources import package_path
@@ -117,36 +118,24 @@ class AnnotatedBag:
         self._writer.write(connection, log_time, self.store.serialize_cdr(msg, connection.msgtype))
         self.counts[connection.topic] += 1
 
-    def _region(self, box, frame_size):
-        x0, y0, x1, y1 = clip_box(box, frame_size)
-        return self._roi(x_offset=x0, y_offset=y0, height=y1 - y0, width=x1 - x0,
-                         do_rectify=False)
+    def _region(self, fields):
+        return self._roi(do_rectify=False, **fields)
 
     def write(self, frame, result, n_models, image=None) -> None:
         """One frame's Emotion and FaceExpressions (and annotated ``image`` when asked for)."""
         header = self._header(stamp=self._time(sec=frame.stamp // 1_000_000_000,
                                                nanosec=frame.stamp % 1_000_000_000),
                               frame_id=frame.frame_id)
-        face, size = result.attended, result.frame_size
-        votes = []
-        if face is not None and face.prediction is not None and face.prediction.votes is not None:
-            votes = face.prediction.votes
-        none = self._roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-        self._write('emotion', self._emotion(
-            header=header, face_detected=face is not None,
-            face_id=face.id if face else '', num_faces=result.num_faces,
-            expression=face.label if face else '', confidence=face.confidence if face else 0.0,
-            labels=self.labels, votes=np.asarray(votes, np.uint8),
-            scores=np.asarray(face.scores if face else (), np.float32), num_models=n_models,
-            detector=result.detector, face_roi=self._region(face.box, size) if face else none,
-            model=self.model), frame.log_time)
-        faces = [self._face(id=f.id, roi=self._region(f.box, size), visible=f.visible,
-                            detection_score=f.score, expression=f.label,
-                            confidence=f.confidence, scores=np.asarray(f.scores, np.float32))
-                 for f in result.faces]
-        self._write('faces', self._faces(
-            header=header, labels=self.labels, attended_id=face.id if face else '',
-            detector=result.detector, model=self.model, faces=faces), frame.log_time)
+        emotion = emotion_fields(result, self.labels, self.model, n_models)
+        emotion.update(face_roi=self._region(emotion['face_roi']),
+                       votes=np.asarray(emotion['votes'], np.uint8),
+                       scores=np.asarray(emotion['scores'], np.float32))
+        self._write('emotion', self._emotion(header=header, **emotion), frame.log_time)
+        faces = faces_fields(result, self.labels, self.model)
+        faces['faces'] = [self._face(**dict(face, roi=self._region(face['roi']),
+                                            scores=np.asarray(face['scores'], np.float32)))
+                          for face in faces['faces']]
+        self._write('faces', self._faces(header=header, **faces), frame.log_time)
         if image is not None and 'debug' in self._connections:
             encoding, height, width, step, data = array_to_image_fields(
                 annotate(image, result, self.labels))
