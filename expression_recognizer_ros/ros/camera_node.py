@@ -131,7 +131,7 @@ class CameraNode(ManagedNode):
         if self.source is None:
             self._open()
             if self.source is None:
-                self.get_logger().warn(f'waiting for {self._open_args[0]!r}',
+                self.get_logger().warning(f'waiting for {self._open_args[0]!r}',
                                        throttle_duration_sec=5.0)
                 return
         try:
@@ -140,7 +140,7 @@ class CameraNode(ManagedNode):
             if not self.retry:
                 self.failure = str(exc)   # the process ends with this line and status 1
                 return
-            self.get_logger().warn(f'{exc}; retrying', throttle_duration_sec=5.0)
+            self.get_logger().warning(f'{exc}; retrying', throttle_duration_sec=5.0)
             self.source.release()
             self.source = None
             return

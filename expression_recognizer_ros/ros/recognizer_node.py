@@ -336,7 +336,7 @@ class RecognizerNode(ManagedNode):
         except Exception as exc:  # one bad frame must never stop the node
             self.frames_failed += 1
             self.last_failure = str(exc)
-            self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
+            self.get_logger().warning(f'frame skipped: {exc}', throttle_duration_sec=5.0)
             return
         self.frames_processed += 1
         self.last_latency_ms = (self.get_clock().now().nanoseconds * 1e-9 - stamp) * 1e3
