@@ -9,6 +9,7 @@ import shlex
 import sys
 
 from . import datasets, peer
+from .cnn import head
 from .cnn.training import CnnConfig
 from .evaluation import format_report, plot_report, report
 from .training import CLASSIFIERS, train, TrainConfig
@@ -458,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_margin_arg(p)
     _add_align_arg(p)
     p.set_defaults(func=cmd_train_cnn)
+
+    p = sub.add_parser('train-head', help="refit a CNN's last layer on its own features with "
+                       'posed faces beside FER2013 (subject k-fold; no PyTorch)')
+    head.add_arguments(p)
+    p.set_defaults(func=head.cmd_train_head)
 
     p = sub.add_parser('pack', help='write a compact lossless pack of FER2013 Training and '
                        'PublicTest for a training machine without the CSV')

@@ -1,0 +1,595 @@
+"""
+``train-head``: refit the last (linear) layer of a shipped CNN with posed faces beside FER2013.
+
+The network up to its global average pool is kept as it is; OpenCV's DNN computes each face's
+features once (the preprocessing ``evaluate`` and the recognizer use), and a multinomial logistic
+regression on them, with soft targets (FER+ votes), class weights and a weight for the posed faces,
+replaces the final Gemm. Posed faces (CK+48) are scored by subject-independent k-fold: each fold's
+head is fitted on FER2013 Training and the other folds' subjects. The new model is the base's ONNX
+with only the Gemm's two initializers replaced, so it runs exactly as fast; PyTorch is not needed.
+``--tune block`` fine-tunes the last residual block with the head instead (``block.py``, PyTorch).
+"""
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+import hashlib
+import json
+import os
+import time
+import types
+
+import cv2
+import numpy as np
+
+from .block import block_logits, fit_block, read_block
+from .calibration import fit_bias_temperature, fit_temperature
+from .data import read_ferplus
+from .. import datasets
+from ..peer import mcnemar
+from ...classifiers.base import library_versions
+from ...classifiers.cnn import CnnClassifier, NETWORK
+from ...classifiers.registry import load_classifier
+from ...core.resources import file_sha256
+
+VIEWS = ('given', 'aligned')   # a cropped posed face as given, and re-framed as at run time
+TUNES = ('head', 'block')      # what is refitted: the last linear layer, or the last block too
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """How the new head is fitted (the ``train-head`` options)."""
+
+    ferplus_weight: float = 0.5   # share of the FER+ votes in a FER2013 target (cnn2's recipe)
+    posed_weight: float = 1.0     # loss weight of a posed face relative to a FER2013 face
+    balance: float = 0.0          # class weight ~ (weighted class count) ** -balance
+    l2: float = 1e-3              # pull of the weights towards the base head's
+    views: tuple = VIEWS          # which framings of the posed faces to train on
+    mirror: bool = True           # also train on the mirrored posed faces
+    offsets: bool = True          # per-class offsets with the temperature (else temperature only)
+    folds: int = 10
+    seed: int = 0
+    limit: int = 0                # smoke test: the first N faces per FER2013 split, ~N posed
+    tune: str = 'head'            # 'block': the last residual block too (PyTorch)
+    epochs: int = 4               # --tune block: AdamW epochs, peak learning rate, batch
+    lr: float = 3e-4
+    batch_size: int = 256
+
+
+def read_params(onnx_path, tune='head') -> tuple:
+    """
+    The base network's refitted part: (ONNX model, {initializer name: array}, the OpenCV layer
+    whose output is that part's input). 'head': the final Gemm (x @ W.T + b) alone; 'block': the
+    last residual block and the Gemm (``block.read_block``).
+    """
+    onnx = import_onnx()
+    from onnx import numpy_helper
+    model = onnx.load(onnx_path)
+    graph = model.graph
+    gemm = graph.node[-1]
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in gemm.attribute}
+    if (gemm.op_type != 'Gemm' or gemm.output[0] != graph.output[0].name
+            or attributes.get('transB') != 1 or attributes.get('alpha', 1.0) != 1.0
+            or attributes.get('beta', 1.0) != 1.0):
+        raise ValueError(f'{onnx_path}: the network must end in one Gemm (x @ W.T + b)')
+    if tune == 'block':
+        params, layer = read_block(model)
+        return model, params, layer
+    initializers = {t.name: t for t in graph.initializer}
+    params = {name: numpy_helper.to_array(initializers[name]).astype(np.float64)
+              for name in gemm.input[1:3]}
+    producer = [n for n in graph.node if gemm.input[0] in n.output][0]
+    return model, params, 'onnx_node!' + producer.name
+
+
+@dataclass
+class Head:
+    """The refitted part's weights (``read_params``'s names and order) and what they compute."""
+
+    params: dict
+    tune: str = 'head'
+
+    def logits(self, x) -> np.ndarray:
+        """Logits of the (n, ...) inputs of the refitted part."""
+        if self.tune == 'block':
+            return block_logits(self.params, x)
+        weight, bias = self.params.values()
+        return x @ weight.T + bias
+
+
+def import_onnx() -> 'types.ModuleType':
+    """The onnx package, or a clear error: a training-only dependency."""
+    try:
+        import onnx
+    except ImportError:
+        raise RuntimeError('train-head needs onnx (training only): '
+                           'pip install -r requirements-train.txt') from None
+    return onnx
+
+
+def with_params(model, params) -> bytes:
+    """The base ONNX with only the initializers named in ``params`` replaced, serialized."""
+    from onnx import numpy_helper
+    model = type(model).FromString(model.SerializeToString())   # a copy
+    for tensor in model.graph.initializer:
+        if tensor.name in params:
+            tensor.CopyFrom(numpy_helper.from_array(params[tensor.name].astype(np.float32),
+                                                    tensor.name))
+    return model.SerializeToString()
+
+
+class FeatureExtractor:
+    """The inputs of the base network's refitted part for faces, through OpenCV's DNN."""
+
+    def __init__(self, base, model_dir, tune='head'):
+        self.base = base
+        path = os.path.join(model_dir, NETWORK)
+        self.model, params, self.layer = read_params(path, tune)
+        self.head = Head(params, tune)
+        self.net = cv2.dnn.readNetFromONNX(path)
+        self.max_difference = 0.0
+
+    def __call__(self, faces, mirror=False, batch=256) -> np.ndarray:
+        """
+        The refitted part's inputs for grayscale face crops; each batch is checked to give the
+        network's own logits through the base part (a wrong layer is an error, not a bad fit).
+        A base with ``flip`` averages the logits of a face and its mirror image: the head's
+        features are averaged alike (the Gemm is linear); ``--tune block`` refuses such a base.
+        """
+        if self.base.flip and self.head.tune == 'block':
+            raise ValueError('--tune block: the base averages mirrored logits (cnn.flip)')
+        blob = self.base.features(list(faces)) if len(faces) else np.zeros((0, 1, 48, 48),
+                                                                          np.float32)
+        if mirror:
+            blob = blob[..., ::-1]
+        out = []
+        for start in range(0, len(blob), batch):
+            x = blob[start:start + batch]
+            f = self._forward(x)
+            if self.base.flip:
+                f = (f + self._forward(x[..., ::-1])) / 2
+            out.append(f)
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+    def _forward(self, x) -> np.ndarray:
+        self.net.setInput(np.ascontiguousarray(x))
+        output = self.net.getUnconnectedOutLayersNames()[0]
+        features, logits = self.net.forward([self.layer, output])
+        block = self.head.tune == 'block'
+        features = features.reshape(len(x), *(features.shape[1:] if block else (-1,)))
+        features = features.astype(np.float32 if block else np.float64)
+        difference = float(np.abs(self.head.logits(features) - logits).max())
+        self.max_difference = max(self.max_difference, difference)
+        if difference > 1e-3:
+            raise RuntimeError(f'the base part on {self.layer} differs from the network logits '
+                               f'by {difference:.2g}')
+        return features
+
+
+@dataclass
+class Faces:
+    """Features of a set of faces with their targets and where they came from."""
+
+    x: np.ndarray                 # (n, d) features
+    target: np.ndarray            # (n, k) target distribution
+    truth: np.ndarray             # (n,) label index (the original label)
+    source: np.ndarray            # (n,) 'fer2013:Training', 'ckplus:given', 'ckplus:aligned:m'
+    subject: np.ndarray           # (n,) subject id for posed faces, '' for FER2013
+
+    def pick(self, mask) -> 'Faces':
+        return Faces(*(getattr(self, f.name)[mask] for f in dataclasses.fields(self)))
+
+    @staticmethod
+    def join(parts) -> 'Faces':
+        return Faces(*(np.concatenate([getattr(p, f.name) for p in parts])
+                       for f in dataclasses.fields(Faces)))
+
+
+def fer2013_faces(extract, dataset, ferplus, labels, config, log=print) -> dict:
+    """
+    Features of FER2013's three splits. Training targets mix the original label and the FER+
+    votes (``ferplus_weight``); rows FER+ marks unusable are left out of Training, as for cnn2.
+    """
+    out = {}
+    for split in datasets.FER2013_USAGES:
+        rows = [i for i, u in enumerate(dataset.usage) if u == split]
+        if config.limit:
+            rows = rows[:config.limit]
+        truth = np.array([labels.index(dataset.labels[i]) for i in rows])
+        target = np.eye(len(labels))[truth]
+        keep = np.ones(len(rows), bool)
+        if split == 'Training' and ferplus:
+            csv_rows = [int(dataset.paths[i].rsplit(':', 1)[1]) for i in rows]
+            votes, keep = read_ferplus(ferplus, csv_rows, list(labels))
+            target = (1 - config.ferplus_weight) * target + config.ferplus_weight * votes
+        started = time.monotonic()
+        x = extract(dataset.images[rows])
+        log(f'FER2013 {split}: features of {len(rows)} faces in '
+            f'{time.monotonic() - started:.0f} s' + (f', {int((~keep).sum())} unusable left out'
+                                                     if not keep.all() else ''))
+        out[split] = Faces(x, target, truth, np.full(len(rows), f'fer2013:{split}'),
+                           np.full(len(rows), '')).pick(keep)
+    return out
+
+
+def posed_faces(extract, name, dataset, labels, config, log=print) -> Faces:
+    """
+    Features of a folder of posed faces (labels the model lacks left out), in each view of
+    ``config.views`` and, with ``mirror``, mirrored too; subjects from the file names.
+    """
+    if dataset.subjects is None:
+        raise ValueError(f'{name}: no subject ids in the file names; the k-fold needs them')
+    keep = [i for i, label in enumerate(dataset.labels) if label in labels]
+    left_out = sorted(set(dataset.labels) - set(labels))
+    dataset = dataset.subset(keep)
+    if config.limit:
+        order = sorted(set(dataset.subjects))
+        counts = np.cumsum([dataset.subjects.count(s) for s in order])
+        chosen = set(order[:int(np.searchsorted(counts, config.limit)) + 1])
+        dataset = dataset.subset([i for i, s in enumerate(dataset.subjects) if s in chosen])
+    truth = np.array([labels.index(label) for label in dataset.labels])
+    subjects = np.array([f'{name}:{s}' for s in dataset.subjects])
+    parts = []
+    for view in config.views:
+        faces = dataset
+        if view == 'aligned':
+            faces, missed = datasets.realign(dataset, log=None)
+            log(f'{name}: YuNet re-framed {len(faces) - len(missed)} of {len(faces)} faces')
+        for mirror in (False, True) if config.mirror else (False,):
+            source = f'{name}:{view}' + (':mirrored' if mirror else '')
+            parts.append(Faces(extract(faces.images, mirror), np.eye(len(labels))[truth], truth,
+                               np.full(len(truth), source), subjects))
+    log(f'{name}: {len(truth)} faces of {len(set(subjects))} subjects'
+        + (f' (left out, labels the model lacks: {left_out})' if left_out else '')
+        + f', {len(parts)} views each')
+    return Faces.join(parts)
+
+
+def sample_weights(faces, config) -> np.ndarray:
+    """Posed faces weigh ``posed_weight``; each class ~ its weighted count ** -balance."""
+    posed = ~np.char.startswith(faces.source.astype(str), 'fer2013')
+    weight = np.where(posed, config.posed_weight, 1.0)
+    if config.balance:
+        counts = (faces.target * weight[:, None]).sum(axis=0)
+        per_class = np.maximum(counts, 1e-9) ** -config.balance
+        per_class /= (counts * per_class).sum() / counts.sum()   # the mean weight stays 1
+        weight = weight * (faces.target @ per_class)
+    return weight
+
+
+def head_loss(p, x, y, w, w0, l2) -> tuple[float, np.ndarray]:
+    """
+    The weighted soft-target cross-entropy (``w`` sums to 1) plus ``l2`` * |W - W0|^2 of the
+    head ``p`` = (W.ravel(), b), and its gradient.
+    """
+    k, d = w0.shape
+    weight, bias = p[:k * d].reshape(k, d), p[k * d:]
+    z = x @ weight.T + bias
+    z -= z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    residual = (np.exp(log_p) * y.sum(axis=1, keepdims=True) - y) * w[:, None]
+    value = -(w * (y * log_p).sum(axis=1)).sum() + l2 * ((weight - w0) ** 2).sum()
+    grad = np.concatenate([(residual.T @ x + 2 * l2 * (weight - w0)).ravel(),
+                           residual.sum(axis=0)])
+    return float(value), grad
+
+
+def fit_head(faces, weight, w0, b0, l2) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Multinomial logistic regression on soft targets (``head_loss``), starting from and pulled
+    towards the base head (W0, b0).
+    """
+    from scipy.optimize import minimize
+    k, d = w0.shape
+    p = minimize(head_loss, np.concatenate([w0.ravel(), b0]), jac=True, method='L-BFGS-B',
+                 args=(faces.x, faces.target, weight / weight.sum(), w0, l2),
+                 options={'maxiter': 2000}).x
+    return p[:k * d].reshape(k, d), p[k * d:]
+
+
+def fit(train, base, config, log=print, checkpoint='') -> Head:
+    """The refitted part on ``train``, from the base's weights (``config.tune`` says which)."""
+    weight = sample_weights(train, config)
+    if config.tune == 'block':
+        return Head(fit_block(train, weight, base.params, config, log, checkpoint), 'block')
+    fitted = fit_head(train, weight, *base.params.values(), config.l2)
+    return Head(dict(zip(base.params, fitted)))
+
+
+def calibrate(head, public, config) -> tuple[float, np.ndarray]:
+    """Temperature (and per-class offsets) fitted on FER2013 PublicTest, never trained on."""
+    logits = head.logits(public.x)
+    if config.offsets:
+        return fit_bias_temperature(logits, public.truth)
+    return fit_temperature(logits, public.truth), np.zeros(logits.shape[1])
+
+
+def predict(head, offsets, faces) -> np.ndarray:
+    """Label indices the model with this head and offsets answers."""
+    return (head.logits(faces.x) + offsets).argmax(axis=1)
+
+
+def scores(truth, predicted, labels) -> dict:
+    """Accuracy and recall per class (of the classes present)."""
+    recall = {label: float((predicted[truth == i] == i).mean())
+              for i, label in enumerate(labels) if (truth == i).any()}
+    return {'accuracy': float((predicted == truth).mean()), 'n': int(len(truth)),
+            'recall': recall}
+
+
+def subject_kfold(fer, posed, base_head, labels, config, log=print) -> dict:
+    """
+    Subject-independent k-fold on the posed faces: fold f's head is fitted on FER2013 Training
+    and every other fold's subjects, calibrated on PublicTest, and scored on fold f's unmirrored
+    faces in each view, beside the base model on the same faces (paired McNemar). ``base_head``:
+    (Head, offsets) of the base model.
+    """
+    subjects = list(posed.subject)
+    unique = sorted(set(subjects))
+    folds = datasets.subject_folds(unique, config.folds, config.seed)
+    fold_of = {unique[i]: f for f, members in enumerate(folds) for i in members}
+    fold = np.array([fold_of[s] for s in subjects])
+    shown = {view: ~np.char.endswith(posed.source.astype(str), ':mirrored')
+             & np.char.endswith(posed.source.astype(str), f':{view}') for view in config.views}
+    predicted = {view: np.full(len(posed.truth), -1) for view in config.views}
+    for f in range(config.folds):
+        train = Faces.join([fer['Training'], posed.pick(fold != f)])
+        head = fit(train, base_head[0], config, log)
+        _, offsets = calibrate(head, fer['PublicTest'], config)
+        for view, mask in shown.items():
+            here = mask & (fold == f)
+            predicted[view][here] = predict(head, offsets, posed.pick(here))
+        log(f'fold {f + 1}/{config.folds}: ' + ', '.join(
+            f'{view} {(predicted[view][m] == posed.truth[m]).mean():.3f}'
+            for view, m in ((v, mask & (fold == f)) for v, mask in shown.items())))
+    result = {'folds': config.folds, 'subjects': len(unique),
+              'fold_subjects': [sorted({subjects[i] for i in np.flatnonzero(fold == f)})
+                                for f in range(config.folds)]}
+    for view, mask in shown.items():
+        faces, ours = posed.pick(mask), predicted[view][mask]
+        theirs = predict(*base_head, faces)
+        result[view] = dict(scores(faces.truth, ours, labels),
+                            base=scores(faces.truth, theirs, labels),
+                            mcnemar=mcnemar(ours == faces.truth, theirs == faces.truth))
+    return result
+
+
+def cache_key(base_dir, paths, config) -> str:
+    """What the cached features depend on: the base network, the data, the views and limit."""
+    parts = [file_sha256(os.path.join(base_dir, NETWORK)), *map(str, paths),
+             repr((config.views, config.mirror, config.limit, config.ferplus_weight,
+                   config.tune))]
+    return hashlib.sha256('\n'.join(parts).encode()).hexdigest()
+
+
+def load_features(args, config, extract, labels, log=print) -> tuple:
+    """
+    FER2013 splits and the posed faces as features, read from ``--cache`` when it holds the
+    same base network, data and options, else computed (and written there); also checksums of
+    the data and 64 PublicTest faces for the export check.
+    """
+    dataset = datasets.load(args.fer2013, 'fer2013')
+    check_images = dataset.images[[i for i, u in enumerate(dataset.usage)
+                                   if u == 'PublicTest'][:64]]
+    posed_sets = [spec.split('=', 1) for spec in args.posed]
+    if any(len(spec) != 2 for spec in posed_sets):
+        raise ValueError('--posed takes NAME=FOLDER (e.g. ckplus=../shared/datasets/ckplus)')
+    posed_data = {name: datasets.load(folder, 'folder', args.subject_pattern)
+                  for name, folder in posed_sets}
+    checksums = {'fer2013': dataset.checksum, **{n: d.checksum for n, d in posed_data.items()}}
+    if args.ferplus:
+        checksums['ferplus'] = 'sha256:' + file_sha256(args.ferplus)
+    key = cache_key(args.base, sorted(checksums.items()), config)
+    if args.cache and os.path.isfile(args.cache):
+        with np.load(args.cache, allow_pickle=False) as f:
+            if str(f['key']) == key:
+                log(f'features from {args.cache}')
+                parts = {name: Faces(*(f[f'{name}.{field.name}']
+                                       for field in dataclasses.fields(Faces)))
+                         for name in [str(n) for n in f['parts']]}
+                posed = parts.pop('posed')
+                return parts, posed, checksums, check_images
+            log(f'{args.cache}: features of other data or options; computing them again')
+    fer = fer2013_faces(extract, dataset, args.ferplus, labels, config, log)
+    posed = Faces.join([posed_faces(extract, name, data, labels, config, log)
+                        for name, data in posed_data.items()])
+    if args.cache:
+        parts = dict(fer, posed=posed)
+        np.savez(args.cache, key=np.array(key), parts=np.array(list(parts)),
+                 **{f'{name}.{field.name}': getattr(faces, field.name)
+                    for name, faces in parts.items() for field in dataclasses.fields(Faces)})
+    return fer, posed, checksums, check_images
+
+
+def end_to_end_faces(folder, labels, extract, subject_pattern) -> Faces:
+    """
+    Uncropped photos (Yale) as the recognizer sees them: YuNet's largest face, aligned; an image
+    without a face is left out (and reported).
+    """
+    data = datasets.load(folder, 'folder', subject_pattern)
+    data = data.subset([i for i, label in enumerate(data.labels) if label in labels])
+    faces, missed = datasets.align_faces(data)
+    if missed:
+        print(f'{folder}: no face found in {len(missed)} images (left out)')
+    truth = np.array([labels.index(label) for label in faces.labels])
+    return Faces(extract(faces.images), np.eye(len(labels))[truth], truth,
+                 np.full(len(truth), 'end-to-end'), np.array(faces.subjects or [''] * len(truth)))
+
+
+def _compare(name, head, offsets, base_head, faces, labels, log) -> dict:
+    """The new model and the base on the same faces: scores of each and the paired McNemar."""
+    ours = predict(head, offsets, faces)
+    theirs = predict(*base_head, faces)
+    result = dict(scores(faces.truth, ours, labels), base=scores(faces.truth, theirs, labels),
+                  mcnemar=mcnemar(ours == faces.truth, theirs == faces.truth))
+    test = result['mcnemar']
+    log(f'{name}: {result["accuracy"]:.4f} of {result["n"]} (base '
+        f'{result["base"]["accuracy"]:.4f}; only new right {test["only_first_right"]}, only base '
+        f'right {test["only_second_right"]}, exact McNemar p = {test["p"]:.3g}); recall '
+        + ', '.join(f'{k} {v:.3f}' for k, v in result['recall'].items()))
+    return result
+
+
+def train_head(args, log=print) -> dict:
+    """Fit, measure and write the new model; returns the metrics written to its manifest."""
+    config = HeadConfig(ferplus_weight=args.ferplus_weight, posed_weight=args.posed_weight,
+                        balance=args.balance, l2=args.l2, views=tuple(args.views),
+                        mirror=args.mirror, offsets=args.offsets, folds=args.folds,
+                        seed=args.seed, limit=args.limit, tune=args.tune, epochs=args.epochs,
+                        lr=args.lr, batch_size=args.batch_size)
+    base = load_classifier(args.base)
+    if not isinstance(base, CnnClassifier):
+        raise ValueError(f"{args.base}: train-head refits a CNN model's last layer")
+    extract = FeatureExtractor(base, args.base, config.tune)
+    labels = list(base.labels)
+    base_head = (extract.head, np.zeros(len(labels)) if base.bias is None else base.bias)
+    fer, posed, checksums, check_images = load_features(args, config, extract, labels, log)
+    metrics = {'config': dataclasses.asdict(config)}
+    if config.folds:
+        started = time.monotonic()
+        kfold = subject_kfold(fer, posed, base_head, labels, config, log)
+        log(f'k-fold in {time.monotonic() - started:.0f} s')
+        for view in config.views:
+            test = kfold[view]['mcnemar']
+            log(f'posed {view}, {config.folds}-fold by subject: {kfold[view]["accuracy"]:.4f} '
+                f'(base {kfold[view]["base"]["accuracy"]:.4f}; only new right '
+                f'{test["only_first_right"]}, only base right {test["only_second_right"]}, '
+                f'p = {test["p"]:.3g}); recall '
+                + ', '.join(f'{k} {v:.3f}' for k, v in kfold[view]['recall'].items()))
+        metrics['posed_kfold'] = kfold
+    train = Faces.join([fer['Training'], posed])
+    checkpoint = os.path.join(args.checkpoints, 'block.npz') if args.checkpoints else ''
+    head = fit(train, extract.head, config, log, checkpoint)
+    temperature, offsets = calibrate(head, fer['PublicTest'], config)
+    for split in ('PublicTest', 'PrivateTest'):
+        metrics[split] = _compare(split, head, offsets, base_head, fer[split], labels, log)
+    for spec in args.end_to_end:
+        name, folder = spec.split('=', 1)
+        faces = end_to_end_faces(folder, labels, extract, args.subject_pattern)
+        metrics[f'{name} end to end'] = _compare(f'{name} end to end', head, offsets, base_head,
+                                                 faces, labels, log)
+    sources, counts = np.unique(train.source, return_counts=True)
+    metrics.update(calibration={'temperature': temperature, 'offsets': offsets.tolist(),
+                                'fitted_on': 'FER2013 PublicTest'},
+                   n_train=dict(zip(sources.tolist(), counts.tolist())),
+                   feature_check_max_difference=extract.max_difference)
+    if args.out:
+        metrics['onnx_check'] = write_model(args, base, extract, head, temperature,
+                                            offsets if config.offsets else None, metrics,
+                                            checksums, check_images)
+        log(f'wrote {args.out} (OpenCV runs the rebuilt network: {metrics["onnx_check"]})')
+    return metrics
+
+
+def export_check(onnx_bytes, extract, head, images) -> dict:
+    """
+    The rebuilt network's logits through OpenCV's DNN against the fitted head applied to the
+    base network's features of the same faces: they must agree.
+    """
+    net = cv2.dnn.readNetFromONNX(np.frombuffer(onnx_bytes, np.uint8))
+    net.setInput(extract.base.features(list(images)))
+    logits = net.forward().astype(np.float64)
+    expected = head.logits(extract(images))
+    difference = float(np.abs(logits - expected).max())
+    if difference > 1e-3 or not (logits.argmax(1) == expected.argmax(1)).all():
+        raise RuntimeError(f'the rebuilt ONNX differs from the fitted head by {difference:.2g}')
+    return {'max_abs_logit_difference': difference, 'faces': len(images)}
+
+
+def write_model(args, base, extract, head, temperature, offsets, metrics, checksums,
+                check_images) -> dict:
+    """
+    The new model directory: the base ONNX with the new Gemm (checked through OpenCV's DNN) and
+    a manifest saying what it came from and how it was made. Returns the export check.
+    """
+    from ..cli import command_line  # cli imports this module
+    onnx_bytes = with_params(extract.model, head.params)
+    check = export_check(onnx_bytes, extract, head, check_images)
+    posed = dict(spec.split('=', 1) for spec in args.posed)
+    manifest = {
+        'id': args.id or os.path.basename(os.path.normpath(args.out)),
+        'dataset': {
+            'fer2013': {'path': args.fer2013, 'checksum': checksums['fer2013'],
+                        'use': 'Training: fit; PublicTest: temperature and offsets; '
+                               'PrivateTest: scored only'},
+            'ferplus': {'path': args.ferplus, 'checksum': checksums.get('ferplus')},
+            'posed': {name: {'path': folder, 'checksum': checksums[name]}
+                      for name, folder in posed.items()}},
+        'base_model': {'id': base.id, 'path': args.base,
+                       'cnn.onnx_sha256': file_sha256(os.path.join(args.base, NETWORK))},
+        'trained': ("only the last linear layer (the Gemm), on the base network's features"
+                    if head.tune == 'head' else 'the last residual block and the Gemm, on the '
+                    "block's inputs from the base network") + "; every other weight is the base "
+                   "model's: " + ', '.join(head.params),
+        'training_command': command_line(),
+        'versions': dict(library_versions(), onnx=import_onnx().__version__,
+                         **({'torch': __import__('torch').__version__}
+                            if head.tune == 'block' else {})),
+        'gpu': False,
+        'metrics': dict(metrics, onnx_check=check),
+        'cnn': {k: v for k, v in base.manifest.get('cnn', {}).items() if k != 'bias'},
+    }
+    CnnClassifier(base.labels, None, base.preprocessing, temperature, base.flip,
+                  bias=offsets).save(args.out, manifest, onnx_bytes)
+    return check
+
+
+def add_arguments(parser) -> None:
+    """The options of ``train-head``."""
+    defaults = HeadConfig()
+    parser.add_argument('--base', required=True, help='CNN model directory whose head is refitted')
+    parser.add_argument('--fer2013', required=True, help='FER2013 CSV (.csv or .csv.gz)')
+    parser.add_argument('--ferplus', help='FER+ votes (fer2013new.csv) to soften the targets')
+    parser.add_argument('--ferplus-weight', type=float, default=defaults.ferplus_weight,
+                        help='share of the FER+ votes in each FER2013 target')
+    parser.add_argument('--posed', nargs='*', default=[], metavar='NAME=FOLDER',
+                        help='posed faces, <root>/<label>/ folders with subject ids in the file '
+                             'names (e.g. ckplus=../shared/datasets/ckplus)')
+    parser.add_argument('--posed-weight', type=float, default=defaults.posed_weight,
+                        help='loss weight of a posed face relative to a FER2013 face')
+    parser.add_argument('--balance', type=float, default=defaults.balance,
+                        help='class weight ~ count ** -balance (0: none)')
+    parser.add_argument('--l2', type=float, default=defaults.l2,
+                        help='pull of the new weights towards the base head')
+    parser.add_argument('--views', nargs='+', choices=VIEWS, default=list(defaults.views),
+                        help='posed faces as given and/or re-framed by YuNet as at run time')
+    parser.add_argument('--mirror', action=argparse.BooleanOptionalAction,
+                        default=defaults.mirror, help='also train on the mirrored posed faces')
+    parser.add_argument('--offsets', action=argparse.BooleanOptionalAction,
+                        default=defaults.offsets,
+                        help='per-class offsets with the temperature (fitted on PublicTest)')
+    parser.add_argument('--folds', type=int, default=defaults.folds,
+                        help='subject-independent folds of the posed faces (0: no k-fold)')
+    parser.add_argument('--seed', type=int, default=defaults.seed)
+    parser.add_argument('--limit', type=int, default=defaults.limit,
+                        help='smoke test: the first N faces per FER2013 split, whole subjects '
+                             'up to about N posed faces')
+    parser.add_argument('--end-to-end', nargs='*', default=[], metavar='NAME=FOLDER',
+                        help='uncropped photos (e.g. yale=../shared/datasets/yale) scored '
+                             'through YuNet and alignment, never trained on')
+    parser.add_argument('--tune', choices=TUNES, default=defaults.tune,
+                        help='refit the last linear layer (numpy/scipy), or the last residual '
+                             'block with it (PyTorch, CPU)')
+    parser.add_argument('--epochs', type=int, default=defaults.epochs,
+                        help='--tune block: epochs of each fit')
+    parser.add_argument('--lr', type=float, default=defaults.lr,
+                        help='--tune block: peak learning rate (AdamW, one cycle)')
+    parser.add_argument('--batch-size', type=int, default=defaults.batch_size,
+                        help='--tune block: faces per step')
+    parser.add_argument('--checkpoints', metavar='DIR',
+                        help="--tune block: the final fit's weights after every epoch (.npz)")
+    parser.add_argument('--cache', metavar='NPZ', help='features computed once, reused after')
+    parser.add_argument('--json', help='write the metrics as JSON here')
+    parser.add_argument('--out', help='model directory to write (none: measure only)')
+    parser.add_argument('--id', help='model id (default: the directory name)')
+    parser.add_argument('--subject-pattern', default=datasets.DEFAULT_SUBJECT_PATTERN,
+                        help='regex whose group 1 is the subject id in a file name')
+
+
+def cmd_train_head(args) -> int:
+    """Refit a CNN's last layer with posed faces; k-fold, PrivateTest, end to end; write it."""
+    metrics = train_head(args)
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(metrics, f, indent=2)
+    return 0

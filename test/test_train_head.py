@@ -1,0 +1,139 @@
+"""
+``train-head`` on a small real subset: cnn2-fer2013's last layer refitted with CK+48's posed faces,
+scored by subject-independent folds, written as a model OpenCV runs; and the fit's maths.
+"""
+
+import importlib.util
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+from scipy.optimize import check_grad
+from test_cli import run
+
+from expression_recognizer_ros.classifiers.registry import load_classifier
+from expression_recognizer_ros.core.resources import file_sha256, package_path
+from expression_recognizer_ros.tools import datasets
+from expression_recognizer_ros.tools.cnn.head import Faces, fit_head, head_loss, read_params
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec('onnx') is None,
+                                reason='onnx missing: pip install -r requirements-train.txt')
+BASE = package_path('models', 'cnn2-fer2013')
+
+
+@pytest.fixture(scope='module')
+def head_model(tmp_path_factory, fer2013_csv, ckplus_dir):
+    out = tmp_path_factory.mktemp('models') / 'posed-tiny'
+    metrics = out.parent / 'metrics.json'
+    result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv,
+                 '--posed', f'ckplus={ckplus_dir}', '--limit', '200', '--folds', '3',
+                 '--posed-weight', '3', '--balance', '0.5', '--out', str(out),
+                 '--json', str(metrics))
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(metrics.read_text()), result.stdout
+
+
+def test_rebuilt_network_gives_the_heads_logits_through_opencv(head_model, fer2013):
+    out, metrics, _ = head_model
+    model = load_classifier(str(out))
+    _, base_params, layer = read_params(os.path.join(BASE, 'cnn.onnx'))
+    _, new_params, _ = read_params(str(out / 'cnn.onnx'))
+    (w_base, _), (w_new, b_new) = base_params.values(), new_params.values()
+    assert np.abs(w_new - w_base).max() > 1e-3      # the head did move
+    faces = fer2013.split('PrivateTest').images[:100]
+    blob = model.features(list(faces))
+    base_net = cv2.dnn.readNetFromONNX(os.path.join(BASE, 'cnn.onnx'))
+    base_net.setInput(blob)
+    features = base_net.forward(layer).reshape(len(faces), -1).astype(np.float64)
+    np.testing.assert_allclose(model.logits(blob), features @ w_new.T + b_new, atol=1e-4)
+    assert metrics['onnx_check']['max_abs_logit_difference'] < 1e-4
+
+
+def test_only_the_last_layer_changed(head_model):
+    import onnx
+    out, _, _ = head_model
+    base, new = onnx.load(os.path.join(BASE, 'cnn.onnx')), onnx.load(str(out / 'cnn.onnx'))
+    gemm = base.graph.node[-1]
+    assert [n.SerializeToString() for n in base.graph.node] == \
+        [n.SerializeToString() for n in new.graph.node]
+    same = {t.name: t.SerializeToString() for t in base.graph.initializer}
+    changed = [t.name for t in new.graph.initializer if same[t.name] != t.SerializeToString()]
+    assert changed == list(gemm.input[1:3])
+
+
+def test_manifest_records_base_data_and_no_gpu(head_model, ckplus_dir):
+    out, _, _ = head_model
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert manifest['base_model']['cnn.onnx_sha256'] == file_sha256(os.path.join(BASE,
+                                                                                 'cnn.onnx'))
+    assert manifest['gpu'] is False and 'train-head' in manifest['training_command']
+    assert manifest['dataset']['posed']['ckplus']['checksum'] == \
+        datasets.load(ckplus_dir).checksum
+    assert manifest['metrics']['config']['posed_weight'] == 3
+    assert len(manifest['cnn']['bias']) == len(manifest['labels'])
+
+
+def test_subject_folds_never_share_a_subject(head_model):
+    _, metrics, stdout = head_model
+    folds = [set(f) for f in metrics['posed_kfold']['fold_subjects']]
+    assert len(folds) == 3 and all(folds)
+    assert sum(map(len, folds)) == len(set.union(*folds)) == metrics['posed_kfold']['subjects']
+    for view in ('given', 'aligned'):
+        kfold = metrics['posed_kfold'][view]
+        assert kfold['n'] == kfold['base']['n'] > 0
+        test = kfold['mcnemar']
+        assert test['only_first_right'] - test['only_second_right'] == round(
+            (kfold['accuracy'] - kfold['base']['accuracy']) * kfold['n'])
+    assert '3-fold by subject' in stdout
+
+
+def test_fit_head_gradient_and_pull_towards_the_base():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6))
+    y = rng.dirichlet(np.ones(3), size=50)
+    faces = Faces(x, y, y.argmax(1), np.full(50, 'fer2013:Training'), np.full(50, ''))
+    w0, b0 = rng.normal(size=(3, 6)), rng.normal(size=3)
+    weight = rng.uniform(0.5, 2, size=50)
+    moved, _ = fit_head(faces, weight, w0, b0, l2=0.0)
+    held, _ = fit_head(faces, weight, w0, b0, l2=1e3)
+    assert np.abs(held - w0).max() < 1e-2 < np.abs(moved - w0).max()
+    p0 = np.concatenate([w0.ravel(), b0]) + rng.normal(scale=0.1, size=21)
+    args = (x, y, weight / weight.sum(), w0, 0.1)
+    error = check_grad(lambda p: head_loss(p, *args)[0], lambda p: head_loss(p, *args)[1], p0)
+    assert error < 1e-5
+
+
+@pytest.mark.skipif(importlib.util.find_spec('torch') is None,
+                    reason='PyTorch missing: pip install -r requirements-train.txt')
+def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckplus_dir):
+    import onnx
+    out = tmp_path / 'block'
+    result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--tune', 'block',
+                 '--posed', f'ckplus={ckplus_dir}', '--views', 'given', '--limit', '120',
+                 '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--out', str(out),
+                 '--checkpoints', str(tmp_path / 'ck'))
+    assert result.returncode == 0, result.stderr
+    assert 'block epoch 1/1' in result.stdout and (tmp_path / 'ck' / 'block.npz').is_file()
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert manifest['metrics']['onnx_check']['max_abs_logit_difference'] < 1e-3
+    assert manifest['versions']['torch'] and manifest['gpu'] is False
+    base, new = onnx.load(os.path.join(BASE, 'cnn.onnx')), onnx.load(str(out / 'cnn.onnx'))
+    same = {t.name: t.SerializeToString() for t in base.graph.initializer}
+    changed = {t.name for t in new.graph.initializer if same[t.name] != t.SerializeToString()}
+    _, params, _ = read_params(os.path.join(BASE, 'cnn.onnx'), 'block')
+    assert changed == set(params) and len(changed) == 6
+
+
+def test_shipped_cnn3_posed_on_privatetest_and_its_base(fer2013):
+    """Its PrivateTest figure through OpenCV alone, and the base it names is the one shipped."""
+    model = load_classifier(package_path('models', 'cnn3-posed'))
+    test = fer2013.split('PrivateTest')
+    accuracy = np.mean([p.label == t for p, t in zip(model.predict(list(test.images)),
+                                                        test.labels)])
+    assert accuracy == pytest.approx(model.manifest['metrics']['PrivateTest']['accuracy'],
+                                     abs=0.002)
+    assert model.manifest['base_model']['cnn.onnx_sha256'] == file_sha256(
+        os.path.join(BASE, 'cnn.onnx'))
+    assert model.manifest['gpu'] is False
