@@ -198,8 +198,10 @@ def check_two_namespaces(node):
     assert received(node, Emotion, '/left/emotion') and received(node, Emotion, '/right/emotion')
     assert parameters(node, '/left/camera', 'source') == [inputs()['folder']]
     assert parameters(node, '/right/camera', 'source') == [inputs()['video']]
-    names = set(node.get_node_names_and_namespaces())
-    assert {(n, ns) for n in ('camera', 'recognizer') for ns in ('/left', '/right')} <= names
+    expected = {(n, ns) for n in ('camera', 'recognizer') for ns in ('/left', '/right')}
+    # the graph's node list can lag behind the topics and services just used: wait for it
+    assert spin_until(node, lambda: expected <= set(node.get_node_names_and_namespaces()),
+                      timeout=10.0), node.get_node_names_and_namespaces()
     assert not received(node, Emotion, '/emotion', count=1, timeout=2.0)
 
 
