@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-What JPEG (transport compressed) costs and changes (issue 19), figures printed:
+What JPEG (transport compressed) costs and changes, figures printed:
 
 - bytes per 640x480 frame raw and as JPEG, and encode and decode time (one OpenCV thread, median
   and best of 35), on the 35 real people photos (../shared/photos/real/people) each scaled into a

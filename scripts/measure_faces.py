@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-Measurements behind the defaults of expression_recognizer_ros/core (issue 12).
+Measurements behind the defaults of expression_recognizer_ros/core, each printing its figures.
 
   measure_faces.py accuracy   end-to-end Yale accuracy of the shipped models: Haar box vs
                               YuNet box (with margins) vs landmark alignment

@@ -265,7 +265,7 @@ class AttendedSelector:
                 < self._distance(current, frame_size))
 
     @staticmethod
-    def _distance(track, frame_size):
+    def _distance(track, frame_size) -> float:
         cx, cy = box_center(track.box)
         return math.hypot(cx - frame_size[0] / 2.0, cy - frame_size[1] / 2.0)
 

@@ -220,7 +220,7 @@ def score_stream(frames, truths, detector, tracker, selector=None, fps=15.0, min
 
 def _justified(new, old, mode, margin, frame_size):
     """
-    The issue's rule, checked independently of the selector: a change away from a face still in
+    The attention rule, checked independently of the selector: a change away from a face still in
     view needs a face larger by more than ``margin`` (or nearer the centre by margin x
     half-diagonal).
     """
