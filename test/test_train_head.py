@@ -112,11 +112,13 @@ def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckpl
     out = tmp_path / 'block'
     result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--tune', 'block',
                  '--posed', f'ckplus={ckplus_dir}', '--views', 'given', '--limit', '120',
-                 '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--out', str(out),
-                 '--checkpoints', str(tmp_path / 'ck'))
+                 '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--fer-mirror',
+                 '--out', str(out), '--checkpoints', str(tmp_path / 'ck'))
     assert result.returncode == 0, result.stderr
     assert 'block epoch 1/1' in result.stdout and (tmp_path / 'ck' / 'block.npz').is_file()
     manifest = json.loads((out / 'manifest.json').read_text())
+    n_train = manifest['metrics']['n_train']
+    assert n_train['fer2013:Training:mirrored'] == n_train['fer2013:Training'] > 0
     assert manifest['metrics']['onnx_check']['max_abs_logit_difference'] < 1e-3
     assert manifest['versions']['torch'] and manifest['gpu'] is False
     base, new = onnx.load(os.path.join(BASE, 'cnn.onnx')), onnx.load(str(out / 'cnn.onnx'))

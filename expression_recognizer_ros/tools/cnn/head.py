@@ -47,6 +47,7 @@ class HeadConfig:
     l2: float = 1e-3              # pull of the weights towards the base head's
     views: tuple = VIEWS          # which framings of the posed faces to train on
     mirror: bool = True           # also train on the mirrored posed faces
+    fer_mirror: bool = False      # also train on the mirrored FER2013 Training faces
     offsets: bool = True          # per-class offsets with the temperature (else temperature only)
     folds: int = 10
     seed: int = 0
@@ -55,6 +56,34 @@ class HeadConfig:
     epochs: int = 4               # --tune block: AdamW epochs, peak learning rate, batch
     lr: float = 3e-4
     batch_size: int = 256
+
+
+# train-head's options that set a HeadConfig field, by field name (the default is the field's)
+CONFIG_OPTIONS = (
+    ('ferplus_weight', dict(type=float, help='share of the FER+ votes in each FER2013 target')),
+    ('posed_weight', dict(type=float,
+                          help='loss weight of a posed face relative to a FER2013 face')),
+    ('balance', dict(type=float, help='class weight ~ count ** -balance (0: none)')),
+    ('l2', dict(type=float, help='pull of the new weights towards the base head')),
+    ('views', dict(nargs='+', choices=VIEWS,
+                   help='posed faces as given and/or re-framed by YuNet as at run time')),
+    ('mirror', dict(action=argparse.BooleanOptionalAction,
+                    help='also train on the mirrored posed faces')),
+    ('fer_mirror', dict(action=argparse.BooleanOptionalAction,
+                        help='also train on the mirrored FER2013 Training faces')),
+    ('offsets', dict(action=argparse.BooleanOptionalAction,
+                     help='per-class offsets with the temperature (fitted on PublicTest)')),
+    ('folds', dict(type=int,
+                   help='subject-independent folds of the posed faces (0: no k-fold)')),
+    ('seed', dict(type=int, help='seed of the folds and of the block fit')),
+    ('limit', dict(type=int, help='smoke test: the first N faces per FER2013 split, whole '
+                                  'subjects up to about N posed faces')),
+    ('tune', dict(choices=TUNES, help='refit the last linear layer (numpy/scipy), or the last '
+                                      'residual block with it (PyTorch, CPU)')),
+    ('epochs', dict(type=int, help='--tune block: epochs of each fit')),
+    ('lr', dict(type=float, help='--tune block: peak learning rate (AdamW, one cycle)')),
+    ('batch_size', dict(type=int, help='--tune block: faces per step')),
+)
 
 
 def read_params(onnx_path, tune='head') -> tuple:
@@ -190,6 +219,8 @@ def fer2013_faces(extract, dataset, ferplus, labels, config, log=print) -> dict:
     """
     Features of FER2013's three splits. Training targets mix the original label and the FER+
     votes (``ferplus_weight``); rows FER+ marks unusable are left out of Training, as for cnn2.
+    With ``fer_mirror`` Training also holds each face mirrored (the flip the base was trained
+    with, which cached inputs cannot otherwise get).
     """
     out = {}
     for split in datasets.FER2013_USAGES:
@@ -208,8 +239,14 @@ def fer2013_faces(extract, dataset, ferplus, labels, config, log=print) -> dict:
         log(f'FER2013 {split}: features of {len(rows)} faces in '
             f'{time.monotonic() - started:.0f} s' + (f', {int((~keep).sum())} unusable left out'
                                                      if not keep.all() else ''))
-        out[split] = Faces(x, target, truth, np.full(len(rows), f'fer2013:{split}'),
-                           np.full(len(rows), '')).pick(keep)
+        faces = Faces(x, target, truth, np.full(len(rows), f'fer2013:{split}'),
+                      np.full(len(rows), '')).pick(keep)
+        if split == 'Training' and config.fer_mirror:
+            mirrored = Faces(extract(dataset.images[rows], mirror=True), target, truth,
+                             np.full(len(rows), f'fer2013:{split}:mirrored'),
+                             np.full(len(rows), '')).pick(keep)
+            faces = Faces.join([faces, mirrored])
+        out[split] = faces
     return out
 
 
@@ -359,7 +396,7 @@ def cache_key(base_dir, paths, config) -> str:
     """What the cached features depend on: the base network, the data, the views and limit."""
     parts = [file_sha256(os.path.join(base_dir, NETWORK)), *map(str, paths),
              repr((config.views, config.mirror, config.limit, config.ferplus_weight,
-                   config.tune))]
+                   config.tune, config.fer_mirror))]
     return hashlib.sha256('\n'.join(parts).encode()).hexdigest()
 
 
@@ -433,11 +470,8 @@ def _compare(name, head, offsets, base_head, faces, labels, log) -> dict:
 
 def train_head(args, log=print) -> dict:
     """Fit, measure and write the new model; returns the metrics written to its manifest."""
-    config = HeadConfig(ferplus_weight=args.ferplus_weight, posed_weight=args.posed_weight,
-                        balance=args.balance, l2=args.l2, views=tuple(args.views),
-                        mirror=args.mirror, offsets=args.offsets, folds=args.folds,
-                        seed=args.seed, limit=args.limit, tune=args.tune, epochs=args.epochs,
-                        lr=args.lr, batch_size=args.batch_size)
+    config = HeadConfig(**{field: getattr(args, field) for field, _ in CONFIG_OPTIONS}
+                        | {'views': tuple(args.views)})
     base = load_classifier(args.base)
     if not isinstance(base, CnnClassifier):
         raise ValueError(f"{args.base}: train-head refits a CNN model's last layer")
@@ -540,42 +574,16 @@ def add_arguments(parser) -> None:
     parser.add_argument('--base', required=True, help='CNN model directory whose head is refitted')
     parser.add_argument('--fer2013', required=True, help='FER2013 CSV (.csv or .csv.gz)')
     parser.add_argument('--ferplus', help='FER+ votes (fer2013new.csv) to soften the targets')
-    parser.add_argument('--ferplus-weight', type=float, default=defaults.ferplus_weight,
-                        help='share of the FER+ votes in each FER2013 target')
+    for field, keywords in CONFIG_OPTIONS:
+        default = getattr(defaults, field)
+        parser.add_argument('--' + field.replace('_', '-'), **keywords,
+                            default=list(default) if isinstance(default, tuple) else default)
     parser.add_argument('--posed', nargs='*', default=[], metavar='NAME=FOLDER',
                         help='posed faces, <root>/<label>/ folders with subject ids in the file '
                              'names (e.g. ckplus=../shared/datasets/ckplus)')
-    parser.add_argument('--posed-weight', type=float, default=defaults.posed_weight,
-                        help='loss weight of a posed face relative to a FER2013 face')
-    parser.add_argument('--balance', type=float, default=defaults.balance,
-                        help='class weight ~ count ** -balance (0: none)')
-    parser.add_argument('--l2', type=float, default=defaults.l2,
-                        help='pull of the new weights towards the base head')
-    parser.add_argument('--views', nargs='+', choices=VIEWS, default=list(defaults.views),
-                        help='posed faces as given and/or re-framed by YuNet as at run time')
-    parser.add_argument('--mirror', action=argparse.BooleanOptionalAction,
-                        default=defaults.mirror, help='also train on the mirrored posed faces')
-    parser.add_argument('--offsets', action=argparse.BooleanOptionalAction,
-                        default=defaults.offsets,
-                        help='per-class offsets with the temperature (fitted on PublicTest)')
-    parser.add_argument('--folds', type=int, default=defaults.folds,
-                        help='subject-independent folds of the posed faces (0: no k-fold)')
-    parser.add_argument('--seed', type=int, default=defaults.seed)
-    parser.add_argument('--limit', type=int, default=defaults.limit,
-                        help='smoke test: the first N faces per FER2013 split, whole subjects '
-                             'up to about N posed faces')
     parser.add_argument('--end-to-end', nargs='*', default=[], metavar='NAME=FOLDER',
                         help='uncropped photos (e.g. yale=../shared/datasets/yale) scored '
                              'through YuNet and alignment, never trained on')
-    parser.add_argument('--tune', choices=TUNES, default=defaults.tune,
-                        help='refit the last linear layer (numpy/scipy), or the last residual '
-                             'block with it (PyTorch, CPU)')
-    parser.add_argument('--epochs', type=int, default=defaults.epochs,
-                        help='--tune block: epochs of each fit')
-    parser.add_argument('--lr', type=float, default=defaults.lr,
-                        help='--tune block: peak learning rate (AdamW, one cycle)')
-    parser.add_argument('--batch-size', type=int, default=defaults.batch_size,
-                        help='--tune block: faces per step')
     parser.add_argument('--checkpoints', metavar='DIR',
                         help="--tune block: the final fit's weights after every epoch (.npz)")
     parser.add_argument('--cache', metavar='NPZ', help='features computed once, reused after')
