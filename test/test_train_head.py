@@ -24,11 +24,12 @@ BASE = package_path('models', 'cnn2-fer2013')
 
 
 @pytest.fixture(scope='module')
-def head_model(tmp_path_factory, fer2013_csv, ckplus_dir):
+def head_model(tmp_path_factory, fer2013_csv, ckplus_dir, yale_dir):
     out = tmp_path_factory.mktemp('models') / 'posed-tiny'
     metrics = out.parent / 'metrics.json'
     result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv,
-                 '--posed', f'ckplus={ckplus_dir}', '--limit', '200', '--folds', '3',
+                 '--posed', f'ckplus={ckplus_dir}', '--posed-photos', f'yale={yale_dir}',
+                 '--limit', '200', '--folds', '3',
                  '--posed-weight', '3', '--balance', '0.5', '--out', str(out),
                  '--json', str(metrics))
     assert result.returncode == 0, result.stderr
@@ -63,7 +64,7 @@ def test_only_the_last_layer_changed(head_model):
     assert changed == list(gemm.input[1:3])
 
 
-def test_manifest_records_base_data_and_no_gpu(head_model, ckplus_dir):
+def test_manifest_records_base_data_and_no_gpu(head_model, ckplus_dir, yale_dir):
     out, _, _ = head_model
     manifest = json.loads((out / 'manifest.json').read_text())
     assert manifest['base_model']['cnn.onnx_sha256'] == file_sha256(os.path.join(BASE,
@@ -71,6 +72,8 @@ def test_manifest_records_base_data_and_no_gpu(head_model, ckplus_dir):
     assert manifest['gpu'] is False and 'train-head' in manifest['training_command']
     assert manifest['dataset']['posed']['ckplus']['checksum'] == \
         datasets.load(ckplus_dir).checksum
+    assert manifest['dataset']['posed_photos']['yale']['checksum'] == \
+        datasets.load(yale_dir).checksum
     assert manifest['metrics']['config']['posed_weight'] == 3
     assert len(manifest['cnn']['bias']) == len(manifest['labels'])
 
@@ -80,13 +83,27 @@ def test_subject_folds_never_share_a_subject(head_model):
     folds = [set(f) for f in metrics['posed_kfold']['fold_subjects']]
     assert len(folds) == 3 and all(folds)
     assert sum(map(len, folds)) == len(set.union(*folds)) == metrics['posed_kfold']['subjects']
-    for view in ('given', 'aligned'):
+    assert {s.split(':')[0] for s in set.union(*folds)} == {'ckplus', 'yale'}
+    assert metrics['posed_kfold']['groups'] == ['given', 'aligned', 'yale end to end']
+    for view in metrics['posed_kfold']['groups']:
         kfold = metrics['posed_kfold'][view]
         assert kfold['n'] == kfold['base']['n'] > 0
         test = kfold['mcnemar']
         assert test['only_first_right'] - test['only_second_right'] == round(
             (kfold['accuracy'] - kfold['base']['accuracy']) * kfold['n'])
     assert '3-fold by subject' in stdout
+    # the photos are trained on as the recognizer sees them: aligned, and mirrored
+    photos = {k: v for k, v in metrics['n_train'].items() if k.startswith('yale')}
+    assert set(photos) == {'yale:photo', 'yale:photo:mirrored'}
+    assert photos['yale:photo'] == metrics['posed_kfold']['yale end to end']['n']
+
+
+def test_photos_trained_on_are_not_scored_as_unseen(tmp_path, fer2013_csv, yale_dir):
+    result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--limit', '50',
+                 '--posed-photos', f'yale={yale_dir}', '--end-to-end', f'yale={yale_dir}/')
+    assert result.returncode != 0
+    assert 'its end-to-end figure is the k-fold one' in result.stderr
+    assert 'Traceback' not in result.stderr
 
 
 def test_fit_head_gradient_and_pull_towards_the_base():

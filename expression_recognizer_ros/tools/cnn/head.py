@@ -4,8 +4,9 @@
 The network up to its global average pool is kept as it is; OpenCV's DNN computes each face's
 features once (the preprocessing ``evaluate`` and the recognizer use), and a multinomial logistic
 regression on them, with soft targets (FER+ votes), class weights and a weight for the posed faces,
-replaces the final Gemm. Posed faces (CK+48) are scored by subject-independent k-fold: each fold's
-head is fitted on FER2013 Training and the other folds' subjects. The new model is the base's ONNX
+replaces the final Gemm. Posed faces (CK+48; uncropped posed photos such as Yale's, seen as the
+recognizer sees them) are scored by subject-independent k-fold: each fold's head is fitted on
+FER2013 Training and the other folds' subjects. The new model is the base's ONNX
 with only the Gemm's two initializers replaced, so it runs exactly as fast; PyTorch is not needed.
 ``--tune block`` fine-tunes the last residual block with the head instead (``block.py``, PyTorch).
 """
@@ -250,10 +251,12 @@ def fer2013_faces(extract, dataset, ferplus, labels, config, log=print) -> dict:
     return out
 
 
-def posed_faces(extract, name, dataset, labels, config, log=print) -> Faces:
+def posed_faces(extract, name, dataset, labels, config, log=print, photos=False) -> Faces:
     """
     Features of a folder of posed faces (labels the model lacks left out), in each view of
     ``config.views`` and, with ``mirror``, mirrored too; subjects from the file names.
+    ``photos``: uncropped photos (Yale), seen only as the recognizer sees them (view 'photo':
+    YuNet's largest face, aligned; a photo without a face is left out).
     """
     if dataset.subjects is None:
         raise ValueError(f'{name}: no subject ids in the file names; the k-fold needs them')
@@ -265,19 +268,22 @@ def posed_faces(extract, name, dataset, labels, config, log=print) -> Faces:
         counts = np.cumsum([dataset.subjects.count(s) for s in order])
         chosen = set(order[:int(np.searchsorted(counts, config.limit)) + 1])
         dataset = dataset.subset([i for i, s in enumerate(dataset.subjects) if s in chosen])
-    truth = np.array([labels.index(label) for label in dataset.labels])
-    subjects = np.array([f'{name}:{s}' for s in dataset.subjects])
     parts = []
-    for view in config.views:
+    for view in ('photo',) if photos else config.views:
         faces = dataset
         if view == 'aligned':
             faces, missed = datasets.realign(dataset, log=None)
             log(f'{name}: YuNet re-framed {len(faces) - len(missed)} of {len(faces)} faces')
+        elif view == 'photo':
+            faces, missed = datasets.align_faces(dataset)
+            log(f'{name}: YuNet found {len(faces)} of {len(dataset)} faces (the rest left out)')
+        truth = np.array([labels.index(label) for label in faces.labels])
+        subjects = np.array([f'{name}:{s}' for s in faces.subjects])
         for mirror in (False, True) if config.mirror else (False,):
             source = f'{name}:{view}' + (':mirrored' if mirror else '')
             parts.append(Faces(extract(faces.images, mirror), np.eye(len(labels))[truth], truth,
                                np.full(len(truth), source), subjects))
-    log(f'{name}: {len(truth)} faces of {len(set(subjects))} subjects'
+    log(f'{name}: {len(dataset)} faces of {len(set(dataset.subjects))} subjects'
         + (f' (left out, labels the model lacks: {left_out})' if left_out else '')
         + f', {len(parts)} views each')
     return Faces.join(parts)
@@ -359,17 +365,22 @@ def subject_kfold(fer, posed, base_head, labels, config, log=print) -> dict:
     """
     Subject-independent k-fold on the posed faces: fold f's head is fitted on FER2013 Training
     and every other fold's subjects, calibrated on PublicTest, and scored on fold f's unmirrored
-    faces in each view, beside the base model on the same faces (paired McNemar). ``base_head``:
-    (Head, offsets) of the base model.
+    faces in each view (the cropped sets together, each set of photos as '<name> end to end'),
+    beside the base model on the same faces (paired McNemar). ``base_head``: (Head, offsets) of
+    the base model.
     """
     subjects = list(posed.subject)
     unique = sorted(set(subjects))
     folds = datasets.subject_folds(unique, config.folds, config.seed)
     fold_of = {unique[i]: f for f, members in enumerate(folds) for i in members}
     fold = np.array([fold_of[s] for s in subjects])
-    shown = {view: ~np.char.endswith(posed.source.astype(str), ':mirrored')
-             & np.char.endswith(posed.source.astype(str), f':{view}') for view in config.views}
-    predicted = {view: np.full(len(posed.truth), -1) for view in config.views}
+    sources = posed.source.astype(str)
+    unmirrored = ~np.char.endswith(sources, ':mirrored')
+    photos = sorted({s.rsplit(':', 1)[0] for s in sources[np.char.endswith(sources, ':photo')]})
+    shown = {view: unmirrored & np.char.endswith(sources, f':{view}') for view in config.views}
+    shown.update({f'{name} end to end': sources == f'{name}:photo' for name in photos})
+    shown = {group: mask for group, mask in shown.items() if mask.any()}
+    predicted = {group: np.full(len(posed.truth), -1) for group in shown}
     for f in range(config.folds):
         train = Faces.join([fer['Training'], posed.pick(fold != f)])
         head = fit(train, base_head[0], config, log)
@@ -380,7 +391,7 @@ def subject_kfold(fer, posed, base_head, labels, config, log=print) -> dict:
         log(f'fold {f + 1}/{config.folds}: ' + ', '.join(
             f'{view} {(predicted[view][m] == posed.truth[m]).mean():.3f}'
             for view, m in ((v, mask & (fold == f)) for v, mask in shown.items())))
-    result = {'folds': config.folds, 'subjects': len(unique),
+    result = {'folds': config.folds, 'subjects': len(unique), 'groups': list(shown),
               'fold_subjects': [sorted({subjects[i] for i in np.flatnonzero(fold == f)})
                                 for f in range(config.folds)]}
     for view, mask in shown.items():
@@ -400,6 +411,14 @@ def cache_key(base_dir, paths, config) -> str:
     return hashlib.sha256('\n'.join(parts).encode()).hexdigest()
 
 
+def named_folders(specs, option) -> dict:
+    """``NAME=FOLDER`` options as {name: folder}, or a clear error."""
+    pairs = [spec.split('=', 1) for spec in specs]
+    if any(len(pair) != 2 or not all(pair) for pair in pairs):
+        raise ValueError(f'{option} takes NAME=FOLDER (e.g. ckplus=../shared/datasets/ckplus)')
+    return dict(pairs)
+
+
 def load_features(args, config, extract, labels, log=print) -> tuple:
     """
     FER2013 splits and the posed faces as features, read from ``--cache`` when it holds the
@@ -409,15 +428,15 @@ def load_features(args, config, extract, labels, log=print) -> tuple:
     dataset = datasets.load(args.fer2013, 'fer2013')
     check_images = dataset.images[[i for i, u in enumerate(dataset.usage)
                                    if u == 'PublicTest'][:64]]
-    posed_sets = [spec.split('=', 1) for spec in args.posed]
-    if any(len(spec) != 2 for spec in posed_sets):
-        raise ValueError('--posed takes NAME=FOLDER (e.g. ckplus=../shared/datasets/ckplus)')
     posed_data = {name: datasets.load(folder, 'folder', args.subject_pattern)
-                  for name, folder in posed_sets}
+                  for name, folder in {**named_folders(args.posed, '--posed'),
+                                       **named_folders(args.posed_photos, '--posed-photos')
+                                       }.items()}
+    photos = set(named_folders(args.posed_photos, '--posed-photos'))
     checksums = {'fer2013': dataset.checksum, **{n: d.checksum for n, d in posed_data.items()}}
     if args.ferplus:
         checksums['ferplus'] = 'sha256:' + file_sha256(args.ferplus)
-    key = cache_key(args.base, sorted(checksums.items()), config)
+    key = cache_key(args.base, [*sorted(checksums.items()), ('photos', sorted(photos))], config)
     if args.cache and os.path.isfile(args.cache):
         with np.load(args.cache, allow_pickle=False) as f:
             if str(f['key']) == key:
@@ -429,7 +448,7 @@ def load_features(args, config, extract, labels, log=print) -> tuple:
                 return parts, posed, checksums, check_images
             log(f'{args.cache}: features of other data or options; computing them again')
     fer = fer2013_faces(extract, dataset, args.ferplus, labels, config, log)
-    posed = Faces.join([posed_faces(extract, name, data, labels, config, log)
+    posed = Faces.join([posed_faces(extract, name, data, labels, config, log, name in photos)
                         for name, data in posed_data.items()])
     if args.cache:
         parts = dict(fer, posed=posed)
@@ -472,6 +491,12 @@ def train_head(args, log=print) -> dict:
     """Fit, measure and write the new model; returns the metrics written to its manifest."""
     config = HeadConfig(**{field: getattr(args, field) for field, _ in CONFIG_OPTIONS}
                         | {'views': tuple(args.views)})
+    trained = {os.path.realpath(f) for f in named_folders(args.posed_photos, '--posed-photos')
+               .values()}
+    if trained & {os.path.realpath(f) for f in named_folders(args.end_to_end, '--end-to-end')
+                  .values()}:
+        raise ValueError('a folder of --posed-photos is trained on: its end-to-end figure is the '
+                         'k-fold one, not --end-to-end')
     base = load_classifier(args.base)
     if not isinstance(base, CnnClassifier):
         raise ValueError(f"{args.base}: train-head refits a CNN model's last layer")
@@ -484,13 +509,13 @@ def train_head(args, log=print) -> dict:
         started = time.monotonic()
         kfold = subject_kfold(fer, posed, base_head, labels, config, log)
         log(f'k-fold in {time.monotonic() - started:.0f} s')
-        for view in config.views:
-            test = kfold[view]['mcnemar']
-            log(f'posed {view}, {config.folds}-fold by subject: {kfold[view]["accuracy"]:.4f} '
-                f'(base {kfold[view]["base"]["accuracy"]:.4f}; only new right '
+        for group in kfold['groups']:
+            test = kfold[group]['mcnemar']
+            log(f'posed {group}, {config.folds}-fold by subject: {kfold[group]["accuracy"]:.4f} '
+                f'(base {kfold[group]["base"]["accuracy"]:.4f}; only new right '
                 f'{test["only_first_right"]}, only base right {test["only_second_right"]}, '
                 f'p = {test["p"]:.3g}); recall '
-                + ', '.join(f'{k} {v:.3f}' for k, v in kfold[view]['recall'].items()))
+                + ', '.join(f'{k} {v:.3f}' for k, v in kfold[group]['recall'].items()))
         metrics['posed_kfold'] = kfold
     train = Faces.join([fer['Training'], posed])
     checkpoint = os.path.join(args.checkpoints, 'block.npz') if args.checkpoints else ''
@@ -498,8 +523,7 @@ def train_head(args, log=print) -> dict:
     temperature, offsets = calibrate(head, fer['PublicTest'], config)
     for split in ('PublicTest', 'PrivateTest'):
         metrics[split] = _compare(split, head, offsets, base_head, fer[split], labels, log)
-    for spec in args.end_to_end:
-        name, folder = spec.split('=', 1)
+    for name, folder in named_folders(args.end_to_end, '--end-to-end').items():
         faces = end_to_end_faces(folder, labels, extract, args.subject_pattern)
         metrics[f'{name} end to end'] = _compare(f'{name} end to end', head, offsets, base_head,
                                                  faces, labels, log)
@@ -539,7 +563,8 @@ def write_model(args, base, extract, head, temperature, offsets, metrics, checks
     from ..cli import command_line  # cli imports this module
     onnx_bytes = with_params(extract.model, head.params)
     check = export_check(onnx_bytes, extract, head, check_images)
-    posed = dict(spec.split('=', 1) for spec in args.posed)
+    posed = named_folders(args.posed, '--posed')
+    photos = named_folders(args.posed_photos, '--posed-photos')
     manifest = {
         'id': args.id or os.path.basename(os.path.normpath(args.out)),
         'dataset': {
@@ -548,7 +573,10 @@ def write_model(args, base, extract, head, temperature, offsets, metrics, checks
                                'PrivateTest: scored only'},
             'ferplus': {'path': args.ferplus, 'checksum': checksums.get('ferplus')},
             'posed': {name: {'path': folder, 'checksum': checksums[name]}
-                      for name, folder in posed.items()}},
+                      for name, folder in posed.items()},
+            'posed_photos': {name: {'path': folder, 'checksum': checksums[name],
+                                    'use': "YuNet's largest face aligned, as at run time"}
+                             for name, folder in photos.items()}},
         'base_model': {'id': base.id, 'path': args.base,
                        'cnn.onnx_sha256': file_sha256(os.path.join(args.base, NETWORK))},
         'trained': ("only the last linear layer (the Gemm), on the base network's features"
@@ -581,6 +609,10 @@ def add_arguments(parser) -> None:
     parser.add_argument('--posed', nargs='*', default=[], metavar='NAME=FOLDER',
                         help='posed faces, <root>/<label>/ folders with subject ids in the file '
                              'names (e.g. ckplus=../shared/datasets/ckplus)')
+    parser.add_argument('--posed-photos', nargs='*', default=[], metavar='NAME=FOLDER',
+                        help='uncropped posed photos in the same layout (e.g. '
+                             'yale=../shared/datasets/yale), trained on as the recognizer sees '
+                             'them and scored end to end by the same k-fold')
     parser.add_argument('--end-to-end', nargs='*', default=[], metavar='NAME=FOLDER',
                         help='uncropped photos (e.g. yale=../shared/datasets/yale) scored '
                              'through YuNet and alignment, never trained on')
