@@ -390,7 +390,7 @@ def subject_kfold(fer, posed, base_head, labels, config, log=print) -> dict:
             predicted[view][here] = predict(head, offsets, posed.pick(here))
         log(f'fold {f + 1}/{config.folds}: ' + ', '.join(
             f'{view} {(predicted[view][m] == posed.truth[m]).mean():.3f}'
-            for view, m in ((v, mask & (fold == f)) for v, mask in shown.items())))
+            for view, m in ((v, mask & (fold == f)) for v, mask in shown.items()) if m.any()))
     result = {'folds': config.folds, 'subjects': len(unique), 'groups': list(shown),
               'fold_subjects': [sorted({subjects[i] for i in np.flatnonzero(fold == f)})
                                 for f in range(config.folds)]}
