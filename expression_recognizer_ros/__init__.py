@@ -19,5 +19,12 @@ def __getattr__(name):
     try:
         return metadata.version('expression_recognizer_ros')
     except metadata.PackageNotFoundError:
-        # installed by colcon's install(DIRECTORY), without pip metadata
-        return 'unknown'
+        # colcon's install(DIRECTORY) or a source tree: no pip metadata, package.xml says it
+        import re
+
+        from .core.resources import package_path
+        try:
+            with open(package_path('package.xml'), encoding='utf-8') as f:
+                return re.search(r'<version>([^<]+)</version>', f.read()).group(1)
+        except (OSError, AttributeError):
+            return 'unknown'

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,12 +36,24 @@ def model_dir(tmp_path_factory, ckplus_dir):
     return out
 
 
+def test_the_package_version_is_package_xmls(tmp_path):
+    """Installed by colcon (no pip metadata) and from the source tree alike: the version every
+    manifest records is package.xml's, not 'unknown'."""
+    with open(os.path.join(REPO, 'package.xml'), encoding='utf-8') as f:
+        expected = re.search(r'<version>([^<]+)</version>', f.read()).group(1)
+    code = 'import expression_recognizer_ros as p; print(p.__version__)'
+    for env in (os.environ, dict(os.environ, PYTHONPATH=REPO)):
+        said = subprocess.run([*PYTHON, '-c', code], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=60)
+        assert said.stdout.strip() == expected, said.stderr
+
+
 def test_train_writes_manifest_with_command_and_metrics(model_dir):
     manifest = json.loads((model_dir / 'manifest.json').read_text())
     assert manifest['labels'] == ['happy', 'sad', 'surprised']
     assert manifest['training_command'].startswith('expression-recognizer train --dataset')
     assert manifest['dataset']['checksum'].startswith('sha256:')
-    assert manifest['versions']['opencv']
+    assert manifest['versions']['opencv'] and manifest['versions']['expression_recognizer_ros']
     assert 0.5 < manifest['metrics']['cross_validation']['accuracy'] <= 1.0
     assert len(manifest['files']) == 3
 
@@ -175,7 +188,7 @@ def test_recommended_model_reads_real_expressions_end_to_end(real_photos):
     """Four real single-face photos (not from any training set): detect, align, classify."""
     folder = f'{real_photos}/expressions'
     result = run('classify', *sorted(f'{folder}/{n}' for n in os.listdir(folder)),
-                 '--models', 'cnn3-posed')
+                 '--models', 'cnn4-posed')
     assert result.returncode == 0, result.stderr
     said = {line.split(':')[0].rsplit('/', 1)[1]: line.split(': ')[1].split()[0]
             for line in result.stdout.splitlines()}
