@@ -145,9 +145,10 @@ def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckpl
     assert changed == set(params) and len(changed) == 6
 
 
-def test_shipped_cnn3_posed_on_privatetest_and_its_base(fer2013):
-    """Its PrivateTest figure through OpenCV alone, and the base it names is the one shipped."""
-    model = load_classifier(package_path('models', 'cnn3-posed'))
+@pytest.mark.parametrize('name', ['cnn3-posed', 'cnn4-posed'])
+def test_shipped_posed_models_on_privatetest_and_their_base(fer2013, name):
+    """The PrivateTest figure through OpenCV alone, and the base named is the one shipped."""
+    model = load_classifier(package_path('models', name))
     test = fer2013.split('PrivateTest')
     accuracy = np.mean([p.label == t for p, t in zip(model.predict(list(test.images)),
                                                         test.labels)])

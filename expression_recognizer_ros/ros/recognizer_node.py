@@ -137,9 +137,9 @@ class RecognizerNode(ManagedNode):
         self._running: bool = False
         self._worker: threading.Thread | None = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
-            description='model directory (manifest.json + model files), or the name of a shipped '
-                        'model (fisherface-fer2013, fisherface-ckplus, cnn-fer2013, '
-                        'cnn2-fer2013, cnn3-posed); empty for the default',
+            description='model directory (manifest.json + model files), or the name of a model '
+                        'shipped in models/ (e.g. cnn4-posed, recommended for strangers); empty '
+                        'for the default',
             read_only=True))
         self.declare_parameter('hri', True, ParameterDescriptor(
             description='also publish the ROS4HRI (REP-155) face topics humans/faces/... when '
