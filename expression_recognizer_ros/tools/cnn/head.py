@@ -428,11 +428,9 @@ def load_features(args, config, extract, labels, log=print) -> tuple:
     dataset = datasets.load(args.fer2013, 'fer2013')
     check_images = dataset.images[[i for i, u in enumerate(dataset.usage)
                                    if u == 'PublicTest'][:64]]
+    photos = named_folders(args.posed_photos, '--posed-photos')
     posed_data = {name: datasets.load(folder, 'folder', args.subject_pattern)
-                  for name, folder in {**named_folders(args.posed, '--posed'),
-                                       **named_folders(args.posed_photos, '--posed-photos')
-                                       }.items()}
-    photos = set(named_folders(args.posed_photos, '--posed-photos'))
+                  for name, folder in {**named_folders(args.posed, '--posed'), **photos}.items()}
     checksums = {'fer2013': dataset.checksum, **{n: d.checksum for n, d in posed_data.items()}}
     if args.ferplus:
         checksums['ferplus'] = 'sha256:' + file_sha256(args.ferplus)
