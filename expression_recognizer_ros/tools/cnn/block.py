@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .network import import_torch
+from .network import import_training
 
 if TYPE_CHECKING:   # a training-only dependency, imported where used
     import torch
@@ -77,7 +77,7 @@ def block_module(torch, params) -> 'torch.nn.Module':
 
 def block_logits(params, x, batch=1024) -> np.ndarray:
     """Logits of the block with ``params`` on its (n, c, h, w) inputs."""
-    torch = import_torch()
+    torch = import_training('torch')
     net = block_module(torch, params).eval()
     with torch.no_grad():
         return np.concatenate([net(torch.from_numpy(x[i:i + batch].astype(np.float32))).numpy()
@@ -92,7 +92,7 @@ def fit_block(faces, weight, params, config, log=print, checkpoint='') -> dict:
     (``config.l2`` per face-mean loss, as for the linear head). Writes ``checkpoint`` (.npz) after
     each epoch when given.
     """
-    torch = import_torch()
+    torch = import_training('torch')
     torch.manual_seed(config.seed)
     net = block_module(torch, params).train()
     start = [p.detach().clone() for p in net.parameters()]

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import time
-import types
 
 import cv2
 import numpy as np
@@ -26,8 +25,9 @@ import numpy as np
 from .block import block_logits, fit_block, read_block
 from .calibration import fit_bias_temperature, fit_temperature
 from .data import read_ferplus
-from .network import check_export
+from .network import check_export, import_training
 from .. import datasets
+from ..evaluation import report
 from ..peer import mcnemar
 from ...classifiers.base import library_versions
 from ...classifiers.cnn import CnnClassifier, NETWORK
@@ -93,7 +93,7 @@ def read_params(onnx_path, tune='head') -> tuple:
     whose output is that part's input). 'head': the final Gemm (x @ W.T + b) alone; 'block': the
     last residual block and the Gemm (``block.read_block``).
     """
-    onnx = import_onnx()
+    onnx = import_training('onnx')
     from onnx import numpy_helper
     model = onnx.load(onnx_path)
     graph = model.graph
@@ -126,16 +126,6 @@ class Head:
             return block_logits(self.params, x)
         weight, bias = self.params.values()
         return x @ weight.T + bias
-
-
-def import_onnx() -> 'types.ModuleType':
-    """The onnx package, or a clear error: a training-only dependency."""
-    try:
-        import onnx
-    except ImportError:
-        raise RuntimeError('train-head needs onnx (training only): '
-                           'pip install -r requirements-train.txt') from None
-    return onnx
 
 
 def with_params(model, params) -> bytes:
@@ -354,11 +344,11 @@ def predict(head, offsets, faces) -> np.ndarray:
 
 
 def scores(truth, predicted, labels) -> dict:
-    """Accuracy and recall per class (of the classes present)."""
-    recall = {label: float((predicted[truth == i] == i).mean())
-              for i, label in enumerate(labels) if (truth == i).any()}
-    return {'accuracy': float((predicted == truth).mean()), 'n': int(len(truth)),
-            'recall': recall}
+    """``evaluation.report``'s accuracy and recall per class (of the classes present)."""
+    result = report([labels[i] for i in truth], [labels[i] for i in predicted], labels)
+    return {'accuracy': result['accuracy'], 'n': result['n'],
+            'recall': {label: c['recall'] for label, c in result['per_class'].items()
+                       if c['support']}}
 
 
 def subject_kfold(fer, posed, base_head, labels, config, log=print) -> dict:
@@ -395,11 +385,7 @@ def subject_kfold(fer, posed, base_head, labels, config, log=print) -> dict:
               'fold_subjects': [sorted({subjects[i] for i in np.flatnonzero(fold == f)})
                                 for f in range(config.folds)]}
     for view, mask in shown.items():
-        faces, ours = posed.pick(mask), predicted[view][mask]
-        theirs = predict(*base_head, faces)
-        result[view] = dict(scores(faces.truth, ours, labels),
-                            base=scores(faces.truth, theirs, labels),
-                            mcnemar=mcnemar(ours == faces.truth, theirs == faces.truth))
+        result[view] = compare(predicted[view][mask], posed.pick(mask), base_head, labels)
     return result
 
 
@@ -471,18 +457,23 @@ def end_to_end_faces(folder, labels, extract, subject_pattern) -> Faces:
                  np.full(len(truth), 'end-to-end'), np.array(faces.subjects or [''] * len(truth)))
 
 
-def _compare(name, head, offsets, base_head, faces, labels, log) -> dict:
-    """The new model and the base on the same faces: scores of each and the paired McNemar."""
-    ours = predict(head, offsets, faces)
+def compare(ours, faces, base_head, labels) -> dict:
+    """
+    The new model's answers ``ours`` and the base's on the same faces: scores of each and the
+    paired McNemar test.
+    """
     theirs = predict(*base_head, faces)
-    result = dict(scores(faces.truth, ours, labels), base=scores(faces.truth, theirs, labels),
-                  mcnemar=mcnemar(ours == faces.truth, theirs == faces.truth))
+    return dict(scores(faces.truth, ours, labels), base=scores(faces.truth, theirs, labels),
+                mcnemar=mcnemar(ours == faces.truth, theirs == faces.truth))
+
+
+def describe(name, result) -> str:
+    """``compare``'s result in one log line."""
     test = result['mcnemar']
-    log(f'{name}: {result["accuracy"]:.4f} of {result["n"]} (base '
-        f'{result["base"]["accuracy"]:.4f}; only new right {test["only_first_right"]}, only base '
-        f'right {test["only_second_right"]}, exact McNemar p = {test["p"]:.3g}); recall '
-        + ', '.join(f'{k} {v:.3f}' for k, v in result['recall'].items()))
-    return result
+    return (f'{name}: {result["accuracy"]:.4f} of {result["n"]} (base '
+            f'{result["base"]["accuracy"]:.4f}; only new right {test["only_first_right"]}, only '
+            f'base right {test["only_second_right"]}, exact McNemar p = {test["p"]:.3g}); recall '
+            + ', '.join(f'{k} {v:.3f}' for k, v in result['recall'].items()))
 
 
 def train_head(args, log=print) -> dict:
@@ -508,23 +499,19 @@ def train_head(args, log=print) -> dict:
         kfold = subject_kfold(fer, posed, base_head, labels, config, log)
         log(f'k-fold in {time.monotonic() - started:.0f} s')
         for group in kfold['groups']:
-            test = kfold[group]['mcnemar']
-            log(f'posed {group}, {config.folds}-fold by subject: {kfold[group]["accuracy"]:.4f} '
-                f'(base {kfold[group]["base"]["accuracy"]:.4f}; only new right '
-                f'{test["only_first_right"]}, only base right {test["only_second_right"]}, '
-                f'p = {test["p"]:.3g}); recall '
-                + ', '.join(f'{k} {v:.3f}' for k, v in kfold[group]['recall'].items()))
+            log(describe(f'posed {group}, {config.folds}-fold by subject', kfold[group]))
         metrics['posed_kfold'] = kfold
     train = Faces.join([fer['Training'], posed])
     checkpoint = os.path.join(args.checkpoints, 'block.npz') if args.checkpoints else ''
     head = fit(train, extract.head, config, log, checkpoint)
     temperature, offsets = calibrate(head, fer['PublicTest'], config)
-    for split in ('PublicTest', 'PrivateTest'):
-        metrics[split] = _compare(split, head, offsets, base_head, fer[split], labels, log)
-    for name, folder in named_folders(args.end_to_end, '--end-to-end').items():
-        faces = end_to_end_faces(folder, labels, extract, args.subject_pattern)
-        metrics[f'{name} end to end'] = _compare(f'{name} end to end', head, offsets, base_head,
-                                                 faces, labels, log)
+    scored = {split: fer[split] for split in ('PublicTest', 'PrivateTest')}
+    scored.update({f'{name} end to end': end_to_end_faces(folder, labels, extract,
+                                                         args.subject_pattern)
+                   for name, folder in named_folders(args.end_to_end, '--end-to-end').items()})
+    for name, faces in scored.items():
+        metrics[name] = compare(predict(head, offsets, faces), faces, base_head, labels)
+        log(describe(name, metrics[name]))
     sources, counts = np.unique(train.source, return_counts=True)
     metrics.update(calibration={'temperature': temperature, 'offsets': offsets.tolist(),
                                 'fitted_on': 'FER2013 PublicTest'},
@@ -582,8 +569,8 @@ def write_model(args, base, extract, head, temperature, offsets, metrics, checks
                     "block's inputs from the base network") + "; every other weight is the base "
                    "model's: " + ', '.join(head.params),
         'training_command': command_line(),
-        'versions': dict(library_versions(), onnx=import_onnx().__version__,
-                         **({'torch': __import__('torch').__version__}
+        'versions': dict(library_versions(), onnx=import_training('onnx').__version__,
+                         **({'torch': import_training('torch').__version__}
                             if head.tune == 'block' else {})),
         'gpu': False,
         'metrics': dict(metrics, onnx_check=check),

@@ -3,6 +3,7 @@ The compact CNN of ``train-cnn``: its layers, a line describing them for the man
 weights read back from a checkpoint or from an exported ONNX (fine-tuning, distillation).
 """
 
+import importlib
 import math
 import pickle
 from types import ModuleType
@@ -14,14 +15,13 @@ if TYPE_CHECKING:   # a training-only dependency, imported where used
     import torch
 
 
-def import_torch() -> ModuleType:
-    """PyTorch, or a clear error: it is a training-only dependency."""
+def import_training(module: str) -> ModuleType:
+    """A training-only dependency (torch, onnx), or a clear error that says how to get it."""
     try:
-        import torch
+        return importlib.import_module(module)
     except ImportError:
-        raise RuntimeError('train-cnn needs PyTorch (training only): '
+        raise RuntimeError(f'{module} is missing, a training-only dependency: '
                            'pip install -r requirements-train.txt') from None
-    return torch
 
 
 def build_network(widths, n_labels, arch='vgg', depths=(0, 1, 1, 1)) -> 'torch.nn.Sequential':
@@ -31,7 +31,7 @@ def build_network(widths, n_labels, arch='vgg', depths=(0, 1, 1, 1)) -> 'torch.n
     ``depths[i]`` residual blocks (conv-BN-ReLU-conv-BN plus the input, ReLU); max-pool between
     stages, the same head.
     """
-    nn = import_torch().nn
+    nn = import_training('torch').nn
 
     def conv(c_in, c_out):
         return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
@@ -96,7 +96,7 @@ def _onnx_weights(torch, net, path, faces):
     the ONNX's function and in training its batch statistics start near their usual range.
     OpenCV's DNN must then give the same logits on ``faces`` (1e-4) or this fails.
     """
-    import onnx
+    onnx = import_training('onnx')
     from onnx import numpy_helper
     graph = onnx.load(path).graph
     values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}

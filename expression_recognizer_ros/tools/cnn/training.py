@@ -25,7 +25,7 @@ from .calibration import (
     fit_temperature,
 )
 from .data import augment, read_ferplus, read_soft_labels
-from .network import build_network, check_export, import_torch, load_weights
+from .network import build_network, check_export, import_training, load_weights
 from ..training import model_labels
 from ...classifiers.cnn import CnnClassifier, softmax, standardize
 from ...core.preprocessing import Preprocessing
@@ -221,7 +221,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
     Return (classifier without its network, ONNX bytes, metrics); ``CnnClassifier.save`` writes
     them.
     """
-    torch = import_torch()
+    torch = import_training('torch')
     if dataset.usage is None:
         raise ValueError('train-cnn trains on the FER2013 CSV '
                          '(Training, with PublicTest for model selection)')
