@@ -148,8 +148,8 @@ def test_large_data_reaches_only_large_data_peers(photo_folder):
     try:
         # a second look: once in about ten runs the first LARGE_DATA echo saw nothing for 60 s
         # (cause not found; the launch log below is kept for when both fail)
-        large = (echo_emotion(dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA'), 60)
-                 or echo_emotion(dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA'), 30))
+        large_env = dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS='LARGE_DATA')
+        large = echo_emotion(large_env, 60) or echo_emotion(large_env, 30)
         default = echo_emotion(dict(os.environ), 10) if large else None
     finally:
         log = ctrl_c(launch)
