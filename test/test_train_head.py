@@ -16,7 +16,13 @@ from test_cli import run
 from expression_recognizer_ros.classifiers.registry import load_classifier
 from expression_recognizer_ros.core.resources import file_sha256, package_path
 from expression_recognizer_ros.tools import datasets
-from expression_recognizer_ros.tools.cnn.head import Faces, fit_head, head_loss, read_params
+from expression_recognizer_ros.tools.cnn.head import (
+    Faces,
+    FeatureExtractor,
+    fit_head,
+    head_loss,
+    read_params,
+)
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('onnx') is None,
                                 reason='onnx missing: pip install -r requirements-train.txt')
@@ -130,12 +136,15 @@ def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckpl
     result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--tune', 'block',
                  '--posed', f'ckplus={ckplus_dir}', '--views', 'given', '--limit', '120',
                  '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--fer-mirror',
-                 '--out', str(out), '--checkpoints', str(tmp_path / 'ck'))
+                 '--posed-augment', '2', '--out', str(out), '--checkpoints', str(tmp_path / 'ck'))
     assert result.returncode == 0, result.stderr
     assert 'block epoch 1/1' in result.stdout and (tmp_path / 'ck' / 'block.npz').is_file()
     manifest = json.loads((out / 'manifest.json').read_text())
     n_train = manifest['metrics']['n_train']
     assert n_train['fer2013:Training:mirrored'] == n_train['fer2013:Training'] > 0
+    assert n_train['ckplus:given:augmented'] == 2 * n_train['ckplus:given'] > 0
+    # augmented copies are trained on, never scored: the k-fold scores each face once
+    assert manifest['metrics']['posed_kfold']['given']['n'] == n_train['ckplus:given']
     assert manifest['metrics']['onnx_check']['max_abs_logit_difference'] < 1e-3
     assert manifest['versions']['torch'] and manifest['gpu'] is False
     base, new = onnx.load(os.path.join(BASE, 'cnn.onnx')), onnx.load(str(out / 'cnn.onnx'))
@@ -157,3 +166,20 @@ def test_shipped_posed_models_on_privatetest_and_their_base(fer2013, name):
     assert model.manifest['base_model']['cnn.onnx_sha256'] == file_sha256(
         os.path.join(BASE, 'cnn.onnx'))
     assert model.manifest['gpu'] is False
+
+
+@pytest.mark.skipif(importlib.util.find_spec('torch') is None,
+                    reason='PyTorch missing: pip install -r requirements-train.txt')
+def test_augmented_copies_are_new_faces_and_repeatable(ckplus):
+    """--posed-augment: each copy differs from the face and from the other copy; a seed repeats."""
+    import torch
+    extract = FeatureExtractor(load_classifier(BASE), BASE, 'block')
+    faces = ckplus.images[:8]
+    plain = extract(faces)
+    first, second = (extract(faces, augment=torch.Generator().manual_seed(0)) for _ in '12')
+    generator = torch.Generator().manual_seed(0)
+    copies = [extract(faces, augment=generator) for _ in '12']
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, copies[0])
+    for a, b in ((plain, copies[0]), (copies[0], copies[1])):
+        assert (np.abs(a - b).reshape(len(faces), -1).max(axis=1) > 1e-2).all()

@@ -24,6 +24,7 @@ import numpy as np
 
 from .block import block_logits, fit_block, read_block
 from .calibration import fit_bias_temperature, fit_temperature
+from .data import augment as random_augment
 from .data import read_ferplus
 from .network import check_export, import_training
 from .. import datasets
@@ -49,6 +50,7 @@ class HeadConfig:
     views: tuple = VIEWS          # which framings of the posed faces to train on
     mirror: bool = True           # also train on the mirrored posed faces
     fer_mirror: bool = False      # also train on the mirrored FER2013 Training faces
+    posed_augment: int = 0        # random copies of each posed face (train-cnn's augmentation)
     offsets: bool = True          # per-class offsets with the temperature (else temperature only)
     folds: int = 10
     seed: int = 0
@@ -72,6 +74,10 @@ CONFIG_OPTIONS = (
                     help='also train on the mirrored posed faces')),
     ('fer_mirror', dict(action=argparse.BooleanOptionalAction,
                         help='also train on the mirrored FER2013 Training faces')),
+    ('posed_augment', dict(type=int, metavar='N',
+                           help='also train on N randomly augmented copies of each posed face '
+                                'in each view (rotation, scale, shift, contrast, brightness, '
+                                "mirror: train-cnn's augmentation, which the base saw; PyTorch)")),
     ('offsets', dict(action=argparse.BooleanOptionalAction,
                      help='per-class offsets with the temperature (fitted on PublicTest)')),
     ('folds', dict(type=int,
@@ -150,10 +156,11 @@ class FeatureExtractor:
         self.net = cv2.dnn.readNetFromONNX(path)
         self.max_difference = 0.0
 
-    def __call__(self, faces, mirror=False, batch=256) -> np.ndarray:
+    def __call__(self, faces, mirror=False, batch=256, augment=None) -> np.ndarray:
         """
         The refitted part's inputs for grayscale face crops; each batch is checked to give the
         network's own logits through the base part (a wrong layer is an error, not a bad fit).
+        ``augment``: a PyTorch generator; each face is then randomly augmented as train-cnn does.
         A base with ``flip`` averages the logits of a face and its mirror image: the head's
         features are averaged alike (the Gemm is linear); ``--tune block`` refuses such a base.
         """
@@ -163,6 +170,10 @@ class FeatureExtractor:
                                                                           np.float32)
         if mirror:
             blob = blob[..., ::-1]
+        if augment is not None:
+            torch = import_training('torch')
+            blob = random_augment(torch, torch.from_numpy(np.ascontiguousarray(blob)),
+                                  augment).numpy()
         out = []
         for start in range(0, len(blob), batch):
             x = blob[start:start + batch]
@@ -246,7 +257,8 @@ def posed_faces(extract, name, dataset, labels, config, log=print, photos=False)
     Features of a folder of posed faces (labels the model lacks left out), in each view of
     ``config.views`` and, with ``mirror``, mirrored too; subjects from the file names.
     ``photos``: uncropped photos (Yale), seen only as the recognizer sees them (view 'photo':
-    YuNet's largest face, aligned; a photo without a face is left out).
+    YuNet's largest face, aligned; a photo without a face is left out). ``posed_augment`` adds
+    that many randomly augmented copies of each face in each view (source '...:augmented').
     """
     if dataset.subjects is None:
         raise ValueError(f'{name}: no subject ids in the file names; the k-fold needs them')
@@ -273,9 +285,14 @@ def posed_faces(extract, name, dataset, labels, config, log=print, photos=False)
             source = f'{name}:{view}' + (':mirrored' if mirror else '')
             parts.append(Faces(extract(faces.images, mirror), np.eye(len(labels))[truth], truth,
                                np.full(len(truth), source), subjects))
+        if config.posed_augment:
+            generator = import_training('torch').Generator().manual_seed(config.seed)
+            parts += [Faces(extract(faces.images, augment=generator), np.eye(len(labels))[truth],
+                            truth, np.full(len(truth), f'{name}:{view}:augmented'), subjects)
+                      for _ in range(config.posed_augment)]
     log(f'{name}: {len(dataset)} faces of {len(set(dataset.subjects))} subjects'
         + (f' (left out, labels the model lacks: {left_out})' if left_out else '')
-        + f', {len(parts)} views each')
+        + f', {len(parts)} copies each')
     return Faces.join(parts)
 
 
@@ -394,6 +411,8 @@ def cache_key(base_dir, paths, config) -> str:
     parts = [file_sha256(os.path.join(base_dir, NETWORK)), *map(str, paths),
              repr((config.views, config.mirror, config.limit, config.ferplus_weight,
                    config.tune, config.fer_mirror))]
+    if config.posed_augment:   # the key of caches written before the option stays valid
+        parts.append(f'posed_augment {config.posed_augment} seed {config.seed}')
     return hashlib.sha256('\n'.join(parts).encode()).hexdigest()
 
 
