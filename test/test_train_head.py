@@ -130,10 +130,12 @@ def test_fit_head_gradient_and_pull_towards_the_base():
 
 @pytest.mark.skipif(importlib.util.find_spec('torch') is None,
                     reason='PyTorch missing: pip install -r requirements-train.txt')
-def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckplus_dir):
+@pytest.mark.parametrize('tune, tuned', [('block', 6), ('stage', 8)])
+def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckplus_dir, tune,
+                                                     tuned):
     import onnx
-    out = tmp_path / 'block'
-    result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--tune', 'block',
+    out = tmp_path / tune
+    result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--tune', tune,
                  '--posed', f'ckplus={ckplus_dir}', '--views', 'given', '--limit', '120',
                  '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--fer-mirror',
                  '--posed-augment', '2', '--out', str(out), '--checkpoints', str(tmp_path / 'ck'))
@@ -150,8 +152,8 @@ def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckpl
     base, new = onnx.load(os.path.join(BASE, 'cnn.onnx')), onnx.load(str(out / 'cnn.onnx'))
     same = {t.name: t.SerializeToString() for t in base.graph.initializer}
     changed = {t.name for t in new.graph.initializer if same[t.name] != t.SerializeToString()}
-    _, params, _ = read_params(os.path.join(BASE, 'cnn.onnx'), 'block')
-    assert changed == set(params) and len(changed) == 6
+    _, params, _ = read_params(os.path.join(BASE, 'cnn.onnx'), tune)
+    assert changed == set(params) and len(changed) == tuned
 
 
 @pytest.mark.parametrize('name', ['cnn3-posed', 'cnn4-posed'])

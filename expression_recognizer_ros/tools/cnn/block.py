@@ -3,7 +3,8 @@
 on the block's inputs computed once by OpenCV's DNN (so the rest of the network never runs in
 PyTorch). The block (conv-ReLU-conv plus the input, ReLU, global average pool, the Gemm) is read
 from the ONNX initializers, where export folded the batch norms into the convolutions; the new
-weights go back into a copy of the same ONNX, nothing else changed.
+weights go back into a copy of the same ONNX, nothing else changed. ``--tune stage`` also tunes
+the convolution (and ReLU) that opens the last stage, feeding the block.
 """
 
 import os
@@ -18,11 +19,12 @@ if TYPE_CHECKING:   # a training-only dependency, imported where used
     import torch
 
 
-def read_block(model) -> tuple[dict, str]:
+def read_block(model, stage=False) -> tuple[dict, str]:
     """
     The initializers of the network's last residual block and Gemm, in order (conv1 weight,
     bias, conv2 weight, bias, Gemm weight, bias) by name, and the node whose output is the
-    block's input. A network of another shape is a clear error.
+    block's input; with ``stage``, the conv-ReLU before the block first (its weight and bias)
+    and that conv's input. A network of another shape is a clear error.
     """
     from onnx import numpy_helper
     graph = model.graph
@@ -46,29 +48,48 @@ def read_block(model) -> tuple[dict, str]:
             or len(conv2.input) < 3):
         raise ValueError('--tune block: the last residual block is not conv-ReLU-conv plus '
                          'its input')
-    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     names = [*conv1.input[1:3], *conv2.input[1:3], *gemm.input[1:3]]
+    if stage:
+        relu = producer.get(skip)
+        entry = producer.get(relu.input[0]) if relu is not None and relu.op_type == 'Relu' \
+            else None
+        if entry is None or entry.op_type != 'Conv' or len(entry.input) < 3:
+            raise ValueError('--tune stage: the last residual block does not follow a '
+                             'conv-ReLU')
+        names = [*entry.input[1:3], *names]
+        skip = entry.input[0]
+    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     return {name: initializers[name].astype(np.float32) for name in names}, \
         'onnx_node!' + producer[skip].name
 
 
 def block_module(torch, params) -> 'torch.nn.Module':
-    """The block and head as a PyTorch module holding ``params`` (read_block's order)."""
+    """
+    The block and head as a PyTorch module holding ``params`` (read_block's order; eight
+    arrays: the stage's opening conv first).
+    """
     nn = torch.nn
-    w1, b1, w2, b2, w, b = params.values()
+    arrays = list(params.values())
+    pairs = list(zip(arrays[::2], arrays[1::2]))
+
+    def conv(weight):
+        return nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2],
+                         padding=weight.shape[2] // 2)
 
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = nn.Conv2d(w1.shape[1], w1.shape[0], w1.shape[2], padding=w1.shape[2] // 2)
-            self.conv2 = nn.Conv2d(w2.shape[1], w2.shape[0], w2.shape[2], padding=w2.shape[2] // 2)
-            self.head = nn.Linear(w.shape[1], w.shape[0])
-            for layer, (weight, bias) in ((self.conv1, (w1, b1)), (self.conv2, (w2, b2)),
-                                          (self.head, (w, b))):
+            self.entry = conv(pairs[0][0]) if len(pairs) == 4 else None
+            self.conv1, self.conv2 = conv(pairs[-3][0]), conv(pairs[-2][0])
+            self.head = nn.Linear(pairs[-1][0].shape[1], pairs[-1][0].shape[0])
+            layers = [self.conv1, self.conv2, self.head]
+            for layer, (weight, bias) in zip([self.entry] * (len(pairs) == 4) + layers, pairs):
                 layer.weight.data = torch.from_numpy(weight.copy())
                 layer.bias.data = torch.from_numpy(bias.copy())
 
         def forward(self, x):
+            if self.entry is not None:
+                x = torch.relu(self.entry(x))
             y = torch.relu(x + self.conv2(torch.relu(self.conv1(x))))
             return self.head(y.mean(dim=(2, 3)))
 

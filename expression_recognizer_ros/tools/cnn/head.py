@@ -8,7 +8,8 @@ replaces the final Gemm. Posed faces (CK+48; uncropped posed photos such as Yale
 recognizer sees them) are scored by subject-independent k-fold: each fold's head is fitted on
 FER2013 Training and the other folds' subjects. The new model is the base's ONNX
 with only the Gemm's two initializers replaced, so it runs exactly as fast; PyTorch is not needed.
-``--tune block`` fine-tunes the last residual block with the head instead (``block.py``, PyTorch).
+``--tune block`` fine-tunes the last residual block with the head instead, ``--tune stage`` the
+convolution that opens the last stage too (``block.py``, PyTorch).
 """
 
 import argparse
@@ -36,7 +37,8 @@ from ...classifiers.registry import load_classifier
 from ...core.resources import file_sha256
 
 VIEWS = ('given', 'aligned')   # a cropped posed face as given, and re-framed as at run time
-TUNES = ('head', 'block')      # what is refitted: the last linear layer, or the last block too
+TUNES = ('head', 'block', 'stage')   # what is refitted: the last linear layer; the last block
+                                     # too; the conv that opens the last stage too
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ class HeadConfig:
     folds: int = 10
     seed: int = 0
     limit: int = 0                # smoke test: the first N faces per FER2013 split, ~N posed
-    tune: str = 'head'            # 'block': the last residual block too (PyTorch)
-    epochs: int = 4               # --tune block: AdamW epochs, peak learning rate, batch
+    tune: str = 'head'            # 'block', 'stage': more of the network too (PyTorch)
+    epochs: int = 4               # --tune block/stage: AdamW epochs, peak learning rate, batch
     lr: float = 3e-4
     batch_size: int = 256
 
@@ -85,11 +87,12 @@ CONFIG_OPTIONS = (
     ('seed', dict(type=int, help='seed of the folds and of the block fit')),
     ('limit', dict(type=int, help='smoke test: the first N faces per FER2013 split, whole '
                                   'subjects up to about N posed faces')),
-    ('tune', dict(choices=TUNES, help='refit the last linear layer (numpy/scipy), or the last '
-                                      'residual block with it (PyTorch, CPU)')),
-    ('epochs', dict(type=int, help='--tune block: epochs of each fit')),
-    ('lr', dict(type=float, help='--tune block: peak learning rate (AdamW, one cycle)')),
-    ('batch_size', dict(type=int, help='--tune block: faces per step')),
+    ('tune', dict(choices=TUNES, help='refit the last linear layer (numpy/scipy), the last '
+                                      'residual block with it, or also the conv that opens the '
+                                      'last stage (PyTorch, CPU)')),
+    ('epochs', dict(type=int, help='--tune block/stage: epochs of each fit')),
+    ('lr', dict(type=float, help='--tune block/stage: peak learning rate (AdamW, one cycle)')),
+    ('batch_size', dict(type=int, help='--tune block/stage: faces per step')),
 )
 
 
@@ -97,7 +100,7 @@ def read_params(onnx_path, tune='head') -> tuple:
     """
     The base network's refitted part: (ONNX model, {initializer name: array}, the OpenCV layer
     whose output is that part's input). 'head': the final Gemm (x @ W.T + b) alone; 'block': the
-    last residual block and the Gemm (``block.read_block``).
+    last residual block and the Gemm; 'stage': the conv before that block too (``read_block``).
     """
     onnx = import_training('onnx')
     from onnx import numpy_helper
@@ -109,8 +112,8 @@ def read_params(onnx_path, tune='head') -> tuple:
             or attributes.get('transB') != 1 or attributes.get('alpha', 1.0) != 1.0
             or attributes.get('beta', 1.0) != 1.0):
         raise ValueError(f'{onnx_path}: the network must end in one Gemm (x @ W.T + b)')
-    if tune == 'block':
-        params, layer = read_block(model)
+    if tune != 'head':
+        params, layer = read_block(model, stage=tune == 'stage')
         return model, params, layer
     initializers = {t.name: t for t in graph.initializer}
     params = {name: numpy_helper.to_array(initializers[name]).astype(np.float64)
@@ -128,7 +131,7 @@ class Head:
 
     def logits(self, x) -> np.ndarray:
         """Logits of the (n, ...) inputs of the refitted part."""
-        if self.tune == 'block':
+        if self.tune != 'head':
             return block_logits(self.params, x)
         weight, bias = self.params.values()
         return x @ weight.T + bias
@@ -162,10 +165,12 @@ class FeatureExtractor:
         network's own logits through the base part (a wrong layer is an error, not a bad fit).
         ``augment``: a PyTorch generator; each face is then randomly augmented as train-cnn does.
         A base with ``flip`` averages the logits of a face and its mirror image: the head's
-        features are averaged alike (the Gemm is linear); ``--tune block`` refuses such a base.
+        features are averaged alike (the Gemm is linear); ``--tune block/stage`` refuses such a
+        base.
         """
-        if self.base.flip and self.head.tune == 'block':
-            raise ValueError('--tune block: the base averages mirrored logits (cnn.flip)')
+        if self.base.flip and self.head.tune != 'head':
+            raise ValueError(f'--tune {self.head.tune}: the base averages mirrored logits '
+                             '(cnn.flip)')
         blob = self.base.features(list(faces)) if len(faces) else np.zeros((0, 1, 48, 48),
                                                                           np.float32)
         if mirror:
@@ -187,7 +192,7 @@ class FeatureExtractor:
         self.net.setInput(np.ascontiguousarray(x))
         output = self.net.getUnconnectedOutLayersNames()[0]
         features, logits = self.net.forward([self.layer, output])
-        block = self.head.tune == 'block'
+        block = self.head.tune != 'head'
         features = features.reshape(len(x), *(features.shape[1:] if block else (-1,)))
         features = features.astype(np.float32 if block else np.float64)
         difference = float(np.abs(self.head.logits(features) - logits).max())
@@ -341,8 +346,8 @@ def fit_head(faces, weight, w0, b0, l2) -> tuple[np.ndarray, np.ndarray]:
 def fit(train, base, config, log=print, checkpoint='') -> Head:
     """The refitted part on ``train``, from the base's weights (``config.tune`` says which)."""
     weight = sample_weights(train, config)
-    if config.tune == 'block':
-        return Head(fit_block(train, weight, base.params, config, log, checkpoint), 'block')
+    if config.tune != 'head':
+        return Head(fit_block(train, weight, base.params, config, log, checkpoint), config.tune)
     fitted = fit_head(train, weight, *base.params.values(), config.l2)
     return Head(dict(zip(base.params, fitted)))
 
@@ -583,14 +588,17 @@ def write_model(args, base, extract, head, temperature, offsets, metrics, checks
                              for name, folder in photos.items()}},
         'base_model': {'id': base.id, 'path': args.base,
                        'cnn.onnx_sha256': file_sha256(os.path.join(args.base, NETWORK))},
-        'trained': ("only the last linear layer (the Gemm), on the base network's features"
-                    if head.tune == 'head' else 'the last residual block and the Gemm, on the '
-                    "block's inputs from the base network") + "; every other weight is the base "
-                   "model's: " + ', '.join(head.params),
+        'trained': {'head': "only the last linear layer (the Gemm), on the base network's "
+                            'features',
+                    'block': "the last residual block and the Gemm, on the block's inputs from "
+                             'the base network',
+                    'stage': "the last stage's opening conv, its residual block and the Gemm, on "
+                             "the stage's inputs from the base network"}[head.tune]
+                   + "; every other weight is the base model's: " + ', '.join(head.params),
         'training_command': command_line(),
         'versions': dict(library_versions(), onnx=import_training('onnx').__version__,
                          **({'torch': import_training('torch').__version__}
-                            if head.tune == 'block' else {})),
+                            if head.tune != 'head' else {})),
         'gpu': False,
         'metrics': dict(metrics, onnx_check=check),
         'cnn': {k: v for k, v in base.manifest.get('cnn', {}).items() if k != 'bias'},
@@ -621,7 +629,8 @@ def add_arguments(parser) -> None:
                         help='uncropped photos (e.g. yale=../shared/datasets/yale) scored '
                              'through YuNet and alignment, never trained on')
     parser.add_argument('--checkpoints', metavar='DIR',
-                        help="--tune block: the final fit's weights after every epoch (.npz)")
+                        help="--tune block/stage: the final fit's weights after every epoch "
+                             '(.npz)')
     parser.add_argument('--cache', metavar='NPZ', help='features computed once, reused after')
     parser.add_argument('--json', help='write the metrics as JSON here')
     parser.add_argument('--out', help='model directory to write (none: measure only)')
