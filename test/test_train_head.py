@@ -140,7 +140,7 @@ def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckpl
                  '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--fer-mirror',
                  '--posed-augment', '2', '--out', str(out), '--checkpoints', str(tmp_path / 'ck'))
     assert result.returncode == 0, result.stderr
-    assert 'block epoch 1/1' in result.stdout and (tmp_path / 'ck' / 'block.npz').is_file()
+    assert f'{tune} epoch 1/1' in result.stdout and (tmp_path / 'ck' / 'block.npz').is_file()
     manifest = json.loads((out / 'manifest.json').read_text())
     n_train = manifest['metrics']['n_train']
     assert n_train['fer2013:Training:mirrored'] == n_train['fer2013:Training'] > 0

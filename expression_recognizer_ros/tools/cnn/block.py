@@ -137,7 +137,7 @@ def fit_block(faces, weight, params, config, log=print, checkpoint='') -> dict:
             optimizer.step()
             schedule.step()
             total += float(loss.detach()) * len(idx)
-        log(f'  block epoch {epoch + 1}/{config.epochs}: loss {total / len(y):.4f}, '
+        log(f'  {config.tune} epoch {epoch + 1}/{config.epochs}: loss {total / len(y):.4f}, '
             f'{time.monotonic() - started:.0f} s')
         out = dict(zip(params, (p.detach().numpy().copy() for p in net.parameters())))
         if checkpoint:
