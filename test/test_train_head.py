@@ -178,9 +178,9 @@ def test_augmented_copies_are_new_faces_and_repeatable(ckplus):
     extract = FeatureExtractor(load_classifier(BASE), BASE, 'block')
     faces = ckplus.images[:8]
     plain = extract(faces)
-    first, second = (extract(faces, augment=torch.Generator().manual_seed(0)) for _ in '12')
+    first, second = (extract(faces, augment=torch.Generator().manual_seed(0)) for _ in range(2))
     generator = torch.Generator().manual_seed(0)
-    copies = [extract(faces, augment=generator) for _ in '12']
+    copies = [extract(faces, augment=generator) for _ in range(2)]
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, copies[0])
     for a, b in ((plain, copies[0]), (copies[0], copies[1])):

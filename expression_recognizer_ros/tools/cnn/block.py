@@ -79,11 +79,11 @@ def block_module(torch, params) -> 'torch.nn.Module':
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.entry = conv(pairs[0][0]) if len(pairs) == 4 else None
-            self.conv1, self.conv2 = conv(pairs[-3][0]), conv(pairs[-2][0])
-            self.head = nn.Linear(pairs[-1][0].shape[1], pairs[-1][0].shape[0])
-            layers = [self.conv1, self.conv2, self.head]
-            for layer, (weight, bias) in zip([self.entry] * (len(pairs) == 4) + layers, pairs):
+            layers = [conv(weight) for weight, _ in pairs[:-1]]
+            layers.append(nn.Linear(pairs[-1][0].shape[1], pairs[-1][0].shape[0]))
+            self.entry = layers[0] if len(layers) == 4 else None   # first: parameters() order
+            self.conv1, self.conv2, self.head = layers[-3:]
+            for layer, (weight, bias) in zip(layers, pairs):
                 layer.weight.data = torch.from_numpy(weight.copy())
                 layer.bias.data = torch.from_numpy(bias.copy())
 
