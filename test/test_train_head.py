@@ -45,9 +45,9 @@ def head_model(tmp_path_factory, fer2013_csv, ckplus_dir, yale_dir):
 def test_rebuilt_network_gives_the_heads_logits_through_opencv(head_model, fer2013):
     out, metrics, _ = head_model
     model = load_classifier(str(out))
-    _, base_params, layer = read_params(os.path.join(BASE, 'cnn.onnx'))
-    _, new_params, _ = read_params(str(out / 'cnn.onnx'))
-    (w_base, _), (w_new, b_new) = base_params.values(), new_params.values()
+    _, base_head, layer = read_params(os.path.join(BASE, 'cnn.onnx'))
+    _, new_head, _ = read_params(str(out / 'cnn.onnx'))
+    (w_base, _), (w_new, b_new) = base_head.params.values(), new_head.params.values()
     assert np.abs(w_new - w_base).max() > 1e-3      # the head did move
     faces = fer2013.split('PrivateTest').images[:100]
     blob = model.features(list(faces))
@@ -130,7 +130,7 @@ def test_fit_head_gradient_and_pull_towards_the_base():
 
 @pytest.mark.skipif(importlib.util.find_spec('torch') is None,
                     reason='PyTorch missing: pip install -r requirements-train.txt')
-@pytest.mark.parametrize('tune, tuned', [('block', 6), ('stage', 8)])
+@pytest.mark.parametrize('tune, tuned', [('block', 6), ('stage', 8), ('net', 24)])
 def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckplus_dir, tune,
                                                      tuned):
     import onnx
@@ -152,8 +152,8 @@ def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckpl
     base, new = onnx.load(os.path.join(BASE, 'cnn.onnx')), onnx.load(str(out / 'cnn.onnx'))
     same = {t.name: t.SerializeToString() for t in base.graph.initializer}
     changed = {t.name for t in new.graph.initializer if same[t.name] != t.SerializeToString()}
-    _, params, _ = read_params(os.path.join(BASE, 'cnn.onnx'), tune)
-    assert changed == set(params) and len(changed) == tuned
+    _, head, _ = read_params(os.path.join(BASE, 'cnn.onnx'), tune)
+    assert changed == set(head.params) and len(changed) == tuned
 
 
 @pytest.mark.parametrize('name', ['cnn3-posed', 'cnn4-posed'])

@@ -4,7 +4,9 @@ on the block's inputs computed once by OpenCV's DNN (so the rest of the network 
 PyTorch). The block (conv-ReLU-conv plus the input, ReLU, global average pool, the Gemm) is read
 from the ONNX initializers, where export folded the batch norms into the convolutions; the new
 weights go back into a copy of the same ONNX, nothing else changed. ``--tune stage`` also tunes
-the convolution (and ReLU) that opens the last stage, feeding the block.
+the convolution (and ReLU) that opens the last stage, feeding the block; ``--tune net`` every
+weight, on the faces themselves, each batch randomly augmented as ``train-cnn`` augments.
+PyTorch runs the part op by op as the ONNX graph has it (``part_module``).
 """
 
 import os
@@ -13,21 +15,35 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .data import augment as random_augment
 from .network import import_training
 
 if TYPE_CHECKING:   # a training-only dependency, imported where used
     import torch
 
+PART_OPS = ('Conv', 'Relu', 'MaxPool', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm')
 
-def read_block(model, stage=False) -> tuple[dict, str]:
+
+def read_block(model, tune='block') -> tuple[dict, str]:
     """
     The initializers of the network's last residual block and Gemm, in order (conv1 weight,
-    bias, conv2 weight, bias, Gemm weight, bias) by name, and the node whose output is the
-    block's input; with ``stage``, the conv-ReLU before the block first (its weight and bias)
-    and that conv's input. A network of another shape is a clear error.
+    bias, conv2 weight, bias, Gemm weight, bias) by name, and the tensor that is the block's
+    input; 'stage': the conv-ReLU before the block first (its weight and bias) and that conv's
+    input; 'net': every Conv's and the Gemm's, in graph order, and the network's input. A network
+    of another shape is a clear error.
     """
     from onnx import numpy_helper
     graph = model.graph
+    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    if tune == 'net':
+        others = {node.op_type for node in graph.node} - set(PART_OPS)
+        if others:
+            raise ValueError(f'--tune net: the network has operations PyTorch does not run '
+                             f'here: {sorted(others)}')
+        names = [name for node in graph.node if node.op_type in ('Conv', 'Gemm')
+                 for name in node.input[1:3]]
+        return {name: initializers[name].astype(np.float32) for name in names}, \
+            graph.input[0].name
     producer = {out: node for node in graph.node for out in node.output}
     gemm = graph.node[-1]
     chain, tensor = [], gemm.input[0]
@@ -49,7 +65,7 @@ def read_block(model, stage=False) -> tuple[dict, str]:
         raise ValueError('--tune block: the last residual block is not conv-ReLU-conv plus '
                          'its input')
     names = [*conv1.input[1:3], *conv2.input[1:3], *gemm.input[1:3]]
-    if stage:
+    if tune == 'stage':
         relu = producer.get(skip)
         entry = producer.get(relu.input[0]) if relu is not None and relu.op_type == 'Relu' \
             else None
@@ -58,64 +74,78 @@ def read_block(model, stage=False) -> tuple[dict, str]:
                              'conv-ReLU')
         names = [*entry.input[1:3], *names]
         skip = entry.input[0]
-    initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    return {name: initializers[name].astype(np.float32) for name in names}, \
-        'onnx_node!' + producer[skip].name
+    return {name: initializers[name].astype(np.float32) for name in names}, skip
 
 
-def block_module(torch, params) -> 'torch.nn.Module':
+def part_module(torch, part, params) -> 'torch.nn.Module':
     """
-    The block and head as a PyTorch module holding ``params`` (read_block's order; eight
-    arrays: the stage's opening conv first).
+    The network from tensor ``start`` to its output, ``part`` = (ONNX model, start), run op by
+    op as the graph says, with ``params`` (every initializer the part uses, in the order of
+    ``parameters()``) as its trainable weights.
     """
-    nn = torch.nn
-    arrays = list(params.values())
-    pairs = list(zip(arrays[::2], arrays[1::2]))
+    model, start = part
+    F = torch.nn.functional
+    onnx = import_training('onnx')
+    nodes, known = [], {start}
+    for node in model.graph.node:
+        if known & set(node.input):
+            nodes.append((node.op_type, [*node.input], node.output[0],
+                          {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}))
+            known.update(node.output)
+    used = {name for _, inputs, _, _ in nodes for name in inputs} - known
+    if used != set(params):
+        raise ValueError(f'the part after {start} uses {sorted(used)}, not the weights given')
 
-    def conv(weight):
-        return nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2],
-                         padding=weight.shape[2] // 2)
+    def conv(x, weight, bias, pads=(0, 0, 0, 0), strides=(1, 1), dilations=(1, 1), group=1, **_):
+        return F.conv2d(x, weight, bias, strides, pads[:2], dilations, group)
 
-    class Block(nn.Module):
+    def max_pool(x, kernel_shape, strides=(1, 1), pads=(0, 0, 0, 0), ceil_mode=0, **_):
+        return F.max_pool2d(x, kernel_shape, strides, pads[:2], ceil_mode=bool(ceil_mode))
+
+    ops = {'Conv': conv, 'MaxPool': max_pool, 'Relu': torch.relu, 'Add': torch.add,
+           'GlobalAveragePool': lambda x: x.mean(dim=(2, 3), keepdim=True),
+           'Flatten': lambda x, **_: x.flatten(1),
+           'Gemm': lambda x, weight, bias, **_: F.linear(x, weight, bias)}
+    output = model.graph.output[0].name
+
+    class Part(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            layers = [conv(weight) for weight, _ in pairs[:-1]]
-            layers.append(nn.Linear(pairs[-1][0].shape[1], pairs[-1][0].shape[0]))
-            self.entry = layers[0] if len(layers) == 4 else None   # first: parameters() order
-            self.conv1, self.conv2, self.head = layers[-3:]
-            for layer, (weight, bias) in zip(layers, pairs):
-                layer.weight.data = torch.from_numpy(weight.copy())
-                layer.bias.data = torch.from_numpy(bias.copy())
+            self.weights = torch.nn.ParameterList(
+                torch.nn.Parameter(torch.from_numpy(array.copy())) for array in params.values())
+            self.index = {name: i for i, name in enumerate(params)}
 
         def forward(self, x):
-            if self.entry is not None:
-                x = torch.relu(self.entry(x))
-            y = torch.relu(x + self.conv2(torch.relu(self.conv1(x))))
-            return self.head(y.mean(dim=(2, 3)))
+            values = {start: x}
+            for op, inputs, out, attributes in nodes:
+                args = [values[n] if n in values else self.weights[self.index[n]]
+                        for n in inputs]
+                values[out] = ops[op](*args, **attributes)
+            return values[output]
 
-    return Block()
+    return Part()
 
 
-def block_logits(params, x, batch=1024) -> np.ndarray:
-    """Logits of the block with ``params`` on its (n, c, h, w) inputs."""
+def block_logits(part, params, x, batch=1024) -> np.ndarray:
+    """Logits of the part (``part_module``) with ``params`` on its (n, c, h, w) inputs."""
     torch = import_training('torch')
-    net = block_module(torch, params).eval()
+    net = part_module(torch, part, params).eval()
     with torch.no_grad():
         return np.concatenate([net(torch.from_numpy(x[i:i + batch].astype(np.float32))).numpy()
                                for i in range(0, len(x), batch)] or [np.zeros((0, len(
                                    params[list(params)[-1]])))]).astype(np.float64)
 
 
-def fit_block(faces, weight, params, config, log=print, checkpoint='') -> dict:
+def fit_block(faces, weight, part, params, config, log=print, checkpoint='') -> dict:
     """
-    Fine-tune the block and head on soft targets with per-face loss weights: AdamW with a cosine
+    Fine-tune the part and head on soft targets with per-face loss weights: AdamW with a cosine
     schedule for ``config.epochs`` epochs and an L2 pull of every weight towards the base's
-    (``config.l2`` per face-mean loss, as for the linear head). Writes ``checkpoint`` (.npz) after
-    each epoch when given.
+    (``config.l2`` per face-mean loss, as for the linear head); with ``--tune net`` every batch
+    of faces is randomly augmented. Writes ``checkpoint`` (.npz) after each epoch when given.
     """
     torch = import_training('torch')
     torch.manual_seed(config.seed)
-    net = block_module(torch, params).train()
+    net = part_module(torch, part, params).train()
     start = [p.detach().clone() for p in net.parameters()]
     x = torch.from_numpy(faces.x)
     y = torch.from_numpy(faces.target.astype(np.float32))
@@ -128,7 +158,10 @@ def fit_block(faces, weight, params, config, log=print, checkpoint='') -> dict:
     for epoch in range(config.epochs):
         started, total = time.monotonic(), 0.0
         for idx in torch.randperm(len(y), generator=generator).split(config.batch_size):
-            z = net(x[idx].float())
+            batch = x[idx].float()
+            if config.tune == 'net':
+                batch = random_augment(torch, batch, generator)
+            z = net(batch)
             loss = -(w[idx] * (y[idx] * torch.log_softmax(z, 1)).sum(1)).mean()
             loss = loss + config.l2 * sum(((p - p0) ** 2).sum()
                                           for p, p0 in zip(net.parameters(), start))

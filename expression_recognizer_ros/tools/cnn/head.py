@@ -9,7 +9,7 @@ recognizer sees them) are scored by subject-independent k-fold: each fold's head
 FER2013 Training and the other folds' subjects. The new model is the base's ONNX
 with only the Gemm's two initializers replaced, so it runs exactly as fast; PyTorch is not needed.
 ``--tune block`` fine-tunes the last residual block with the head instead, ``--tune stage`` the
-convolution that opens the last stage too (``block.py``, PyTorch).
+convolution that opens the last stage too, ``--tune net`` every weight (``block.py``, PyTorch).
 """
 
 import argparse
@@ -37,8 +37,9 @@ from ...classifiers.registry import load_classifier
 from ...core.resources import file_sha256
 
 VIEWS = ('given', 'aligned')   # a cropped posed face as given, and re-framed as at run time
-TUNES = ('head', 'block', 'stage')   # what is refitted: the last linear layer; the last block
-                                     # too; the conv that opens the last stage too
+TUNES = ('head', 'block', 'stage', 'net')   # what is refitted: the last linear layer; the last
+                                            # block too; the conv that opens the last stage too;
+                                            # every weight
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class HeadConfig:
     folds: int = 10
     seed: int = 0
     limit: int = 0                # smoke test: the first N faces per FER2013 split, ~N posed
-    tune: str = 'head'            # 'block', 'stage': more of the network too (PyTorch)
-    epochs: int = 4               # --tune block/stage: AdamW epochs, peak learning rate, batch
+    tune: str = 'head'            # 'block', 'stage', 'net': more of the network too (PyTorch)
+    epochs: int = 4               # --tune block/stage/net: AdamW epochs, peak learning rate, batch
     lr: float = 3e-4
     batch_size: int = 256
 
@@ -88,19 +89,22 @@ CONFIG_OPTIONS = (
     ('limit', dict(type=int, help='smoke test: the first N faces per FER2013 split, whole '
                                   'subjects up to about N posed faces')),
     ('tune', dict(choices=TUNES, help='refit the last linear layer (numpy/scipy), the last '
-                                      'residual block with it, or also the conv that opens the '
-                                      'last stage (PyTorch, CPU)')),
-    ('epochs', dict(type=int, help='--tune block/stage: epochs of each fit')),
-    ('lr', dict(type=float, help='--tune block/stage: peak learning rate (AdamW, one cycle)')),
-    ('batch_size', dict(type=int, help='--tune block/stage: faces per step')),
+                                      'residual block with it, also the conv that opens the '
+                                      'last stage, or every weight on randomly augmented faces '
+                                      '(PyTorch, CPU)')),
+    ('epochs', dict(type=int, help='--tune block/stage/net: epochs of each fit')),
+    ('lr', dict(type=float,
+                help='--tune block/stage/net: peak learning rate (AdamW, one cycle)')),
+    ('batch_size', dict(type=int, help='--tune block/stage/net: faces per step')),
 )
 
 
 def read_params(onnx_path, tune='head') -> tuple:
     """
-    The base network's refitted part: (ONNX model, {initializer name: array}, the OpenCV layer
-    whose output is that part's input). 'head': the final Gemm (x @ W.T + b) alone; 'block': the
-    last residual block and the Gemm; 'stage': the conv before that block too (``read_block``).
+    The base network's refitted part: (ONNX model, its ``Head``, the OpenCV layer whose output is
+    that part's input, or None for the network's input). 'head': the final Gemm
+    (x @ W.T + b) alone; 'block': the last residual block and the Gemm; 'stage': the conv before
+    that block too; 'net': every weight (``read_block``).
     """
     onnx = import_training('onnx')
     from onnx import numpy_helper
@@ -113,26 +117,32 @@ def read_params(onnx_path, tune='head') -> tuple:
             or attributes.get('beta', 1.0) != 1.0):
         raise ValueError(f'{onnx_path}: the network must end in one Gemm (x @ W.T + b)')
     if tune != 'head':
-        params, layer = read_block(model, stage=tune == 'stage')
-        return model, params, layer
+        params, start = read_block(model, tune)
+        producer = [n for n in graph.node if start in n.output]
+        return (model, Head(params, tune, (model, start)),
+                'onnx_node!' + producer[0].name if producer else None)
     initializers = {t.name: t for t in graph.initializer}
     params = {name: numpy_helper.to_array(initializers[name]).astype(np.float64)
               for name in gemm.input[1:3]}
     producer = [n for n in graph.node if gemm.input[0] in n.output][0]
-    return model, params, 'onnx_node!' + producer.name
+    return model, Head(params), 'onnx_node!' + producer.name
 
 
 @dataclass
 class Head:
-    """The refitted part's weights (``read_params``'s names and order) and what they compute."""
+    """
+    The refitted part's weights (``read_params``'s names and order) and what they compute;
+    ``part``: (ONNX model, the tensor the part starts from) for PyTorch, unless 'head'.
+    """
 
     params: dict
     tune: str = 'head'
+    part: tuple = ()
 
     def logits(self, x) -> np.ndarray:
         """Logits of the (n, ...) inputs of the refitted part."""
         if self.tune != 'head':
-            return block_logits(self.params, x)
+            return block_logits(self.part, self.params, x)
         weight, bias = self.params.values()
         return x @ weight.T + bias
 
@@ -154,8 +164,7 @@ class FeatureExtractor:
     def __init__(self, base, model_dir, tune='head'):
         self.base = base
         path = os.path.join(model_dir, NETWORK)
-        self.model, params, self.layer = read_params(path, tune)
-        self.head = Head(params, tune)
+        self.model, self.head, self.layer = read_params(path, tune)
         self.net = cv2.dnn.readNetFromONNX(path)
         self.max_difference = 0.0
 
@@ -191,7 +200,10 @@ class FeatureExtractor:
     def _forward(self, x) -> np.ndarray:
         self.net.setInput(np.ascontiguousarray(x))
         output = self.net.getUnconnectedOutLayersNames()[0]
-        features, logits = self.net.forward([self.layer, output])
+        if self.layer is None:   # --tune net: the part's input is the face itself
+            features, logits = x, self.net.forward(output)
+        else:
+            features, logits = self.net.forward([self.layer, output])
         block = self.head.tune != 'head'
         features = features.reshape(len(x), *(features.shape[1:] if block else (-1,)))
         features = features.astype(np.float32 if block else np.float64)
@@ -347,7 +359,8 @@ def fit(train, base, config, log=print, checkpoint='') -> Head:
     """The refitted part on ``train``, from the base's weights (``config.tune`` says which)."""
     weight = sample_weights(train, config)
     if config.tune != 'head':
-        return Head(fit_block(train, weight, base.params, config, log, checkpoint), config.tune)
+        return dataclasses.replace(base, params=fit_block(train, weight, base.part, base.params,
+                                                          config, log, checkpoint))
     fitted = fit_head(train, weight, *base.params.values(), config.l2)
     return Head(dict(zip(base.params, fitted)))
 
@@ -593,8 +606,11 @@ def write_model(args, base, extract, head, temperature, offsets, metrics, checks
                     'block': "the last residual block and the Gemm, on the block's inputs from "
                              'the base network',
                     'stage': "the last stage's opening conv, its residual block and the Gemm, on "
-                             "the stage's inputs from the base network"}[head.tune]
-                   + "; every other weight is the base model's: " + ', '.join(head.params),
+                             "the stage's inputs from the base network",
+                    'net': "every weight, from the base model's (batch norms folded), on the "
+                           'faces, each batch randomly augmented as train-cnn augments'}[head.tune]
+                   + ("; every other weight is the base model's: " + ', '.join(head.params)
+                      if head.tune != 'net' else ''),
         'training_command': command_line(),
         'versions': dict(library_versions(), onnx=import_training('onnx').__version__,
                          **({'torch': import_training('torch').__version__}
@@ -629,7 +645,7 @@ def add_arguments(parser) -> None:
                         help='uncropped photos (e.g. yale=../shared/datasets/yale) scored '
                              'through YuNet and alignment, never trained on')
     parser.add_argument('--checkpoints', metavar='DIR',
-                        help="--tune block/stage: the final fit's weights after every epoch "
+                        help="--tune block/stage/net: the final fit's weights after every epoch "
                              '(.npz)')
     parser.add_argument('--cache', metavar='NPZ', help='features computed once, reused after')
     parser.add_argument('--json', help='write the metrics as JSON here')
