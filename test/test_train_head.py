@@ -21,6 +21,7 @@ from expression_recognizer_ros.tools.cnn.head import (
     FeatureExtractor,
     fit_head,
     head_loss,
+    keeping_base,
     read_params,
 )
 
@@ -126,6 +127,20 @@ def test_fit_head_gradient_and_pull_towards_the_base():
     args = (x, y, weight / weight.sum(), w0, 0.1)
     error = check_grad(lambda p: head_loss(p, *args)[0], lambda p: head_loss(p, *args)[1], p0)
     assert error < 1e-5
+
+
+def test_keep_base_softens_only_fer2013_targets_towards_the_base():
+    """--keep-base: a FER2013 target moves towards the base's answer; a posed face's stays."""
+    _, head, _ = read_params(os.path.join(BASE, 'cnn.onnx'))
+    x = np.random.default_rng(0).normal(size=(3, 192))
+    sources = np.array(['fer2013:Training', 'fer2013:Training:mirrored', 'ckplus:given'])
+    faces = Faces(x, np.eye(7)[[0, 1, 2]], np.array([0, 1, 2]), sources, np.array(['', '', 's']))
+    kept = keeping_base(faces, head, 0.25).target
+    z = head.logits(x)
+    answer = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(kept[:2], 0.75 * faces.target[:2] + 0.25 * answer[:2])
+    np.testing.assert_array_equal(kept[2], faces.target[2])
+    np.testing.assert_allclose(kept.sum(axis=1), 1)
 
 
 @pytest.mark.skipif(importlib.util.find_spec('torch') is None,

@@ -47,6 +47,7 @@ class HeadConfig:
     """How the new head is fitted (the ``train-head`` options)."""
 
     ferplus_weight: float = 0.5   # share of the FER+ votes in a FER2013 target (cnn2's recipe)
+    keep_base: float = 0.0        # share of the base model's own answer in a FER2013 target
     posed_weight: float = 1.0     # loss weight of a posed face relative to a FER2013 face
     balance: float = 0.0          # class weight ~ (weighted class count) ** -balance
     l2: float = 1e-3              # pull of the weights towards the base head's
@@ -67,6 +68,9 @@ class HeadConfig:
 # train-head's options that set a HeadConfig field, by field name (the default is the field's)
 CONFIG_OPTIONS = (
     ('ferplus_weight', dict(type=float, help='share of the FER+ votes in each FER2013 target')),
+    ('keep_base', dict(type=float, help="share of the base model's own answer in each FER2013 "
+                                        'Training target, so that what it knew of FER2013 is kept '
+                                        '(learning without forgetting)')),
     ('posed_weight', dict(type=float,
                           help='loss weight of a posed face relative to a FER2013 face')),
     ('balance', dict(type=float, help='class weight ~ count ** -balance (0: none)')),
@@ -355,9 +359,21 @@ def fit_head(faces, weight, w0, b0, l2) -> tuple[np.ndarray, np.ndarray]:
     return p[:k * d].reshape(k, d), p[k * d:]
 
 
+def keeping_base(faces, base, share) -> Faces:
+    """FER2013 faces' targets mixed with the base part's own probabilities (``share`` of each)."""
+    z = base.logits(faces.x)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    fer = np.char.startswith(faces.source.astype(str), 'fer2013')[:, None]
+    target = np.where(fer, (1 - share) * faces.target + share * p, faces.target)
+    return dataclasses.replace(faces, target=target)
+
+
 def fit(train, base, config, log=print, checkpoint='') -> Head:
     """The refitted part on ``train``, from the base's weights (``config.tune`` says which)."""
     weight = sample_weights(train, config)
+    if config.keep_base:
+        train = keeping_base(train, base, config.keep_base)
     if config.tune != 'head':
         return dataclasses.replace(base, params=fit_block(train, weight, base.part, base.params,
                                                           config, log, checkpoint))
