@@ -178,7 +178,7 @@ class FeatureExtractor:
         network's own logits through the base part (a wrong layer is an error, not a bad fit).
         ``augment``: a PyTorch generator; each face is then randomly augmented as train-cnn does.
         A base with ``flip`` averages the logits of a face and its mirror image: the head's
-        features are averaged alike (the Gemm is linear); ``--tune block/stage`` refuses such a
+        features are averaged alike (the Gemm is linear); every other ``--tune`` refuses such a
         base.
         """
         if self.base.flip and self.head.tune != 'head':
