@@ -145,15 +145,17 @@ def test_keep_base_softens_only_fer2013_targets_towards_the_base():
 
 @pytest.mark.skipif(importlib.util.find_spec('torch') is None,
                     reason='PyTorch missing: pip install -r requirements-train.txt')
-@pytest.mark.parametrize('tune, tuned', [('block', 6), ('stage', 8), ('net', 24)])
+@pytest.mark.parametrize('tune, tuned, optimizer', [('block', 6, 'adamw'), ('stage', 8, 'adamw'),
+                                                    ('net', 24, 'sgd')])
 def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckplus_dir, tune,
-                                                     tuned):
+                                                     tuned, optimizer):
     import onnx
     out = tmp_path / tune
     result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--tune', tune,
                  '--posed', f'ckplus={ckplus_dir}', '--views', 'given', '--limit', '120',
-                 '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--fer-mirror',
-                 '--posed-augment', '2', '--out', str(out), '--checkpoints', str(tmp_path / 'ck'))
+                 '--folds', '2', '--epochs', '1', '--lr', '1e-3', '--optimizer', optimizer,
+                 '--fer-mirror', '--posed-augment', '2', '--out', str(out),
+                 '--checkpoints', str(tmp_path / 'ck'))
     assert result.returncode == 0, result.stderr
     assert f'{tune} epoch 1/1' in result.stdout and (tmp_path / 'ck' / 'block.npz').is_file()
     manifest = json.loads((out / 'manifest.json').read_text())

@@ -138,10 +138,10 @@ def block_logits(part, params, x, batch=1024) -> np.ndarray:
 
 def fit_block(faces, weight, part, params, config, log=print, checkpoint='') -> dict:
     """
-    Fine-tune the part and head on soft targets with per-face loss weights: AdamW with a cosine
-    schedule for ``config.epochs`` epochs and an L2 pull of every weight towards the base's
-    (``config.l2`` per face-mean loss, as for the linear head); with ``--tune net`` every batch
-    of faces is randomly augmented. Writes ``checkpoint`` (.npz) after each epoch when given.
+    Fine-tune the part and head on soft targets with per-face loss weights: AdamW (or SGD) with
+    a one-cycle schedule for ``config.epochs`` epochs and an L2 pull of every weight towards the
+    base's (``config.l2`` per face-mean loss, as for the linear head); with ``--tune net`` every
+    batch of faces is randomly augmented. Writes ``checkpoint`` (.npz), if given, each epoch.
     """
     torch = import_training('torch')
     torch.manual_seed(config.seed)
@@ -150,7 +150,9 @@ def fit_block(faces, weight, part, params, config, log=print, checkpoint='') -> 
     x = torch.from_numpy(faces.x)
     y = torch.from_numpy(faces.target.astype(np.float32))
     w = torch.from_numpy((weight / weight.mean()).astype(np.float32))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0)
+    optimizer = (torch.optim.SGD(net.parameters(), lr=config.lr, momentum=0.9, nesterov=True)
+                 if config.optimizer == 'sgd'
+                 else torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0))
     steps = config.epochs * -(-len(y) // config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=steps,
                                                    pct_start=0.1)

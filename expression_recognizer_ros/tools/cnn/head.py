@@ -62,6 +62,7 @@ class HeadConfig:
     tune: str = 'head'            # 'block', 'stage', 'net': more of the network too (PyTorch)
     epochs: int = 4               # --tune block/stage/net: AdamW epochs, peak learning rate, batch
     lr: float = 3e-4
+    optimizer: str = 'adamw'      # or 'sgd': Nesterov momentum 0.9, as train-cnn trains
     batch_size: int = 256
 
 
@@ -97,8 +98,10 @@ CONFIG_OPTIONS = (
                                       'last stage, or every weight on randomly augmented faces '
                                       '(PyTorch, CPU)')),
     ('epochs', dict(type=int, help='--tune block/stage/net: epochs of each fit')),
-    ('lr', dict(type=float,
-                help='--tune block/stage/net: peak learning rate (AdamW, one cycle)')),
+    ('lr', dict(type=float, help='--tune block/stage/net: peak learning rate (one cycle)')),
+    ('optimizer', dict(choices=('adamw', 'sgd'),
+                       help='--tune block/stage/net: AdamW, or SGD with Nesterov momentum 0.9 as '
+                            'train-cnn trains (a step in proportion to the gradient)')),
     ('batch_size', dict(type=int, help='--tune block/stage/net: faces per step')),
 )
 
