@@ -21,8 +21,6 @@ from .network import import_training
 if TYPE_CHECKING:   # a training-only dependency, imported where used
     import torch
 
-PART_OPS = ('Conv', 'Relu', 'MaxPool', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm')
-
 
 def read_block(model, tune='block') -> tuple[dict, str]:
     """
@@ -36,10 +34,6 @@ def read_block(model, tune='block') -> tuple[dict, str]:
     graph = model.graph
     initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     if tune == 'net':
-        others = {node.op_type for node in graph.node} - set(PART_OPS)
-        if others:
-            raise ValueError(f'--tune net: the network has operations PyTorch does not run '
-                             f'here: {sorted(others)}')
         names = [name for node in graph.node if node.op_type in ('Conv', 'Gemm')
                  for name in node.input[1:3]]
         return {name: initializers[name].astype(np.float32) for name in names}, \
@@ -86,15 +80,6 @@ def part_module(torch, part, params) -> 'torch.nn.Module':
     model, start = part
     F = torch.nn.functional
     onnx = import_training('onnx')
-    nodes, known = [], {start}
-    for node in model.graph.node:
-        if known & set(node.input):
-            nodes.append((node.op_type, [*node.input], node.output[0],
-                          {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}))
-            known.update(node.output)
-    used = {name for _, inputs, _, _ in nodes for name in inputs} - known
-    if used != set(params):
-        raise ValueError(f'the part after {start} uses {sorted(used)}, not the weights given')
 
     def conv(x, weight, bias, pads=(0, 0, 0, 0), strides=(1, 1), dilations=(1, 1), group=1, **_):
         return F.conv2d(x, weight, bias, strides, pads[:2], dilations, group)
@@ -106,6 +91,19 @@ def part_module(torch, part, params) -> 'torch.nn.Module':
            'GlobalAveragePool': lambda x: x.mean(dim=(2, 3), keepdim=True),
            'Flatten': lambda x, **_: x.flatten(1),
            'Gemm': lambda x, weight, bias, **_: F.linear(x, weight, bias)}
+    nodes, known = [], {start}
+    for node in model.graph.node:
+        if known & set(node.input):
+            nodes.append((node.op_type, [*node.input], node.output[0],
+                          {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}))
+            known.update(node.output)
+    unknown = sorted({op for op, _, _, _ in nodes} - set(ops))
+    if unknown:
+        raise ValueError(f'the part after {start} has operations PyTorch does not run here: '
+                         f'{unknown}')
+    used = {name for _, inputs, _, _ in nodes for name in inputs} - known
+    if used != set(params):
+        raise ValueError(f'the part after {start} uses {sorted(used)}, not the weights given')
     output = model.graph.output[0].name
 
     class Part(torch.nn.Module):
