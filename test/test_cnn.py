@@ -303,13 +303,17 @@ def test_broken_network_file_is_a_clear_error(tiny_cnn, tmp_path):
         load_classifier(str(broken))
 
 
-def test_bias_fit_recovers_class_offsets():
+@pytest.mark.parametrize('balance', [0.0, 0.5, 1.0])
+def test_bias_fit_recovers_class_offsets(balance):
+    """With classes weighed by count ** -b, the offsets lose b x the log of the class prior."""
     rng = np.random.default_rng(1)
     logits = rng.normal(0, 3, (6000, 4))
     offsets = np.array([0.8, -0.4, 0.0, -0.4])
     truth = np.array([rng.choice(4, p=p) for p in softmax(logits + offsets)])
-    temperature, bias = fit_bias_temperature(logits, truth)
-    assert temperature == pytest.approx(1.0, rel=0.1) and np.allclose(bias, offsets, atol=0.15)
+    temperature, bias = fit_bias_temperature(logits, truth, balance)
+    expected = offsets - balance * np.log(np.bincount(truth))
+    assert temperature == pytest.approx(1.0, rel=0.1)
+    np.testing.assert_allclose(bias, expected - expected.mean(), atol=0.15)
 
 
 def test_temperature_fit_recovers_the_true_temperature_and_lowers_ece():

@@ -16,6 +16,7 @@ from test_cli import run
 from expression_recognizer_ros.classifiers.registry import load_classifier
 from expression_recognizer_ros.core.resources import file_sha256, package_path
 from expression_recognizer_ros.tools import datasets
+from expression_recognizer_ros.tools.cnn.calibration import fit_bias_temperature
 from expression_recognizer_ros.tools.cnn.head import (
     Faces,
     FeatureExtractor,
@@ -37,7 +38,8 @@ def head_model(tmp_path_factory, fer2013_csv, ckplus_dir, yale_dir):
     result = run('train-head', '--base', BASE, '--fer2013', fer2013_csv,
                  '--posed', f'ckplus={ckplus_dir}', '--posed-photos', f'yale={yale_dir}',
                  '--limit', '200', '--folds', '3',
-                 '--posed-weight', '3', '--balance', '0.5', '--out', str(out),
+                 '--posed-weight', '3', '--balance', '0.5', '--offset-balance', '0.5',
+                 '--out', str(out),
                  '--json', str(metrics))
     assert result.returncode == 0, result.stderr
     return out, json.loads(metrics.read_text()), result.stdout
@@ -83,6 +85,23 @@ def test_manifest_records_base_data_and_no_gpu(head_model, ckplus_dir, yale_dir)
         datasets.load(yale_dir).checksum
     assert manifest['metrics']['config']['posed_weight'] == 3
     assert len(manifest['cnn']['bias']) == len(manifest['labels'])
+
+
+def test_offsets_aim_at_the_flattened_class_prior(head_model, fer2013, fer2013_csv):
+    """--offset-balance 0.5: the manifest's offsets are the PublicTest fit with classes weighed
+    by count ** -0.5, not the plain fit."""
+    out, _, _ = head_model
+    model = load_classifier(str(out))
+    public = fer2013.split('PublicTest').subset(range(200))   # what --limit 200 keeps
+    logits = model.logits(model.features(list(public.images)))
+    truth = np.array([model.labels.index(label) for label in public.labels])
+    _, flattened = fit_bias_temperature(logits, truth, 0.5)
+    _, plain = fit_bias_temperature(logits, truth)
+    np.testing.assert_allclose(model.bias, flattened, atol=1e-3)
+    assert np.abs(model.bias - plain).max() > 0.05
+    refused = run('train-head', '--base', BASE, '--fer2013', fer2013_csv, '--offset-balance',
+                  '0.5', '--no-offsets')
+    assert refused.returncode != 0 and 'not with --no-offsets' in refused.stderr
 
 
 def test_subject_folds_never_share_a_subject(head_model):

@@ -10,10 +10,11 @@ import numpy as np
 from ...classifiers.cnn import CnnClassifier
 
 
-def _nll(z, truth):
-    """Mean negative log-likelihood of the labels ``truth`` under the logits ``z``."""
+def _nll(z, truth, weight=1.0):
+    """Mean (weighted) negative log-likelihood of the labels ``truth`` under the logits ``z``."""
     z = z - z.max(axis=1, keepdims=True)
-    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
+    return float(np.mean(weight * (np.log(np.exp(z).sum(axis=1))
+                                   - z[np.arange(len(truth)), truth])))
 
 
 def fit_temperature(logits, truth) -> float:
@@ -25,16 +26,21 @@ def fit_temperature(logits, truth) -> float:
     return math.exp(minimize_scalar(nll, bounds=(-3, 3), method='bounded').x)
 
 
-def fit_bias_temperature(logits, truth) -> tuple[float, np.ndarray]:
+def fit_bias_temperature(logits, truth, balance=0.0) -> tuple[float, np.ndarray]:
     """
     One logit offset per class (mean zero) and a temperature, minimizing the negative
     log-likelihood of held-out labels ("bias-corrected temperature scaling"): corrects the class
-    prior as well as the scale.
+    prior as well as the scale. ``balance`` b weighs each face by its class's count ** -b, so the
+    offsets aim at the held-out prior flattened by that power (0: the prior as it is; 1: every
+    class alike), for faces whose classes are not FER2013's mix.
     """
     from scipy.optimize import minimize
+    counts = np.bincount(truth, minlength=logits.shape[1]).astype(np.float64)
+    weight = np.maximum(counts, 1.0)[truth] ** -float(balance)
+    weight /= weight.mean()
 
     def nll(p):
-        return _nll((logits + p[1:]) / math.exp(p[0]), truth)
+        return _nll((logits + p[1:]) / math.exp(p[0]), truth, weight)
     p = minimize(nll, np.zeros(1 + logits.shape[1]), method='L-BFGS-B').x
     return math.exp(p[0]), p[1:] - p[1:].mean()
 

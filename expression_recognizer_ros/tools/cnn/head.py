@@ -56,6 +56,7 @@ class HeadConfig:
     fer_mirror: bool = False      # also train on the mirrored FER2013 Training faces
     posed_augment: int = 0        # random copies of each posed face (train-cnn's augmentation)
     offsets: bool = True          # per-class offsets with the temperature (else temperature only)
+    offset_balance: float = 0.0   # the offsets' fit weighs each class ~ count ** -offset_balance
     folds: int = 10
     seed: int = 0
     limit: int = 0                # smoke test: the first N faces per FER2013 split, ~N posed
@@ -88,6 +89,10 @@ CONFIG_OPTIONS = (
                                 "mirror: train-cnn's augmentation, which the base saw; PyTorch)")),
     ('offsets', dict(action=argparse.BooleanOptionalAction,
                      help='per-class offsets with the temperature (fitted on PublicTest)')),
+    ('offset_balance', dict(type=float, metavar='B',
+                            help="the offsets' fit weighs each PublicTest class ~ count ** -B, so "
+                                 "they aim at FER2013's class prior flattened by B (0: as it "
+                                 'is; 1: every class alike), as posed strangers are')),
     ('folds', dict(type=int,
                    help='subject-independent folds of the posed faces (0: no k-fold)')),
     ('seed', dict(type=int, help='seed of the folds and of the block fit')),
@@ -388,7 +393,7 @@ def calibrate(head, public, config) -> tuple[float, np.ndarray]:
     """Temperature (and per-class offsets) fitted on FER2013 PublicTest, never trained on."""
     logits = head.logits(public.x)
     if config.offsets:
-        return fit_bias_temperature(logits, public.truth)
+        return fit_bias_temperature(logits, public.truth, config.offset_balance)
     return fit_temperature(logits, public.truth), np.zeros(logits.shape[1])
 
 
@@ -400,9 +405,9 @@ def predict(head, offsets, faces) -> np.ndarray:
 def scores(truth, predicted, labels) -> dict:
     """``evaluation.report``'s accuracy and recall per class (of the classes present)."""
     result = report([labels[i] for i in truth], [labels[i] for i in predicted], labels)
+    recall = {label: c['recall'] for label, c in result['per_class'].items() if c['support']}
     return {'accuracy': result['accuracy'], 'n': result['n'],
-            'recall': {label: c['recall'] for label, c in result['per_class'].items()
-                       if c['support']}}
+            'balanced_accuracy': float(np.mean(list(recall.values()))), 'recall': recall}
 
 
 def subject_kfold(fer, posed, base_head, labels, config, log=print) -> dict:
@@ -526,9 +531,11 @@ def compare(ours, faces, base_head, labels) -> dict:
 def describe(name, result) -> str:
     """``compare``'s result in one log line."""
     test = result['mcnemar']
-    return (f'{name}: {result["accuracy"]:.4f} of {result["n"]} (base '
-            f'{result["base"]["accuracy"]:.4f}; only new right {test["only_first_right"]}, only '
-            f'base right {test["only_second_right"]}, exact McNemar p = {test["p"]:.3g}); recall '
+    return (f'{name}: {result["accuracy"]:.4f} of {result["n"]}, balanced '
+            f'{result["balanced_accuracy"]:.4f} (base {result["base"]["accuracy"]:.4f}, '
+            f'balanced {result["base"]["balanced_accuracy"]:.4f}; only new right '
+            f'{test["only_first_right"]}, only base right {test["only_second_right"]}, exact '
+            f'McNemar p = {test["p"]:.3g}); recall '
             + ', '.join(f'{k} {v:.3f}' for k, v in result['recall'].items()))
 
 
@@ -536,6 +543,9 @@ def train_head(args, log=print) -> dict:
     """Fit, measure and write the new model; returns the metrics written to its manifest."""
     config = HeadConfig(**{field: getattr(args, field) for field, _ in CONFIG_OPTIONS}
                         | {'views': tuple(args.views)})
+    if not 0 <= config.offset_balance <= 1 or (config.offset_balance and not config.offsets):
+        raise ValueError('--offset-balance takes a number in [0, 1], with the offsets '
+                         '(not with --no-offsets)')
     trained = {os.path.realpath(f) for f in named_folders(args.posed_photos, '--posed-photos')
                .values()}
     if trained & {os.path.realpath(f) for f in named_folders(args.end_to_end, '--end-to-end')
