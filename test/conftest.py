@@ -55,6 +55,13 @@ def data_required():
             or os.environ.get('CI', '').lower() in ('true', '1'))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', "training: a training command's fit, tested for its maths: make test runs "
+                   'it, make test-distro does not (what training writes is checked on that stack '
+                   'by the tests of the shipped models and of a tiny trained network)')
+
+
 def pytest_sessionstart(session):
     missing = [f'{DATA[name][0]} at {data_path(name)}' for name in DATA if missing_data(name)]
     if missing and data_required():

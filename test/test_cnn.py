@@ -88,6 +88,7 @@ def test_train_cnn_distilled_residual_network_runs_in_opencv(tiny_distilled_cnn)
             and model.predict([np.full((48, 48), 128, np.uint8)])[0].label in model.labels)
 
 
+@pytest.mark.training
 @needs_torch
 def test_train_cnn_fine_tunes_and_distills_from_checkpoints(tiny_distilled_cnn, fer2013_csv,
                                                              tmp_path):
@@ -129,6 +130,7 @@ def _soft_labels(path, dataset, classes_of_face):
     return str(path)
 
 
+@pytest.mark.training
 @needs_torch
 def test_train_cnn_fine_tunes_a_shipped_onnx_with_soft_labels(tiny_distilled_cnn, fer2013,
                                                               fer2013_csv, tmp_path):

@@ -162,6 +162,7 @@ def test_keep_base_softens_only_fer2013_targets_towards_the_base():
     np.testing.assert_allclose(kept.sum(axis=1), 1)
 
 
+@pytest.mark.training
 @pytest.mark.skipif(importlib.util.find_spec('torch') is None,
                     reason='PyTorch missing: pip install -r requirements-train.txt')
 @pytest.mark.parametrize('tune, tuned, optimizer', [('block', 6, 'adamw'), ('stage', 8, 'adamw'),
