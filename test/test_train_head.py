@@ -193,7 +193,7 @@ def test_tuned_block_goes_back_into_the_same_network(tmp_path, fer2013_csv, ckpl
     assert changed == set(head.params) and len(changed) == tuned
 
 
-@pytest.mark.parametrize('name', ['cnn3-posed', 'cnn4-posed'])
+@pytest.mark.parametrize('name', ['cnn3-posed', 'cnn4-posed', 'cnn5-posed'])
 def test_shipped_posed_models_on_privatetest_and_their_base(fer2013, name):
     """The PrivateTest figure through OpenCV alone, and the base named is the one shipped."""
     model = load_classifier(package_path('models', name))
