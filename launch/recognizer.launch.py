@@ -8,7 +8,7 @@ ros2 launch expression_recognizer_ros recognizer.launch.py use_camera:=false \
 # + robot face on robot_face/image
 ros2 launch expression_recognizer_ros recognizer.launch.py use_mirror:=true
 # recommended for strangers: the CNN instead of the ensemble
-ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn4-posed
+ros2 launch expression_recognizer_ros recognizer.launch.py model:=cnn5-posed
 # one pipeline per camera
 ros2 launch expression_recognizer_ros recognizer.launch.py namespace:=left source:=2
 # JPEG between camera and recognizer (image_raw/compressed), or from a driver's image_transport
@@ -39,7 +39,7 @@ ARGUMENTS = {
     'image_topic': ('image_raw',
                     'image topic the recognizer subscribes to (relative: inside namespace)'),
     'use_mirror': ('false', 'start the mirror node: the robot face on robot_face/image'),
-    'model': ('', 'shipped model name (cnn4-posed is recommended for strangers) or model '
+    'model': ('', 'shipped model name (cnn5-posed is recommended for strangers) or model '
                   "directory; empty: the params file's model_dir"),
     'namespace': ('',
                   'ROS namespace for the nodes and their topics, to run one pipeline per camera'),

@@ -188,7 +188,7 @@ def test_recommended_model_reads_real_expressions_end_to_end(real_photos):
     """Four real single-face photos (not from any training set): detect, align, classify."""
     folder = f'{real_photos}/expressions'
     result = run('classify', *sorted(f'{folder}/{n}' for n in os.listdir(folder)),
-                 '--models', 'cnn4-posed')
+                 '--models', 'cnn5-posed')
     assert result.returncode == 0, result.stderr
     said = {line.split(':')[0].rsplit('/', 1)[1]: line.split(': ')[1].split()[0]
             for line in result.stdout.splitlines()}

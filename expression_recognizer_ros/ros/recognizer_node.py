@@ -138,7 +138,7 @@ class RecognizerNode(ManagedNode):
         self._worker: threading.Thread | None = None
         self.declare_parameter('model_dir', '', ParameterDescriptor(
             description='model directory (manifest.json + model files), or the name of a model '
-                        'shipped in models/ (e.g. cnn4-posed, recommended for strangers); empty '
+                        'shipped in models/ (e.g. cnn5-posed, recommended for strangers); empty '
                         'for the default',
             read_only=True))
         self.declare_parameter('hri', True, ParameterDescriptor(
