@@ -92,7 +92,7 @@ CONFIG_OPTIONS = (
     ('offset_balance', dict(type=float, metavar='B',
                             help="the offsets' fit weighs each PublicTest class ~ count ** -B, so "
                                  "they aim at FER2013's class prior flattened by B (0: as it "
-                                 'is; 1: every class alike), as posed strangers are')),
+                                 "is; 1: every class alike: strangers' posed sets' mix)")),
     ('folds', dict(type=int,
                    help='subject-independent folds of the posed faces (0: no k-fold)')),
     ('seed', dict(type=int, help='seed of the folds and of the block fit')),
@@ -403,7 +403,10 @@ def predict(head, offsets, faces) -> np.ndarray:
 
 
 def scores(truth, predicted, labels) -> dict:
-    """``evaluation.report``'s accuracy and recall per class (of the classes present)."""
+    """
+    ``evaluation.report``'s accuracy, recall per class (of the classes present) and their
+    mean (balanced accuracy: each class alike, as the targets per class read them).
+    """
     result = report([labels[i] for i in truth], [labels[i] for i in predicted], labels)
     recall = {label: c['recall'] for label, c in result['per_class'].items() if c['support']}
     return {'accuracy': result['accuracy'], 'n': result['n'],
