@@ -26,6 +26,14 @@ def fit_temperature(logits, truth) -> float:
     return math.exp(minimize_scalar(nll, bounds=(-3, 3), method='bounded').x)
 
 
+def class_weights(counts, balance) -> np.ndarray:
+    """Each class's weight ~ its (maybe weighted) count ** -balance; faces' mean weight 1."""
+    counts = np.asarray(counts)
+    per_class = np.maximum(counts, 1e-9) ** -float(balance)
+    per_class /= (counts * per_class).sum() / counts.sum()
+    return per_class
+
+
 def fit_bias_temperature(logits, truth, balance=0.0) -> tuple[float, np.ndarray]:
     """
     One logit offset per class (mean zero) and a temperature, minimizing the negative
@@ -35,9 +43,7 @@ def fit_bias_temperature(logits, truth, balance=0.0) -> tuple[float, np.ndarray]
     class alike), for faces whose classes are not FER2013's mix.
     """
     from scipy.optimize import minimize
-    counts = np.bincount(truth, minlength=logits.shape[1]).astype(np.float64)
-    weight = np.maximum(counts, 1.0)[truth] ** -float(balance)
-    weight /= weight.mean()
+    weight = class_weights(np.bincount(truth, minlength=logits.shape[1]), balance)[truth]
 
     def nll(p):
         return _nll((logits + p[1:]) / math.exp(p[0]), truth, weight)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .block import block_logits, fit_block, read_block
-from .calibration import fit_bias_temperature, fit_temperature
+from .calibration import class_weights, fit_bias_temperature, fit_temperature
 from .data import augment as random_augment
 from .data import read_ferplus
 from .network import check_export, import_training
@@ -61,7 +61,7 @@ class HeadConfig:
     seed: int = 0
     limit: int = 0                # smoke test: the first N faces per FER2013 split, ~N posed
     tune: str = 'head'            # 'block', 'stage', 'net': more of the network too (PyTorch)
-    epochs: int = 4               # --tune block/stage/net: AdamW epochs, peak learning rate, batch
+    epochs: int = 4               # --tune block/stage/net: epochs, peak learning rate, batch
     lr: float = 3e-4
     optimizer: str = 'adamw'      # or 'sgd': Nesterov momentum 0.9, as train-cnn trains
     batch_size: int = 256
@@ -331,9 +331,7 @@ def sample_weights(faces, config) -> np.ndarray:
     weight = np.where(posed, config.posed_weight, 1.0)
     if config.balance:
         counts = (faces.target * weight[:, None]).sum(axis=0)
-        per_class = np.maximum(counts, 1e-9) ** -config.balance
-        per_class /= (counts * per_class).sum() / counts.sum()   # the mean weight stays 1
-        weight = weight * (faces.target @ per_class)
+        weight = weight * (faces.target @ class_weights(counts, config.balance))
     return weight
 
 
