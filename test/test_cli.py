@@ -1,5 +1,6 @@
 """The command-line tool end to end on a small real subset, as a user runs it."""
 
+import glob
 import json
 import os
 import re
@@ -46,6 +47,13 @@ def test_the_package_version_is_package_xmls(tmp_path):
         said = subprocess.run([*PYTHON, '-c', code], capture_output=True, text=True, env=env,
                               cwd=tmp_path, timeout=60)
         assert said.stdout.strip() == expected, said.stderr
+    # and every shipped model says which version made it (they said 'unknown' when trained from
+    # a copy of the package without package.xml beside it)
+    for manifest in sorted(glob.glob(os.path.join(REPO, 'models', '*', 'manifest.json'))):
+        with open(manifest, encoding='utf-8') as f:
+            versions = json.load(f).get('versions')
+        if versions is not None:
+            assert versions['expression_recognizer_ros'] == expected, manifest
 
 
 def test_train_writes_manifest_with_command_and_metrics(model_dir):
