@@ -371,6 +371,13 @@ def cmd_bag(args) -> int:
         return 1
 
 
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default in its help, but for options without one."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one subcommand per task."""
     parser = argparse.ArgumentParser(prog='expression-recognizer', description=__doc__)
@@ -460,8 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_align_arg(p)
     p.set_defaults(func=cmd_train_cnn)
 
+    # its defaults are not the shipped models' recipes (their manifests have those): in --help
     p = sub.add_parser('train-head', help='refit the end of a CNN (its last layer; with --tune, '
-                       'PyTorch, more) on posed faces beside FER2013, CK+ by subject k-fold')
+                       'PyTorch, more) on posed faces beside FER2013, CK+ by subject k-fold',
+                       formatter_class=_DefaultsShown)
     head.add_arguments(p)
     p.set_defaults(func=head.cmd_train_head)
 
