@@ -20,6 +20,7 @@ import numpy as np
 
 from .calibration import (
     bias_cross_validation,
+    class_weights,
     expected_calibration_error,
     fit_bias_temperature,
     fit_temperature,
@@ -260,9 +261,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
                          + np.float32(config.soft_weight) * soft)
         log(f'soft labels from {soft_info["teacher"]} (weight {config.soft_weight})')
     counts = np.bincount(truth[rows], minlength=len(vocabulary)).astype(np.float64)
-    class_weight = (np.maximum(counts, 1) / counts.mean()) ** -config.balance
-    # mean weight 1 over the Training faces
-    class_weight /= (class_weight * counts).sum() / counts.sum()
+    class_weight = class_weights(counts, config.balance)
     weights = torch.from_numpy(class_weight[truth].astype(np.float32)).to(device)
     targets = (np.float32(1 - config.label_smoothing) * targets
                + np.float32(config.label_smoothing / len(vocabulary)))
