@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--recalibrate', metavar='MODEL_DIR', help='deprecated: use recalibrate')
     p.add_argument('--seed', type=int, default=CNN.seed)
     p.add_argument('--limit', type=int, default=CNN.limit,
-                   help='train on the first N Training faces only (smoke test)')
+                   help='smoke test: the first N faces of each FER2013 split')
     _add_margin_arg(p)
     _add_align_arg(p)
     p.set_defaults(func=cmd_train_cnn)
