@@ -382,3 +382,17 @@ def test_stopping_while_starting_is_clean(signum):
         recognizer.send_signal(signum)
         log = recognizer.communicate(timeout=30)[0]
         assert recognizer.returncode == 0 and 'Traceback' not in log, (delay, log)
+
+
+def test_a_native_crash_says_where():
+    """A node killed by SIGSEGV (seen once: the camera, exit -11, on Debian's OpenCV) prints its
+    threads' Python stacks, so the launch log says where it was."""
+    recognizer = start('recognizer_node', '--params-file', PARAMS)
+    lines = [recognizer.stdout.readline()]
+    while lines[-1] and 'listening on' not in lines[-1]:
+        lines.append(recognizer.stdout.readline())
+    assert lines[-1], ''.join(lines)
+    recognizer.send_signal(signal.SIGSEGV)
+    log = ''.join(lines) + recognizer.communicate(timeout=30)[0]
+    assert recognizer.returncode == -signal.SIGSEGV, log
+    assert 'Fatal Python error: Segmentation fault' in log and 'File "' in log, log

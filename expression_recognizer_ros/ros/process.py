@@ -16,8 +16,12 @@ here, and this is the one place that explains the signals.
 So a stopped node exits with status 0 and cleans up to the end; a configuration that fails ends it
 with one line and status 1. rclpy is imported inside the functions: this module is imported before
 the heavy imports, to install the first handlers as early as possible.
+
+A node that dies in native code (OpenCV, DDS: a signal such as SIGSEGV) prints each thread's Python
+stack first (faulthandler), so launch's "exit code -11" comes with where it happened.
 """
 
+import faulthandler
 import importlib
 import os
 import signal
@@ -32,6 +36,7 @@ def run_executable(module: str, class_name: str, name: str) -> None:
     A node executable (scripts/*_node): stop signals end it quietly from its first line, then
     ``ros.<module>`` is imported and its ``class_name`` node runs as ``name`` (see ``run_node``).
     """
+    faulthandler.enable()
     exit_quietly_on_stop_signals()
     node_module = importlib.import_module(f'{__package__}.{module}')
     run_node(getattr(node_module, class_name), name)
