@@ -17,7 +17,7 @@ BUILD_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) CMAKE_PR
 RUN_ENV := . $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) && \
 	COLCON_CURRENT_PREFIX=$(CURDIR)/install . $(CURDIR)/install/setup.sh
 
-.PHONY: demo peer test test-distro test-humble distro-deps build venv venv-train benchmark clean
+.PHONY: demo peer test test-distro test-humble distro-deps distro-venv build venv venv-train benchmark clean
 
 venv: $(STAMP)
 
@@ -96,11 +96,13 @@ $(DISTRO_STAMP): requirements.txt requirements-train.txt
 		-c $(DISTRO_VENV)/constraints.txt "setuptools<80"
 	touch $@
 
+distro-venv: $(DISTRO_STAMP)
+	@if [ -f $(EXTRAS)/install.sh ]; then bash $(EXTRAS)/install.sh $(DISTRO_VENV); fi
+
 # The whole suite again on that stack, against the same colcon build (ROS 2 from the same wheels),
 # but the training fits (marker `training`): their maths does not change with the stack, and they
 # take a fifth of the suite's time.
-test-distro: build peer $(DISTRO_STAMP)
-	@if [ -f $(EXTRAS)/install.sh ]; then bash $(EXTRAS)/install.sh $(DISTRO_VENV); fi
+test-distro: build peer distro-venv
 	. $(DISTRO_VENV)/bin/activate && export AMENT_PREFIX_PATH=$(DISTRO_VENV) && \
 		COLCON_CURRENT_PREFIX=$(CURDIR)/install . $(CURDIR)/install/setup.sh && \
 		if [ -f $(DISTRO_VENV)/opt/ros2-extras/local_setup.sh ]; then \
