@@ -178,5 +178,6 @@ def test_default_camera_without_a_webcam(arguments, opened):
     assert (f'camera: cannot open {opened} (/dev/video{opened[-1]}): '
             'no such device or it is busy') in log, log
     assert 'exit code 1' in log and 'Exception' not in log and 'Traceback' not in log, log
+    assert 'GStreamer' not in log, log   # cameras through V4L2, even where OpenCV has GStreamer
     assert launch.returncode == 0, log
     assert '[recognizer_node-2]: process has finished cleanly' in log, log

@@ -1,6 +1,7 @@
 """Where camera frames come from: a device, a video file, or a folder of images in name order."""
 
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -37,13 +38,16 @@ class FrameSource:
                 raise CameraError(f'image folder {self.source!r} holds no images '
                                   f'({", ".join(IMAGE_EXTENSIONS)})')
             return
+        # Linux cameras through V4L2, as ROS camera drivers read them: Debian's and Ubuntu's OpenCV
+        # try GStreamer first, which starts its own pipeline and warnings even for a missing device
+        device_api = cv2.CAP_V4L2 if sys.platform.startswith('linux') else cv2.CAP_ANY
         if self.source.isdigit():
-            target = int(self.source)
+            target, api = int(self.source), device_api
             tried = f'camera index {self.source} (/dev/video{self.source})'
         elif self.source.startswith('/dev/'):
-            target, tried = self.source, f'video device {self.source}'
+            target, api, tried = self.source, device_api, f'video device {self.source}'
         elif os.path.isfile(self.source):
-            target, tried = self.source, f'video file {self.source}'
+            target, api, tried = self.source, cv2.CAP_ANY, f'video file {self.source}'
         else:
             raise CameraError(f'source {self.source!r} is neither a camera index, '
                               'a /dev/video device, a video file nor an image folder')
@@ -53,7 +57,7 @@ class FrameSource:
         if logging:
             logging.setLogLevel(logging.LOG_LEVEL_ERROR)
         try:
-            self._capture = cv2.VideoCapture(target)
+            self._capture = cv2.VideoCapture(target, api)
         finally:
             if logging:
                 logging.setLogLevel(level)

@@ -24,8 +24,9 @@ from ..tools.bag_reading import BagFrameSource, open_source
 
 DEFAULT_RATE = 30.0       # frames per second for devices and image folders when frame_rate is 0
 PARAMETERS = {
-    'source': ('0', 'camera index, /dev/videoN, a video file, a folder of images played in '
-                    'name order, or a recorded bag (.mcap, .db3, .bag, or a rosbag2 folder)'),
+    'source': ('0', 'camera index or /dev/videoN (through V4L2 on Linux), a video file, a folder '
+                    'of images played in name order, or a recorded bag (.mcap, .db3, .bag, or a '
+                    'rosbag2 folder)'),
     'bag_topic': ('', "a bag's image topic to play; empty: its only sensor_msgs/Image or "
                       'CompressedImage topic'),
     'frame_rate': (0.0, "frames per second to publish; 0: a video file's or bag's own rate, "
